@@ -1,1 +1,32 @@
-export const x = 1
+/**
+ * @parley/core: a business's WhatsApp inbox as a pure domain library. Models, rules, ports and use cases; no I/O.
+ * Adapters (storage, provider, HTTP) live in their own packages and are chosen by the host.
+ */
+export * from "./Actor.js"
+export * from "./Conversation.js"
+export * from "./ConversationRepository.js"
+export * as Cursor from "./Cursor.js"
+export { InvalidCursor } from "./Cursor.js"
+export * from "./Customer.js"
+export * as Idempotency from "./Idempotency.js"
+export {
+  DeliveryUnconfirmed,
+  IdempotencyKeyInFlight,
+  IdempotencyKeyReused,
+  IdempotencyStore
+} from "./Idempotency.js"
+export * from "./Ids.js"
+export * from "./Inbound.js"
+export * from "./Message.js"
+export * from "./MessageRepository.js"
+export * from "./MessagingGateway.js"
+export * as Phone from "./Phone.js"
+export { E164 } from "./Phone.js"
+export * as ServiceWindow from "./ServiceWindow.js"
+export { ServiceWindowClosed } from "./ServiceWindow.js"
+export * from "./StorageError.js"
+export * from "./Template.js"
+export * from "./TemplateCatalog.js"
+export * from "./UserDirectory.js"
+export * from "./WhatsAppNumber.js"
+export * from "./WhatsAppNumberDirectory.js"

@@ -1,0 +1,34 @@
+/**
+ * Opaque keyset cursors. A cursor is base64url JSON of the sort key of the last item a page returned; callers treat
+ * it as an opaque string, so the encoding may change without breaking them.
+ */
+import { DateTime, Either, Encoding, Schema } from "effect"
+
+/** Position after an item sorted by (time desc, id desc). */
+export class Position extends Schema.Class<Position>("Position")({
+  at: Schema.DateTimeUtc,
+  id: Schema.UUID
+}) {}
+
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
+  cursor: Schema.String
+}) {
+  override get message() {
+    return "the cursor is not one this API returned"
+  }
+}
+
+const Wire = Schema.Tuple(Schema.String, Schema.String)
+const decodeWire = Schema.decodeUnknownEither(Schema.parseJson(Wire))
+
+export const encode = (position: { readonly at: DateTime.Utc; readonly id: string }): string =>
+  Encoding.encodeBase64Url(JSON.stringify([DateTime.formatIso(position.at), position.id]))
+
+export const decode = (cursor: string): Either.Either<Position, InvalidCursor> => {
+  const invalid = () => new InvalidCursor({ cursor: cursor.slice(0, 200) })
+  return Encoding.decodeBase64UrlString(cursor).pipe(
+    Either.mapLeft(invalid),
+    Either.flatMap((json) => Either.mapLeft(decodeWire(json), invalid)),
+    Either.flatMap(([at, id]) => Either.mapLeft(Schema.decodeUnknownEither(Position)({ at, id }), invalid))
+  )
+}

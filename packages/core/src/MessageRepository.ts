@@ -1,0 +1,100 @@
+/**
+ * The port that stores messages, together with the conversation changes that must happen atomically with them.
+ * Every method takes the business it acts for.
+ */
+import { Context, Data, type DateTime, type Effect, type Option } from "effect"
+import type { Conversation } from "./Conversation.js"
+import type { Position } from "./Cursor.js"
+import type { BusinessId, ConversationId, MessageId } from "./Ids.js"
+import type { DeliveryFailure, DeliveryStatus, Message } from "./Message.js"
+import type { StorageError } from "./StorageError.js"
+
+/** What recording an inbound message did. A redelivered message is a value, not an error. */
+export type InboundRecorded = Data.TaggedEnum<{
+  Recorded: { readonly message: Message; readonly conversation: Conversation }
+  Duplicate: { readonly messageId: MessageId }
+}>
+export const InboundRecorded = Data.taggedEnum<InboundRecorded>()
+
+/** A provider status report for one outbound (or inbound) message. */
+export interface StatusUpdate {
+  readonly providerMessageId: string
+  readonly status: Exclude<DeliveryStatus, "pending">
+  readonly timestamp: DateTime.Utc
+  readonly failure: Option.Option<DeliveryFailure>
+  /** Our message id, when the provider echoed it back (Meta's `biz_opaque_callback_data`). */
+  readonly messageId: Option.Option<MessageId>
+}
+
+export type StatusApplied = Data.TaggedEnum<{
+  /** The status raised the message's rank. */
+  Applied: { readonly message: Message }
+  /** Duplicate or stale (out of order): the message already had this status or a later one. */
+  Unchanged: { readonly message: Message }
+  /** No message has this provider id yet: the update is kept and applied when the id is recorded. */
+  Parked: {}
+}>
+export const StatusApplied = Data.taggedEnum<StatusApplied>()
+
+export interface OutboundRecord {
+  /** The message to store, in status `pending`, with no provider id yet. */
+  readonly message: Message
+  /** The Idempotency-Key the send was claimed under, so the key can point at its message. */
+  readonly idempotencyKey: Option.Option<string>
+}
+
+export class MessageRepository extends Context.Tag("@parley/core/MessageRepository")<
+  MessageRepository,
+  {
+    /**
+     * Stores an inbound message and updates its conversation in one atomic step: `lastInboundAt` and
+     * `lastActivityAt` never move backwards, `unreadCount + 1`, status → `open`, and the customer name when given.
+     * When `opensWindow` is false (system notices), `lastInboundAt` is left alone.
+     * Deduplicated by (business, provider message id): a duplicate changes nothing.
+     */
+    readonly recordInbound: (input: {
+      readonly message: Message
+      readonly customerName: Option.Option<string>
+      readonly opensWindow: boolean
+    }) => Effect.Effect<InboundRecorded, StorageError>
+
+    /**
+     * Stores an outbound message (status `pending`) before the provider is called, updates its conversation
+     * (`lastOutboundAt`, `lastActivityAt`, status → `pending_customer`) and links the idempotency key, atomically.
+     */
+    readonly recordOutbound: (record: OutboundRecord) => Effect.Effect<Message, StorageError>
+
+    /**
+     * The provider accepted the message: stores its provider id, raises the status to `sent`, then applies any
+     * parked status updates for that id. `None` when the message does not exist in this business.
+     */
+    readonly markSent: (
+      businessId: BusinessId,
+      id: MessageId,
+      providerMessageId: string
+    ) => Effect.Effect<Option.Option<Message>, StorageError>
+
+    /** The provider refused the message: status → `failed` with the reason. */
+    readonly markFailed: (
+      businessId: BusinessId,
+      id: MessageId,
+      failure: DeliveryFailure
+    ) => Effect.Effect<Option.Option<Message>, StorageError>
+
+    /**
+     * Applies a provider status in one atomic step, only if it raises the rank (`advanceDeliveryStatus`); a failure
+     * reason is kept with `failed`. Found by provider id, else by `messageId` (which then also records the
+     * provider id); otherwise parked.
+     */
+    readonly applyStatus: (businessId: BusinessId, update: StatusUpdate) => Effect.Effect<StatusApplied, StorageError>
+
+    readonly findById: (businessId: BusinessId, id: MessageId) => Effect.Effect<Option.Option<Message>, StorageError>
+
+    /** Newest first (createdAt desc, id desc), strictly after `before` when given, at most `limit`. */
+    readonly listByConversation: (
+      businessId: BusinessId,
+      conversationId: ConversationId,
+      page: { readonly before?: Position; readonly limit: number }
+    ) => Effect.Effect<ReadonlyArray<Message>, StorageError>
+  }
+>() {}
