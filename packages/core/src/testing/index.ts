@@ -1,0 +1,4 @@
+/**
+ * Test kit for embedders and adapters: memory adapters, a fake gateway, and the shared contract suites.
+ */
+export * from "./StorageSeeder.js"
