@@ -15,8 +15,10 @@ export interface ConversationQuery {
   /** `{ _tag: "User" }` keeps conversations assigned to that user; `Unassigned` those assigned to nobody. */
   readonly assigned?: { readonly _tag: "User"; readonly userId: UserId } | { readonly _tag: "Unassigned" }
   /**
-   * Case-insensitive substring of the customer name, or (when it holds digits) a digit substring of the phone:
-   * `"ada"` finds "Ada Lovelace", `"+234 801"` finds +2348012345678.
+   * Matches a conversation when the customer name contains it, case-insensitively and literally (`%` and `_` are
+   * plain characters), OR when it looks like a phone number (only digits, spaces, `+`, `-`, `(`, `)`, with at least
+   * one digit) and the customer phone's digits contain its digits: `"ada"` finds "Ada Lovelace", `"+234 801"`
+   * finds +2348012345678. `searchMatches` in `@parley/core/testing` is the reference implementation.
    */
   readonly search?: string
   /** Keyset position: only conversations strictly after it in (lastActivityAt desc, id desc) order. */

@@ -17,6 +17,16 @@ export {
 } from "./Idempotency.js"
 export * from "./Ids.js"
 export * from "./Inbound.js"
+export * as Inbox from "./Inbox.js"
+export {
+  AssignedToMeRequiresUser,
+  AssigneeNotFound,
+  type ConversationDetail,
+  type ConversationPage,
+  type ConversationView,
+  type SendReceipt
+} from "./Inbox.js"
+export * from "./InvalidRequest.js"
 export * from "./Message.js"
 export * from "./MessageRepository.js"
 export * from "./MessagingGateway.js"

@@ -1,4 +1,9 @@
 /**
  * Test kit for embedders and adapters: memory adapters, a fake gateway, and the shared contract suites.
  */
+
+export * as FakeGateway from "./FakeGateway.js"
+export * as MemoryStorage from "./MemoryStorage.js"
+export * from "./StorageContract.js"
 export * from "./StorageSeeder.js"
+export * as TestData from "./TestData.js"

@@ -1,0 +1,746 @@
+/**
+ * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
+ * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
+ */
+import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { type Actor, type MissingScope, requireScope } from "./Actor.js"
+import {
+  Conversation,
+  ConversationMode,
+  ConversationNotFound,
+  ConversationPatch,
+  ConversationStatus
+} from "./Conversation.js"
+import { type ConversationQuery, ConversationRepository } from "./ConversationRepository.js"
+import * as Cursor from "./Cursor.js"
+import { CustomerIdentity } from "./Customer.js"
+import * as Idempotency from "./Idempotency.js"
+import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAppNumberId } from "./Ids.js"
+import { type InboundMessage, opensWindow } from "./Inbound.js"
+import { decoder, InvalidRequest } from "./InvalidRequest.js"
+import { DeliveryFailure, Message, TemplateUse } from "./Message.js"
+import { type InboundRecorded, MessageRepository, type StatusApplied, type StatusUpdate } from "./MessageRepository.js"
+import {
+  type Accepted,
+  type GatewayError,
+  MessagingGateway,
+  type ProviderMisconfigured,
+  type ProviderRateLimited,
+  type ProviderUnavailable
+} from "./MessagingGateway.js"
+import { E164 } from "./Phone.js"
+import * as ServiceWindow from "./ServiceWindow.js"
+import type { StorageError } from "./StorageError.js"
+import {
+  bind,
+  ensureApproved,
+  type TemplateNotApproved,
+  TemplateNotFound,
+  type TemplateVariablesInvalid
+} from "./Template.js"
+import { TemplateCatalog } from "./TemplateCatalog.js"
+import { UserDirectory } from "./UserDirectory.js"
+import { type WhatsAppNumber, WhatsAppNumberNotFound } from "./WhatsAppNumber.js"
+import { WhatsAppNumberDirectory } from "./WhatsAppNumberDirectory.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inputs (decoded by the core itself, so an embedder gets the same validation as the HTTP API)
+
+export const ListConversationsInput = Schema.Struct({
+  status: Schema.optional(ConversationStatus),
+  mode: Schema.optional(ConversationMode),
+  assigned: Schema.optional(Schema.Literal("me", "unassigned")),
+  search: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100))),
+  limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 200))),
+  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(512)))
+})
+export type ListConversationsInput = typeof ListConversationsInput.Encoded
+
+export const GetConversationInput = Schema.Struct({
+  messagesLimit: Schema.optional(Schema.Int.pipe(Schema.between(1, 200))),
+  before: Schema.optional(Schema.String.pipe(Schema.maxLength(512)))
+})
+export type GetConversationInput = typeof GetConversationInput.Encoded
+
+const NonBlank = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0, { message: () => "must not be blank" }))
+
+export const SendTextInput = Schema.Struct({
+  text: NonBlank.pipe(Schema.minLength(1), Schema.maxLength(4096))
+})
+export type SendTextInput = typeof SendTextInput.Encoded
+
+export const SendTemplateInput = Schema.Struct({
+  whatsappNumberId: Schema.String,
+  phone: E164,
+  templateKey: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)),
+  customerName: Schema.optional(NonBlank.pipe(Schema.maxLength(256))),
+  variables: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+export type SendTemplateInput = typeof SendTemplateInput.Encoded
+
+export const UpdateConversationInput = Schema.Struct({
+  status: Schema.optional(ConversationStatus),
+  mode: Schema.optional(ConversationMode),
+  assignedUserId: Schema.optional(Schema.NullOr(UserId))
+})
+export type UpdateConversationInput = typeof UpdateConversationInput.Encoded
+
+export interface SendOptions {
+  /** The client's Idempotency-Key: a retry with the same key never sends twice. */
+  readonly idempotencyKey?: string | undefined
+}
+
+const decodeList = decoder(ListConversationsInput)
+const decodeGet = decoder(GetConversationInput)
+const decodeSendText = decoder(SendTextInput)
+const decodeSendTemplate = decoder(SendTemplateInput)
+const decodeUpdate = decoder(UpdateConversationInput)
+const decodeKey = decoder(Idempotency.IdempotencyKey)
+const decodeConversationId = Schema.decodeUnknownOption(ConversationId)
+const decodeWhatsAppNumberId = Schema.decodeUnknownOption(WhatsAppNumberId)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Results
+
+/** A conversation as callers see it: with when its 24-hour window closes (`None` when closed). */
+export interface ConversationView {
+  readonly conversation: Conversation
+  readonly windowClosesAt: Option.Option<DateTime.Utc>
+}
+
+export interface ConversationPage {
+  readonly conversations: ReadonlyArray<ConversationView>
+  /** Pass as `cursor` for the next page; `None` on the last page. */
+  readonly nextCursor: Option.Option<string>
+}
+
+export interface ConversationDetail extends ConversationView {
+  /** Newest first. */
+  readonly messages: ReadonlyArray<Message>
+  /** Pass as `before` for older messages; `None` when there are none. */
+  readonly olderCursor: Option.Option<string>
+}
+
+/**
+ * The outcome of a send: the accepted message, or the provider's final refusal; `replayed` when it is the stored
+ * outcome of an earlier request with the same Idempotency-Key.
+ */
+export interface SendReceipt {
+  readonly outcome: Idempotency.Outcome
+  readonly replayed: boolean
+}
+
+/** `assigned=me` needs an actor that is a user. */
+export class AssignedToMeRequiresUser extends Schema.TaggedError<AssignedToMeRequiresUser>()(
+  "AssignedToMeRequiresUser",
+  {}
+) {
+  override get message() {
+    return "assigned=me needs an API key that belongs to a user"
+  }
+}
+
+/** The user to assign is not a user of this business. */
+export class AssigneeNotFound extends Schema.TaggedError<AssigneeNotFound>()("AssigneeNotFound", {
+  userId: UserId
+}) {
+  override get message() {
+    return "no such user in this business"
+  }
+}
+
+/** Provider failures that happened before the provider accepted or refused the message: the key is released. */
+export type ProviderNotReached = ProviderRateLimited | ProviderMisconfigured | ProviderUnavailable
+
+export type SendTextError =
+  | MissingScope
+  | InvalidRequest
+  | ConversationNotFound
+  | WhatsAppNumberNotFound
+  | ServiceWindow.ServiceWindowClosed
+  | Idempotency.IdempotencyKeyReused
+  | Idempotency.IdempotencyKeyInFlight
+  | ProviderNotReached
+  | StorageError
+
+export type SendTemplateError =
+  | MissingScope
+  | InvalidRequest
+  | WhatsAppNumberNotFound
+  | TemplateNotFound
+  | TemplateNotApproved
+  | TemplateVariablesInvalid
+  | Idempotency.IdempotencyKeyReused
+  | Idempotency.IdempotencyKeyInFlight
+  | ProviderNotReached
+  | StorageError
+
+export interface InboxOptions {
+  readonly idempotency?: Idempotency.Policy
+  /** The mode of a conversation Parley creates. Default `human`. */
+  readonly defaultMode?: ConversationMode
+  /** Whether `markRead` also sends the customer a read receipt through the provider. Default true. */
+  readonly sendReadReceipts?: boolean
+}
+
+export class Inbox extends Context.Tag("@parley/core/Inbox")<
+  Inbox,
+  {
+    /** Most recently active first, filtered, one keyset page. Scope `messaging:conversations:read`. */
+    readonly listConversations: (
+      actor: Actor,
+      input: ListConversationsInput
+    ) => Effect.Effect<
+      ConversationPage,
+      MissingScope | InvalidRequest | Cursor.InvalidCursor | AssignedToMeRequiresUser | StorageError
+    >
+
+    /** One conversation with its newest messages, older ones by `before`. Scope `messaging:messages:read`. */
+    readonly getConversation: (
+      actor: Actor,
+      conversationId: string,
+      input?: GetConversationInput
+    ) => Effect.Effect<
+      ConversationDetail,
+      MissingScope | InvalidRequest | Cursor.InvalidCursor | ConversationNotFound | StorageError
+    >
+
+    /** A free-form text inside the 24-hour window. Scope `messaging:messages:send`. */
+    readonly sendText: (
+      actor: Actor,
+      conversationId: string,
+      input: SendTextInput,
+      options?: SendOptions
+    ) => Effect.Effect<SendReceipt, SendTextError>
+
+    /**
+     * An approved template to a phone number, at any time; starts the conversation when there is none.
+     * Scope `messaging:messages:send`.
+     */
+    readonly sendTemplate: (
+      actor: Actor,
+      input: SendTemplateInput,
+      options?: SendOptions
+    ) => Effect.Effect<SendReceipt, SendTemplateError>
+
+    /** Customer messages from the provider, in arrival order; redeliveries are reported as `Duplicate`. */
+    readonly receiveInbound: (
+      number: WhatsAppNumber,
+      messages: ReadonlyArray<InboundMessage>
+    ) => Effect.Effect<ReadonlyArray<InboundRecorded>, StorageError>
+
+    /** Provider status reports; duplicates, reordering and early arrivals are harmless. */
+    readonly applyDeliveryStatus: (
+      number: WhatsAppNumber,
+      updates: ReadonlyArray<StatusUpdate>
+    ) => Effect.Effect<ReadonlyArray<StatusApplied>, StorageError>
+
+    /** Status, mode or assignment (null unassigns). Scope `messaging:conversations:write`. */
+    readonly updateConversation: (
+      actor: Actor,
+      conversationId: string,
+      input: UpdateConversationInput
+    ) => Effect.Effect<
+      ConversationView,
+      MissingScope | InvalidRequest | ConversationNotFound | AssigneeNotFound | StorageError
+    >
+
+    /** unreadCount → 0, inbound messages → read. Scope `messaging:conversations:write`. */
+    readonly markRead: (
+      actor: Actor,
+      conversationId: string
+    ) => Effect.Effect<ConversationView, MissingScope | ConversationNotFound | StorageError>
+  }
+>() {}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const isProviderNotReached = (error: GatewayError): error is ProviderNotReached =>
+  error._tag === "ProviderRateLimited" || error._tag === "ProviderMisconfigured" || error._tag === "ProviderUnavailable"
+
+const failureOf = (error: { readonly code: number | null; readonly title: string }) =>
+  new DeliveryFailure({ code: error.code ?? 0, title: error.title }, true)
+
+const customerOf = (conversation: Conversation): CustomerIdentity =>
+  new CustomerIdentity(
+    {
+      phone: Option.fromNullable(conversation.customerPhone),
+      userId: Option.fromNullable(conversation.customerUserId)
+    },
+    true
+  )
+
+const makeInbox = (options: InboxOptions = {}) =>
+  Effect.gen(function* () {
+    const conversations = yield* ConversationRepository
+    const messages = yield* MessageRepository
+    const catalog = yield* TemplateCatalog
+    const numbers = yield* WhatsAppNumberDirectory
+    const users = yield* UserDirectory
+    const keys = yield* Idempotency.IdempotencyStore
+    const gateway = yield* MessagingGateway
+    const ids = yield* Ids
+    const policy = options.idempotency ?? Idempotency.defaultPolicy
+    const defaultMode = options.defaultMode ?? "human"
+    const sendReadReceipts = options.sendReadReceipts ?? true
+    const provideIds = Effect.provideService(Ids, ids)
+
+    const viewOf = (conversation: Conversation, now: DateTime.Utc): ConversationView => ({
+      conversation,
+      windowClosesAt: ServiceWindow.openUntil(Option.fromNullable(conversation.lastInboundAt), now)
+    })
+
+    const findConversation = (actor: Actor, rawId: string) =>
+      Option.match(decodeConversationId(rawId), {
+        onNone: () => Effect.fail(new ConversationNotFound({ conversationId: rawId })),
+        onSome: (id) =>
+          conversations.findById(actor.businessId, id).pipe(
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.fail(new ConversationNotFound({ conversationId: rawId })),
+                onSome: Effect.succeed
+              })
+            )
+          )
+      })
+
+    const findNumber = (actor: Actor, rawId: string) =>
+      Option.match(decodeWhatsAppNumberId(rawId), {
+        onNone: () => Effect.fail(new WhatsAppNumberNotFound({ whatsappNumberId: rawId })),
+        onSome: (id) =>
+          numbers.findById(actor.businessId, id).pipe(
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.fail(new WhatsAppNumberNotFound({ whatsappNumberId: rawId })),
+                onSome: Effect.succeed
+              })
+            )
+          )
+      })
+
+    /**
+     * Records the message, calls the provider outside any transaction, and turns its answer into the outcome.
+     * Provider failures before acceptance mark the message failed and stay errors (so the key is released).
+     */
+    const deliver = (
+      message: Message,
+      idempotencyKey: Option.Option<string>,
+      call: Effect.Effect<Accepted, GatewayError>
+    ) =>
+      Effect.gen(function* () {
+        yield* messages.recordOutbound({ message, idempotencyKey })
+        const answer = yield* Effect.either(call)
+        if (Either.isRight(answer)) {
+          const sent = yield* messages.markSent(message.businessId, message.id, answer.right.providerMessageId)
+          return new Idempotency.Sent({ message: Option.getOrElse(sent, () => message) })
+        }
+        const error = answer.left
+        if (error._tag === "ProviderOutcomeUnknown") {
+          return new Idempotency.Refused({
+            error: new Idempotency.DeliveryUnconfirmed({ messageId: message.id, reason: error.reason })
+          })
+        }
+        yield* messages.markFailed(message.businessId, message.id, failureOf(error))
+        if (isProviderNotReached(error)) return yield* Effect.fail(error)
+        return new Idempotency.Refused({ error })
+      })
+
+    /** Runs `attempt` at most once per (business, key); see `Idempotency` for the rule. */
+    const idempotent = <E>(
+      actor: Actor,
+      rawKey: string | undefined,
+      fingerprint: string,
+      attempt: (key: Option.Option<string>) => Effect.Effect<Idempotency.Outcome, E>
+    ): Effect.Effect<
+      SendReceipt,
+      E | InvalidRequest | Idempotency.IdempotencyKeyReused | Idempotency.IdempotencyKeyInFlight | StorageError
+    > =>
+      rawKey === undefined
+        ? Effect.map(attempt(Option.none()), (outcome) => ({ outcome, replayed: false }))
+        : Effect.gen(function* () {
+            const key = yield* Effect.mapError(decodeKey(rawKey), (e) =>
+              InvalidRequest.single("Idempotency-Key", e.issues[0]?.message ?? "invalid")
+            )
+            const now = yield* DateTime.now
+            const claim = yield* keys.claim(actor.businessId, key, fingerprint, {
+              now,
+              lockedUntil: DateTime.addDuration(now, policy.lease),
+              expiresAt: DateTime.addDuration(now, policy.retention)
+            })
+            switch (claim._tag) {
+              case "Completed":
+                return { outcome: claim.outcome, replayed: true }
+              case "InFlight":
+                return yield* Effect.fail(new Idempotency.IdempotencyKeyInFlight())
+              case "Mismatch":
+                return yield* Effect.fail(new Idempotency.IdempotencyKeyReused())
+              case "Abandoned": {
+                const outcome = new Idempotency.Refused({
+                  error: new Idempotency.DeliveryUnconfirmed({
+                    messageId: claim.messageId,
+                    reason: "an earlier attempt with this key stopped after recording the message"
+                  })
+                })
+                yield* keys.complete(actor.businessId, key, outcome)
+                return { outcome, replayed: true }
+              }
+              case "Claimed":
+                return yield* attempt(Option.some(key)).pipe(
+                  Effect.tap((outcome) => keys.complete(actor.businessId, key, outcome)),
+                  Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
+                  Effect.map((outcome) => ({ outcome, replayed: false }))
+                )
+            }
+          })
+
+    const listConversations = Effect.fn("Inbox.listConversations")(function* (
+      actor: Actor,
+      raw: ListConversationsInput
+    ) {
+      yield* requireScope(actor, "messaging:conversations:read")
+      const input = yield* decodeList(raw)
+      const limit = input.limit ?? 50
+      let assigned: ConversationQuery["assigned"]
+      if (input.assigned === "me") {
+        const userId = yield* Option.match(actor.userId, {
+          onNone: () => Effect.fail(new AssignedToMeRequiresUser()),
+          onSome: Effect.succeed
+        })
+        assigned = { _tag: "User", userId }
+      } else if (input.assigned === "unassigned") {
+        assigned = { _tag: "Unassigned" }
+      }
+      const after = input.cursor === undefined ? undefined : yield* Cursor.decode(input.cursor)
+      const query: ConversationQuery = {
+        limit: limit + 1,
+        ...(input.status === undefined ? {} : { status: input.status }),
+        ...(input.mode === undefined ? {} : { mode: input.mode }),
+        ...(assigned === undefined ? {} : { assigned }),
+        ...(input.search === undefined ? {} : { search: input.search }),
+        ...(after === undefined ? {} : { after })
+      }
+      const rows = yield* conversations.list(actor.businessId, query)
+      const page = rows.slice(0, limit)
+      const last = page[page.length - 1]
+      const now = yield* DateTime.now
+      return {
+        conversations: page.map((c) => viewOf(c, now)),
+        nextCursor:
+          rows.length > limit && last !== undefined
+            ? Option.some(Cursor.encode({ at: last.lastActivityAt, id: last.id }))
+            : Option.none()
+      } satisfies ConversationPage
+    })
+
+    const getConversation = Effect.fn("Inbox.getConversation")(function* (
+      actor: Actor,
+      conversationId: string,
+      raw: GetConversationInput = {}
+    ) {
+      yield* requireScope(actor, "messaging:messages:read")
+      const input = yield* decodeGet(raw)
+      const conversation = yield* findConversation(actor, conversationId)
+      const limit = input.messagesLimit ?? 20
+      const before = input.before === undefined ? undefined : yield* Cursor.decode(input.before)
+      const rows = yield* messages.listByConversation(actor.businessId, conversation.id, {
+        limit: limit + 1,
+        ...(before === undefined ? {} : { before })
+      })
+      const page = rows.slice(0, limit)
+      const last = page[page.length - 1]
+      const now = yield* DateTime.now
+      return {
+        ...viewOf(conversation, now),
+        messages: page,
+        olderCursor:
+          rows.length > limit && last !== undefined
+            ? Option.some(Cursor.encode({ at: last.createdAt, id: last.id }))
+            : Option.none()
+      } satisfies ConversationDetail
+    })
+
+    const sendText = Effect.fn("Inbox.sendText")(function* (
+      actor: Actor,
+      conversationId: string,
+      raw: SendTextInput,
+      options: SendOptions = {}
+    ) {
+      yield* requireScope(actor, "messaging:messages:send")
+      const input = yield* decodeSendText(raw)
+      const fingerprint = Idempotency.fingerprint("sendText", { conversationId, text: input.text })
+      return yield* idempotent(actor, options.idempotencyKey, fingerprint, (key) =>
+        Effect.gen(function* () {
+          const conversation = yield* findConversation(actor, conversationId)
+          const now = yield* DateTime.now
+          const lastInboundAt = Option.fromNullable(conversation.lastInboundAt)
+          if (!ServiceWindow.isOpen(lastInboundAt, now)) {
+            return yield* Effect.fail(
+              new ServiceWindow.ServiceWindowClosed({
+                conversationId: conversation.id,
+                closedAt: Option.map(lastInboundAt, ServiceWindow.closesAt)
+              })
+            )
+          }
+          const number = yield* findNumber(actor, conversation.whatsappNumberId)
+          const message = new Message(
+            {
+              id: yield* provideIds(nextMessageId),
+              businessId: actor.businessId,
+              conversationId: conversation.id,
+              direction: "outbound",
+              messageType: "text",
+              text: input.text,
+              template: null,
+              media: null,
+              content: null,
+              replyToProviderMessageId: null,
+              deliveryStatus: "pending",
+              providerMessageId: null,
+              failure: null,
+              createdAt: now
+            },
+            true
+          )
+          return yield* deliver(
+            message,
+            key,
+            gateway.sendText({ from: number, to: customerOf(conversation), text: input.text, messageId: message.id })
+          )
+        })
+      )
+    })
+
+    const sendTemplate = Effect.fn("Inbox.sendTemplate")(function* (
+      actor: Actor,
+      raw: SendTemplateInput,
+      options: SendOptions = {}
+    ) {
+      yield* requireScope(actor, "messaging:messages:send")
+      const input = yield* decodeSendTemplate(raw)
+      const variables = input.variables ?? {}
+      const fingerprint = Idempotency.fingerprint("sendTemplate", { ...input, variables })
+      return yield* idempotent(actor, options.idempotencyKey, fingerprint, (key) =>
+        Effect.gen(function* () {
+          const number = yield* findNumber(actor, input.whatsappNumberId)
+          const template = yield* catalog.findByKey(actor.businessId, input.templateKey).pipe(
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.fail(new TemplateNotFound({ templateKey: input.templateKey })),
+                onSome: Effect.succeed
+              })
+            )
+          )
+          yield* ensureApproved(template)
+          const bound = yield* bind(template, variables)
+          const now = yield* DateTime.now
+          const customer = CustomerIdentity.byPhone(input.phone)
+          const existing = yield* conversations.findByCustomer(actor.businessId, number.id, customer)
+          const conversation = Option.isSome(existing)
+            ? existing.value
+            : yield* conversations.findOrCreate(
+                new Conversation(
+                  {
+                    id: yield* provideIds(nextConversationId),
+                    businessId: actor.businessId,
+                    whatsappNumberId: number.id,
+                    customerPhone: input.phone,
+                    customerUserId: null,
+                    customerName: input.customerName ?? null,
+                    status: "pending_customer",
+                    mode: defaultMode,
+                    unreadCount: 0,
+                    assignedUserId: null,
+                    lastInboundAt: null,
+                    lastOutboundAt: null,
+                    lastActivityAt: now,
+                    createdAt: now
+                  },
+                  true
+                )
+              )
+          const message = new Message(
+            {
+              id: yield* provideIds(nextMessageId),
+              businessId: actor.businessId,
+              conversationId: conversation.id,
+              direction: "outbound",
+              messageType: "template",
+              text: bound.renderedText,
+              template: new TemplateUse(
+                { key: template.key, name: template.name, language: template.language, variables },
+                true
+              ),
+              media: null,
+              content: null,
+              replyToProviderMessageId: null,
+              deliveryStatus: "pending",
+              providerMessageId: null,
+              failure: null,
+              createdAt: now
+            },
+            true
+          )
+          return yield* deliver(
+            message,
+            key,
+            gateway.sendTemplate({ from: number, to: customerOf(conversation), template: bound, messageId: message.id })
+          )
+        })
+      )
+    })
+
+    const receiveOne = (number: WhatsAppNumber, inbound: InboundMessage) =>
+      Effect.gen(function* () {
+        const existing = yield* conversations.findByCustomer(number.businessId, number.id, inbound.customer)
+        const conversation = Option.isSome(existing)
+          ? existing.value
+          : yield* conversations.findOrCreate(
+              new Conversation(
+                {
+                  id: yield* provideIds(nextConversationId),
+                  businessId: number.businessId,
+                  whatsappNumberId: number.id,
+                  customerPhone: Option.getOrNull(inbound.customer.phone),
+                  customerUserId: Option.getOrNull(inbound.customer.userId),
+                  customerName: Option.getOrNull(inbound.customerName),
+                  status: "open",
+                  mode: defaultMode,
+                  unreadCount: 0,
+                  assignedUserId: null,
+                  lastInboundAt: null,
+                  lastOutboundAt: null,
+                  lastActivityAt: inbound.timestamp,
+                  createdAt: inbound.timestamp
+                },
+                true
+              )
+            )
+        const message = new Message(
+          {
+            id: yield* provideIds(nextMessageId),
+            businessId: number.businessId,
+            conversationId: conversation.id,
+            direction: "inbound",
+            messageType: inbound.messageType,
+            text: inbound.text,
+            template: null,
+            media: inbound.media,
+            content: inbound.content,
+            replyToProviderMessageId: inbound.replyToProviderMessageId,
+            deliveryStatus: "delivered",
+            providerMessageId: inbound.providerMessageId,
+            failure: null,
+            createdAt: inbound.timestamp
+          },
+          true
+        )
+        return yield* messages.recordInbound({
+          message,
+          customerName: inbound.customerName,
+          opensWindow: opensWindow(inbound)
+        })
+      })
+
+    const receiveInbound = Effect.fn("Inbox.receiveInbound")(function* (
+      number: WhatsAppNumber,
+      batch: ReadonlyArray<InboundMessage>
+    ) {
+      return yield* Effect.forEach(batch, (inbound) => receiveOne(number, inbound))
+    })
+
+    const applyDeliveryStatus = Effect.fn("Inbox.applyDeliveryStatus")(function* (
+      number: WhatsAppNumber,
+      updates: ReadonlyArray<StatusUpdate>
+    ) {
+      return yield* Effect.forEach(updates, (update) => messages.applyStatus(number.businessId, update))
+    })
+
+    const updateConversation = Effect.fn("Inbox.updateConversation")(function* (
+      actor: Actor,
+      conversationId: string,
+      raw: UpdateConversationInput
+    ) {
+      yield* requireScope(actor, "messaging:conversations:write")
+      const input = yield* decodeUpdate(raw)
+      const id = yield* Option.match(decodeConversationId(conversationId), {
+        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
+        onSome: Effect.succeed
+      })
+      const assignee = input.assignedUserId
+      if (assignee !== undefined && assignee !== null) {
+        const known = yield* users.exists(actor.businessId, assignee)
+        if (!known) return yield* Effect.fail(new AssigneeNotFound({ userId: assignee }))
+      }
+      const updated = yield* conversations.update(actor.businessId, id, new ConversationPatch(input, true))
+      const conversation = yield* Option.match(updated, {
+        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
+        onSome: Effect.succeed
+      })
+      return viewOf(conversation, yield* DateTime.now)
+    })
+
+    const markRead = Effect.fn("Inbox.markRead")(function* (actor: Actor, conversationId: string) {
+      yield* requireScope(actor, "messaging:conversations:write")
+      const id = yield* Option.match(decodeConversationId(conversationId), {
+        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
+        onSome: Effect.succeed
+      })
+      const updated = yield* conversations.markRead(actor.businessId, id)
+      const conversation = yield* Option.match(updated, {
+        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
+        onSome: Effect.succeed
+      })
+      if (sendReadReceipts) yield* sendReadReceipt(conversation)
+      return viewOf(conversation, yield* DateTime.now)
+    })
+
+    /** Best effort: a failed read receipt never fails `markRead`, whose state change is already stored. */
+    const sendReadReceipt = (conversation: Conversation) =>
+      Effect.gen(function* () {
+        const recent = yield* messages.listByConversation(conversation.businessId, conversation.id, { limit: 50 })
+        const newestInbound = recent.find((m) => m.direction === "inbound" && m.providerMessageId !== null)
+        if (newestInbound?.providerMessageId == null) return
+        const number = yield* numbers.findById(conversation.businessId, conversation.whatsappNumberId)
+        if (Option.isNone(number)) return
+        yield* gateway
+          .markRead({ from: number.value, providerMessageId: newestInbound.providerMessageId })
+          .pipe(Effect.timeout(Duration.seconds(10)))
+      }).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("read receipt not sent", cause)),
+        Effect.withSpan("Inbox.sendReadReceipt")
+      )
+
+    return Inbox.of({
+      listConversations,
+      getConversation,
+      sendText,
+      sendTemplate,
+      receiveInbound,
+      applyDeliveryStatus,
+      updateConversation,
+      markRead
+    })
+  })
+
+/** Builds the use cases from the ports in the environment. */
+export const make: (
+  options?: InboxOptions
+) => Effect.Effect<
+  Context.Tag.Service<Inbox>,
+  never,
+  | ConversationRepository
+  | MessageRepository
+  | TemplateCatalog
+  | WhatsAppNumberDirectory
+  | UserDirectory
+  | Idempotency.IdempotencyStore
+  | MessagingGateway
+  | Ids
+> = makeInbox
+
+/** `Inbox` from the ports in the environment; the host provides the adapters. */
+export const layer = (options?: InboxOptions) => Layer.effect(Inbox, makeInbox(options))
+
+/** Turns a receipt into the message, failing with the provider's refusal: for callers who prefer errors. */
+export const sentMessage = (receipt: SendReceipt): Effect.Effect<Message, Idempotency.ProviderRefusal> =>
+  receipt.outcome._tag === "Sent" ? Effect.succeed(receipt.outcome.message) : Effect.fail(receipt.outcome.error)

@@ -1,0 +1,3 @@
+import { MemoryStorage, runStorageContract } from "../src/testing/index.js"
+
+runStorageContract("memory", MemoryStorage.layer)
