@@ -1,0 +1,28 @@
+/**
+ * The test world for use-case tests: memory storage, the fake gateway, sequential ids, and the Inbox.
+ */
+import { DateTime, Effect, Layer, TestClock } from "effect"
+import { type Actor, allScopes, makeActor, type Scope } from "../src/Actor.js"
+import * as Ids from "../src/Ids.js"
+import * as Inbox from "../src/Inbox.js"
+import { TemplateCatalog } from "../src/TemplateCatalog.js"
+import { FakeGateway, MemoryStorage, TestData } from "../src/testing/index.js"
+
+export const layer = Inbox.layer().pipe(
+  Layer.provideMerge(Layer.mergeAll(MemoryStorage.layer, FakeGateway.layer, Ids.layerSequential))
+)
+
+export const actorOf = (tenant: TestData.Tenant, scopes: ReadonlyArray<Scope> = allScopes): Actor =>
+  makeActor({ businessId: tenant.businessId, userId: tenant.userId, scopes })
+
+/** Moves the test clock to an absolute instant. */
+export const setNow = (at: DateTime.Utc) => TestClock.setTime(DateTime.toEpochMillis(at))
+
+/** A tenant with the contract's example template in its catalog. */
+export const seedWithTemplate = Effect.gen(function* () {
+  const tenant = yield* TestData.seedTenant()
+  const catalog = yield* TemplateCatalog
+  const id = yield* Ids.nextTemplateId
+  yield* catalog.upsert(TestData.template({ id, businessId: tenant.businessId }))
+  return tenant
+})
