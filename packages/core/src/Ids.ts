@@ -37,7 +37,16 @@ export class Ids extends Context.Tag("@parley/core/Ids")<
   {
     readonly uuid: Effect.Effect<string>
   }
->() {}
+>() {
+  /** Time-ordered UUIDv7 ids: the production choice. */
+  static get layerUuidV7(): Layer.Layer<Ids> {
+    return layerUuidV7
+  }
+  /** Deterministic ids for tests. */
+  static get layerSequential(): Layer.Layer<Ids> {
+    return layerSequential
+  }
+}
 
 const uuid = Effect.flatMap(Ids, (ids) => ids.uuid)
 const trusted = { disableValidation: true } as const

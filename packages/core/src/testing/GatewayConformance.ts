@@ -64,7 +64,13 @@ const template: BoundTemplate = {
   name: "conformance_order_update",
   language: "en_US",
   components: [
-    { type: "body", parameters: [{ type: "text", text: "Ada" }, { type: "text", text: "A-1001" }] },
+    {
+      type: "body",
+      parameters: [
+        { type: "text", text: "Ada" },
+        { type: "text", text: "A-1001" }
+      ]
+    },
     { type: "button", subType: "url", index: 0, parameters: [{ type: "text", text: "A-1001" }] }
   ],
   renderedText: "Hi Ada, order A-1001 has shipped."

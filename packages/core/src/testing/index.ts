@@ -3,8 +3,8 @@
  */
 
 export * as FakeGateway from "./FakeGateway.js"
+export * from "./GatewayConformance.js"
 export * as MemoryStorage from "./MemoryStorage.js"
 export * from "./StorageContract.js"
 export * from "./StorageSeeder.js"
 export * as TestData from "./TestData.js"
-export * from "./GatewayConformance.js"
