@@ -2,7 +2,7 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import {
   Conversation,
@@ -386,8 +386,12 @@ const makeInbox = (options: InboxOptions = {}) =>
               }
               case "Claimed":
                 return yield* attempt(Option.some(key)).pipe(
-                  Effect.tap((outcome) => keys.complete(actor.businessId, key, outcome)),
+                  // Only a failed attempt releases the key: once the provider answered, the key must not be
+                  // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
                   Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
+                  Effect.tap((outcome) =>
+                    keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
+                  ),
                   Effect.map((outcome) => ({ outcome, replayed: false }))
                 )
             }

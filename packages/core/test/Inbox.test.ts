@@ -2,10 +2,11 @@
  * One story per use case, told the way the Messaging API contract tells it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Effect, Option } from "effect"
+import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { CustomerIdentity } from "../src/Customer.js"
+import { IdempotencyStore } from "../src/Idempotency.js"
 import * as Ids from "../src/Ids.js"
-import { Inbox } from "../src/Inbox.js"
+import * as Inbox from "../src/Inbox.js"
 import { MessageRepository } from "../src/MessageRepository.js"
 import {
   ProviderOutcomeUnknown,
@@ -13,8 +14,9 @@ import {
   ProviderUnavailable,
   RecipientInvalid
 } from "../src/MessagingGateway.js"
+import { StorageError } from "../src/StorageError.js"
 import { TemplateCatalog } from "../src/TemplateCatalog.js"
-import { FakeGateway, TestData } from "../src/testing/index.js"
+import { FakeGateway, MemoryStorage, TestData } from "../src/testing/index.js"
 import { actorOf, layer, seedWithTemplate, setNow } from "./world.js"
 
 const at = TestData.at
@@ -26,7 +28,7 @@ const customerWrites = (
   providerMessageId = `wamid.IN${DateTime.toEpochMillis(when)}`
 ) =>
   Effect.gen(function* () {
-    const inbox = yield* Inbox
+    const inbox = yield* Inbox.Inbox
     const [result] = yield* inbox.receiveInbound(tenant.number, [
       TestData.inboundText({ providerMessageId, timestamp: when })
     ])
@@ -39,7 +41,7 @@ const customerWrites = (
 describe("Inbox", () => {
   it.effect("receiveInbound: a customer's first message opens a conversation with the window open and one unread", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       yield* setNow(at(1))
       const conversationId = yield* customerWrites(tenant, at(0), "wamid.FIRST")
@@ -62,7 +64,7 @@ describe("Inbox", () => {
 
   it.effect("receiveInbound: a batch of many messages is recorded in order, each once", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       const other = CustomerIdentity.byPhone(TestData.phone("15550001111"))
       const results = yield* inbox.receiveInbound(tenant.number, [
@@ -85,7 +87,7 @@ describe("Inbox", () => {
 
   it.effect("listConversations: most recently active first, filtered, paged by an opaque cursor", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       for (let i = 0; i < 5; i++) {
         yield* inbox.receiveInbound(tenant.number, [
@@ -132,7 +134,7 @@ describe("Inbox", () => {
 
   it.effect("listConversations: bad input is refused with what is wrong", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       const actor = actorOf(tenant)
       const badLimit = yield* Effect.flip(inbox.listConversations(actor, { limit: 0 }))
@@ -150,7 +152,7 @@ describe("Inbox", () => {
 
   it.effect("getConversation: newest messages first, older ones with the cursor", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       for (let i = 0; i < 5; i++) yield* customerWrites(tenant, at(i))
       const id = yield* customerWrites(tenant, at(5))
@@ -173,7 +175,7 @@ describe("Inbox", () => {
 
   it.effect("sendText: inside the window the message goes out and comes back as sent", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
@@ -201,7 +203,7 @@ describe("Inbox", () => {
 
   it.effect("sendText: after 24 hours of silence it is refused before the provider sees it", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
@@ -217,7 +219,7 @@ describe("Inbox", () => {
 
   it.effect("sendText: refuses blank or oversized text and unknown conversations", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
       const actor = actorOf(tenant)
@@ -238,7 +240,7 @@ describe("Inbox", () => {
 
   it.effect("sendTemplate: starts a conversation with the customer's name, at any time", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* seedWithTemplate
       yield* setNow(at(0))
@@ -271,7 +273,7 @@ describe("Inbox", () => {
 
   it.effect("sendTemplate: unknown, unapproved and badly filled templates are refused before sending", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const catalog = yield* TemplateCatalog
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* seedWithTemplate
@@ -316,7 +318,7 @@ describe("Inbox", () => {
 
   it.effect("applyDeliveryStatus: out-of-order, duplicate and early statuses end in the right status", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const messages = yield* MessageRepository
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
@@ -351,7 +353,7 @@ describe("Inbox", () => {
 
   it.effect("updateConversation: status, mode and assignment; only to the business's own users", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
       const actor = actorOf(tenant)
@@ -381,7 +383,7 @@ describe("Inbox", () => {
 
   it.effect("markRead: unread goes to zero, inbound messages are read, and the customer gets a read receipt", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0), "wamid.ONE")
@@ -401,7 +403,7 @@ describe("Inbox", () => {
 
   it.effect("idempotency: a retry with the same key returns the same message without sending again", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
@@ -425,7 +427,7 @@ describe("Inbox", () => {
 
   it.effect("idempotency: a definitive provider refusal is stored; a failure before the provider is not", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
@@ -458,7 +460,7 @@ describe("Inbox", () => {
 
   it.effect("idempotency: an ambiguous provider outcome is never resent", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const gateway = yield* FakeGateway.FakeGateway
       const messages = yield* MessageRepository
       const tenant = yield* TestData.seedTenant()
@@ -493,9 +495,50 @@ describe("Inbox", () => {
     }).pipe(Effect.provide(layer))
   )
 
+  it.effect("idempotency: if storing the outcome fails, the key is not released and the send never repeats", () => {
+    const store = MemoryStorage.makeStore()
+    const memory = MemoryStorage.contextOf(store)
+    const keys = Context.get(memory, IdempotencyStore)
+    let broken = true
+    const failingComplete = Layer.succeedContext(
+      Context.add(
+        memory,
+        IdempotencyStore,
+        IdempotencyStore.of({
+          ...keys,
+          complete: (...args) =>
+            broken
+              ? Effect.fail(new StorageError({ operation: "complete", reason: "connection lost" }))
+              : keys.complete(...args)
+        })
+      )
+    )
+    const world = Inbox.layer().pipe(
+      Layer.provideMerge(Layer.mergeAll(failingComplete, FakeGateway.layer, Ids.layerSequential))
+    )
+    return Effect.gen(function* () {
+      const inbox = yield* Inbox.Inbox
+      const gateway = yield* FakeGateway.FakeGateway
+      const tenant = yield* TestData.seedTenant()
+      const id = yield* customerWrites(tenant, at(0))
+      yield* setNow(at(1))
+      const actor = actorOf(tenant)
+      const lost = yield* Effect.flip(inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" }))
+      assert.strictEqual(lost._tag, "StorageError")
+      broken = false
+      const during = yield* Effect.flip(inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" }))
+      assert.strictEqual(during._tag, "IdempotencyKeyInFlight")
+      yield* setNow(at(10))
+      const settled = yield* inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" })
+      assert.strictEqual(settled.outcome._tag, "Refused")
+      if (settled.outcome._tag === "Refused") assert.strictEqual(settled.outcome.error._tag, "DeliveryUnconfirmed")
+      assert.strictEqual((yield* gateway.calls).length, 1)
+    }).pipe(Effect.provide(world))
+  })
+
   it.effect("scopes: a key without the use case's scope is refused", () =>
     Effect.gen(function* () {
-      const inbox = yield* Inbox
+      const inbox = yield* Inbox.Inbox
       const tenant = yield* TestData.seedTenant()
       const id = yield* customerWrites(tenant, at(0))
       const readOnly = actorOf(tenant, ["messaging:conversations:read"])
