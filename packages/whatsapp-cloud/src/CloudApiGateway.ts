@@ -1,0 +1,263 @@
+/**
+ * The core's `MessagingGateway` on Meta's WhatsApp Cloud API: `POST {baseUrl}/{version}/{phone-number-id}/messages`
+ * with the number's bearer token, throttled per number and per recipient, retried only when Meta provably did not
+ * accept the message.
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import {
+  type Accepted,
+  type GatewayError,
+  MessagingGateway,
+  ProviderRateLimited,
+  ProviderRejected,
+  type SendTemplate,
+  type SendText,
+  type WhatsAppNumber
+} from "@parley/core"
+import { Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import * as GraphHttp from "./internal/graphHttp.js"
+import * as MessagePayload from "./MessagePayload.js"
+import * as RateLimiter from "./RateLimiter.js"
+
+export interface RetryOptions {
+  /** Attempts in all, the first included (default 4). */
+  readonly maxAttempts?: number
+  /** No retry starts later than this after the first attempt (default 10 seconds). */
+  readonly budget?: Duration.DurationInput
+  /** First backoff ceiling; it doubles per attempt (default 250 millis). */
+  readonly baseDelay?: Duration.DurationInput
+  /** Largest backoff ceiling (default 4 seconds). */
+  readonly maxDelay?: Duration.DurationInput
+}
+
+export interface Options {
+  /** Default `https://graph.facebook.com`; point it at a proxy or at the fake Cloud API. */
+  readonly baseUrl?: string
+  /** Graph API version, default `v24.0`. */
+  readonly apiVersion?: string
+  /** Per attempt, from sending the request to reading the whole answer (default 15 seconds). */
+  readonly requestTimeout?: Duration.DurationInput
+  readonly retry?: RetryOptions
+  /** Messages per second per business number (Meta's throughput tier: 80 by default, up to 1000). */
+  readonly messagesPerSecond?: number
+  /** Meta's pair rate (same number → same user): a burst, then one per `every` (45 and 6 seconds); false: off. */
+  readonly pairRate?: { readonly burst?: number; readonly every?: Duration.DurationInput } | false
+  /** A send whose turn is further away than this fails with `ProviderRateLimited` (default 30 seconds). */
+  readonly maxQueueWait?: Duration.DurationInput
+  /** Ask WhatsApp to preview the first link of a text (default false). */
+  readonly previewUrls?: boolean
+  /** Applied to the `HttpClient` (tracing, proxies, extra headers). */
+  readonly transformClient?: (client: HttpClient.HttpClient) => HttpClient.HttpClient
+}
+
+export const defaults = {
+  baseUrl: "https://graph.facebook.com",
+  apiVersion: "v24.0",
+  requestTimeout: Duration.seconds(15),
+  retry: {
+    maxAttempts: 4,
+    budget: Duration.seconds(10),
+    baseDelay: Duration.millis(250),
+    maxDelay: Duration.seconds(4)
+  },
+  messagesPerSecond: 80,
+  maxMessagesPerSecond: 1000,
+  pairBurst: 45,
+  pairEvery: Duration.seconds(6),
+  maxQueueWait: Duration.seconds(30)
+} as const
+
+/** The options with every default applied. */
+export interface Settings {
+  readonly baseUrl: string
+  readonly apiVersion: string
+  readonly requestTimeout: Duration.Duration
+  readonly retry: GraphHttp.RetryPolicy
+  readonly messagesPerSecond: number
+  readonly pairRate: { readonly burst: number; readonly every: Duration.Duration } | false
+  readonly maxQueueWait: Duration.Duration
+  readonly previewUrls: boolean
+}
+
+export const settings = (options: Options = {}): Settings => ({
+  baseUrl: (options.baseUrl ?? defaults.baseUrl).replace(/\/+$/, ""),
+  apiVersion: options.apiVersion ?? defaults.apiVersion,
+  requestTimeout: Duration.decode(options.requestTimeout ?? defaults.requestTimeout),
+  retry: {
+    maxAttempts: Math.max(1, Math.floor(options.retry?.maxAttempts ?? defaults.retry.maxAttempts)),
+    budget: Duration.decode(options.retry?.budget ?? defaults.retry.budget),
+    baseDelay: Duration.decode(options.retry?.baseDelay ?? defaults.retry.baseDelay),
+    maxDelay: Duration.decode(options.retry?.maxDelay ?? defaults.retry.maxDelay)
+  },
+  messagesPerSecond: Math.min(
+    defaults.maxMessagesPerSecond,
+    Math.max(1, Math.floor(options.messagesPerSecond ?? defaults.messagesPerSecond))
+  ),
+  pairRate:
+    options.pairRate === false
+      ? false
+      : {
+          burst: Math.max(1, Math.floor(options.pairRate?.burst ?? defaults.pairBurst)),
+          every: Duration.decode(options.pairRate?.every ?? defaults.pairEvery)
+        },
+  maxQueueWait: Duration.decode(options.maxQueueWait ?? defaults.maxQueueWait),
+  previewUrls: options.previewUrls ?? false
+})
+
+const decodeSendResponse = Schema.decodeUnknownEither(Schema.parseJson(MessagePayload.SendResponse))
+
+const accepted = (body: string): Effect.Effect<Accepted, GraphHttp.AttemptFailure> =>
+  Either.match(decodeSendResponse(body), {
+    onLeft: () =>
+      Effect.fail(
+        GraphHttp.AttemptFailure.Ambiguous({ reason: "the provider answered 2xx without a readable message id" })
+      ),
+    onRight: (response) => {
+      const waId = response.contacts?.[0]?.wa_id
+      return Effect.succeed({
+        providerMessageId: response.messages[0].id,
+        recipientWaId: waId !== undefined && waId.length > 0 ? waId : null
+      })
+    }
+  })
+
+const queueFull = (limit: string, waitMillis: number) =>
+  GraphHttp.AttemptFailure.Final({
+    error: new ProviderRateLimited({
+      code: null,
+      title: `${limit}: the next slot is ${Math.ceil(waitMillis)} ms away`,
+      retryAfterSeconds: Math.ceil(waitMillis / 1000)
+    })
+  })
+
+/** Builds the gateway on the `HttpClient` in context. */
+export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Type"], never, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const base = yield* HttpClient.HttpClient
+    const client = options.transformClient ? options.transformClient(base) : base
+    const config = settings(options)
+    const numbers = yield* RateLimiter.makeSlidingWindow({ limit: config.messagesPerSecond, window: "1 second" })
+    const pairs =
+      config.pairRate === false
+        ? RateLimiter.unlimited
+        : yield* RateLimiter.makeTokenBucket({ capacity: config.pairRate.burst, refillEvery: config.pairRate.every })
+
+    const messagesUrl = (from: WhatsAppNumber) =>
+      `${config.baseUrl}/${config.apiVersion}/${encodeURIComponent(from.providerPhoneNumberId)}/messages`
+
+    const request = (from: WhatsAppNumber, body: unknown) =>
+      HttpClientRequest.post(messagesUrl(from)).pipe(
+        HttpClientRequest.bearerToken(Redacted.value(from.accessToken)),
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.bodyUnsafeJson(body)
+      )
+
+    const send = (from: WhatsAppNumber, recipient: string, body: unknown): Effect.Effect<Accepted, GatewayError> => {
+      const numberKey = from.providerPhoneNumberId
+      const pairKey = `${numberKey}\u0000${recipient}`
+      const attempt = Effect.gen(function* () {
+        yield* RateLimiter.take(pairs, pairKey, config.maxQueueWait).pipe(
+          Effect.mapError((wait) => queueFull("pair rate limit (same recipient)", wait))
+        )
+        yield* RateLimiter.take(numbers, numberKey, config.maxQueueWait).pipe(
+          Effect.mapError((wait) => queueFull("throughput limit (messages per second)", wait))
+        )
+        const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout)
+        return yield* accepted(response.body)
+      })
+      return GraphHttp.retrying(attempt, config.retry, {
+        idempotent: false,
+        onRateLimited: ({ error, graphCode }) => {
+          const millis = error.retryAfterSeconds * 1000
+          if (graphCode === 131056) return pairs.pause(pairKey, millis)
+          if (graphCode === null || graphCode === 130429 || graphCode === 4 || graphCode === 80007) {
+            return numbers.pause(numberKey, millis)
+          }
+          return Effect.void
+        }
+      })
+    }
+
+    const sendText = (input: SendText) => {
+      if (input.text.length === 0 || input.text.length > MessagePayload.maxTextLength) {
+        return Effect.fail(
+          new ProviderRejected({
+            code: null,
+            title: `text must be 1 to ${MessagePayload.maxTextLength} characters, got ${input.text.length}`
+          })
+        )
+      }
+      return send(
+        input.from,
+        MessagePayload.recipientOf(input.to),
+        MessagePayload.textMessage(input, config.previewUrls)
+      ).pipe(
+        Effect.withSpan("CloudApiGateway.sendText", {
+          attributes: {
+            "parley.message_id": input.messageId,
+            "whatsapp.phone_number_id": input.from.providerPhoneNumberId
+          }
+        })
+      )
+    }
+
+    const sendTemplate = (input: SendTemplate) =>
+      send(input.from, MessagePayload.recipientOf(input.to), MessagePayload.templateMessage(input)).pipe(
+        Effect.withSpan("CloudApiGateway.sendTemplate", {
+          attributes: {
+            "parley.message_id": input.messageId,
+            "whatsapp.phone_number_id": input.from.providerPhoneNumberId,
+            "whatsapp.template": input.template.name
+          }
+        })
+      )
+
+    const markRead = (input: { readonly from: WhatsAppNumber; readonly providerMessageId: string }) =>
+      GraphHttp.retrying(
+        GraphHttp.execute(
+          client,
+          request(input.from, MessagePayload.readReceipt(input.providerMessageId)),
+          config.requestTimeout
+        ),
+        config.retry,
+        { idempotent: true }
+      ).pipe(
+        Effect.asVoid,
+        Effect.withSpan("CloudApiGateway.markRead", {
+          attributes: { "whatsapp.phone_number_id": input.from.providerPhoneNumberId }
+        })
+      )
+
+    return MessagingGateway.of({ sendText, sendTemplate, markRead })
+  })
+
+export const layer = (options: Options = {}): Layer.Layer<MessagingGateway, never, HttpClient.HttpClient> =>
+  Layer.effect(MessagingGateway, make(options))
+
+/**
+ * The options from configuration: by default {@link config}, i.e. `WHATSAPP_GRAPH_BASE_URL`,
+ * `WHATSAPP_GRAPH_API_VERSION`, `WHATSAPP_REQUEST_TIMEOUT`, `WHATSAPP_MESSAGES_PER_SECOND`, `WHATSAPP_RETRY_BUDGET`.
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<MessagingGateway, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(options), layer))
+
+/** Reads the common options from the environment; unset values keep their defaults. */
+export const config: Config.Config<Options> = Config.all({
+  baseUrl: Config.option(Config.string("WHATSAPP_GRAPH_BASE_URL")),
+  apiVersion: Config.option(Config.string("WHATSAPP_GRAPH_API_VERSION")),
+  requestTimeout: Config.option(Config.duration("WHATSAPP_REQUEST_TIMEOUT")),
+  messagesPerSecond: Config.option(Config.integer("WHATSAPP_MESSAGES_PER_SECOND")),
+  retryBudget: Config.option(Config.duration("WHATSAPP_RETRY_BUDGET"))
+}).pipe(
+  Config.map((values): Options => {
+    const options: { -readonly [K in keyof Options]: Options[K] } = {}
+    if (Option.isSome(values.baseUrl)) options.baseUrl = values.baseUrl.value
+    if (Option.isSome(values.apiVersion)) options.apiVersion = values.apiVersion.value
+    if (Option.isSome(values.requestTimeout)) options.requestTimeout = values.requestTimeout.value
+    if (Option.isSome(values.messagesPerSecond)) options.messagesPerSecond = values.messagesPerSecond.value
+    if (Option.isSome(values.retryBudget)) options.retry = { budget: values.retryBudget.value }
+    return options
+  })
+)

@@ -1,0 +1,195 @@
+/**
+ * Keyed rate limiters that make callers wait their turn on the Effect `Clock` (so the TestClock drives them):
+ * a spaced sliding window for a number's throughput (never more than `limit` in any `window`, evenly spread) and a
+ * token bucket for Meta's pair rate (a burst, then one per interval).
+ *
+ * A reservation is taken before the caller sleeps, so concurrent callers queue in arrival order. The pure `*Step`
+ * functions hold the arithmetic; the `make*` functions wrap them in a `Ref` and the clock.
+ */
+import { Clock, Duration, Effect, Either, Ref } from "effect"
+
+/** How long the caller must wait before its slot, or (Left) how long it would have had to wait: nothing reserved. */
+export type Reservation = Either.Either<number, number>
+
+export interface Limiter {
+  /**
+   * Reserves the next slot for `key` and returns the wait in milliseconds, or `Left(wait)` without reserving when
+   * the wait would exceed `maxWaitMillis`.
+   */
+  readonly reserve: (key: string, maxWaitMillis: number) => Effect.Effect<Reservation>
+  /** Holds every slot of `key` until `millis` from now (the provider said to slow down). */
+  readonly pause: (key: string, millis: number) => Effect.Effect<void>
+}
+
+/**
+ * Waits for `key`'s turn. Fails with the wait it would have taken when that exceeds `maxWait`.
+ */
+export const take = (
+  limiter: Limiter,
+  key: string,
+  maxWait: Duration.DurationInput = Duration.infinity
+): Effect.Effect<void, number> => {
+  const max = Duration.toMillis(maxWait)
+  return Effect.flatMap(limiter.reserve(key, max), (reservation) =>
+    Either.match(reservation, {
+      onLeft: (wait) => Effect.fail(wait),
+      onRight: (wait) => (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void)
+    })
+  )
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sliding window
+
+export interface WindowState {
+  /** The last `limit` grant times (ms), oldest at `head` once full. */
+  readonly ring: ReadonlyArray<number>
+  readonly head: number
+  readonly pausedUntil: number
+}
+
+export const emptyWindow: WindowState = { ring: [], head: 0, pausedUntil: 0 }
+
+/**
+ * The slot for a caller at `now`: never more than `limit` grants in any half-open interval of length `window`, and
+ * grants spaced by at least `window / limit`, so a burst leaves as an even stream rather than a spike at the start
+ * of each window (network jitter on a spike is what makes the provider count more than the limit in its own
+ * window). Grants are monotonic, so the oldest of the last `limit` decides the window bound.
+ */
+export const windowStep = (
+  state: WindowState,
+  options: { readonly limit: number; readonly windowMillis: number },
+  now: number,
+  maxWaitMillis: number
+): readonly [Reservation, WindowState] => {
+  const full = state.ring.length >= options.limit
+  const count = state.ring.length
+  let at = Math.max(now, state.pausedUntil)
+  if (count > 0) {
+    const newest = state.ring[(state.head + count - 1) % count] ?? 0
+    at = Math.max(at, newest + options.windowMillis / options.limit)
+  }
+  if (full) at = Math.max(at, (state.ring[state.head] ?? 0) + options.windowMillis)
+  const wait = at - now
+  if (wait > maxWaitMillis) return [Either.left(wait), state]
+  if (!full) return [Either.right(wait), { ...state, ring: [...state.ring, at] }]
+  const ring = state.ring.slice()
+  ring[state.head] = at
+  return [Either.right(wait), { ...state, ring, head: (state.head + 1) % options.limit }]
+}
+
+const windowIdle = (state: WindowState, windowMillis: number, now: number) => {
+  if (state.pausedUntil > now) return false
+  if (state.ring.length === 0) return true
+  const newest = state.ring[(state.head + state.ring.length - 1) % state.ring.length] ?? 0
+  return newest + windowMillis <= now
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Token bucket
+
+export interface BucketState {
+  /** May go negative: each unit below zero is a caller already queued for a future token. */
+  readonly tokens: number
+  readonly updatedAt: number
+  readonly pausedUntil: number
+}
+
+export const fullBucket = (capacity: number, now: number): BucketState => ({
+  tokens: capacity,
+  updatedAt: now,
+  pausedUntil: 0
+})
+
+/** Refills at one token per `refillMillis` up to `capacity`, then takes one (or queues for the next). */
+export const bucketStep = (
+  state: BucketState,
+  options: { readonly capacity: number; readonly refillMillis: number },
+  now: number,
+  maxWaitMillis: number
+): readonly [Reservation, BucketState] => {
+  const elapsed = Math.max(0, now - state.updatedAt)
+  const tokens = Math.min(options.capacity, state.tokens + elapsed / options.refillMillis)
+  const tokenWait = tokens >= 1 ? 0 : (1 - tokens) * options.refillMillis
+  const wait = Math.max(tokenWait, state.pausedUntil - now, 0)
+  const updatedAt = Math.max(now, state.updatedAt)
+  if (wait > maxWaitMillis) return [Either.left(wait), { ...state, tokens, updatedAt }]
+  return [Either.right(wait), { tokens: tokens - 1, updatedAt, pausedUntil: state.pausedUntil }]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Effectful wrappers
+
+/** Keys idle long enough to be equivalent to new ones are forgotten once the map grows past this size. */
+const sweepThreshold = 10_000
+
+const keyed = <S>(
+  initial: (now: number) => S,
+  step: (state: S, now: number, maxWaitMillis: number) => readonly [Reservation, S],
+  pause: (state: S, until: number) => S,
+  idle: (state: S, now: number) => boolean
+): Effect.Effect<Limiter> =>
+  Effect.map(
+    Ref.make<{ readonly states: Map<string, S>; readonly lastNow: number }>({ states: new Map(), lastNow: 0 }),
+    (ref): Limiter => ({
+      reserve: (key, maxWaitMillis) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.modify(ref, (current) => {
+            // Clamp to the latest clock reading seen, so grants stay monotonic across racing fibers.
+            const at = Math.max(now, current.lastNow)
+            const states = current.states
+            if (states.size > sweepThreshold) {
+              for (const [k, s] of states) if (idle(s, at)) states.delete(k)
+            }
+            const [reservation, next] = step(states.get(key) ?? initial(at), at, maxWaitMillis)
+            states.set(key, next)
+            const fromNow = (wait: number) => wait + (at - now)
+            return [Either.mapBoth(reservation, { onLeft: fromNow, onRight: fromNow }), { states, lastNow: at }]
+          })
+        ),
+      pause: (key, millis) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.update(ref, (current) => {
+            const at = Math.max(now, current.lastNow)
+            current.states.set(key, pause(current.states.get(key) ?? initial(at), now + millis))
+            return { states: current.states, lastNow: at }
+          })
+        )
+    })
+  )
+
+/** At most `limit` slots per key in any `window` (default: one second), spaced by `window / limit`. */
+export const makeSlidingWindow = (options: {
+  readonly limit: number
+  readonly window?: Duration.DurationInput
+}): Effect.Effect<Limiter> => {
+  const limit = Math.max(1, Math.floor(options.limit))
+  const windowMillis = Duration.toMillis(options.window ?? "1 second")
+  return keyed<WindowState>(
+    () => emptyWindow,
+    (state, now, max) => windowStep(state, { limit, windowMillis }, now, max),
+    (state, until) => ({ ...state, pausedUntil: Math.max(state.pausedUntil, until) }),
+    (state, now) => windowIdle(state, windowMillis, now)
+  )
+}
+
+/** A burst of `capacity` per key, then one slot per `refillEvery`. */
+export const makeTokenBucket = (options: {
+  readonly capacity: number
+  readonly refillEvery: Duration.DurationInput
+}): Effect.Effect<Limiter> => {
+  const capacity = Math.max(1, Math.floor(options.capacity))
+  const refillMillis = Math.max(1, Duration.toMillis(options.refillEvery))
+  return keyed<BucketState>(
+    (now) => fullBucket(capacity, now),
+    (state, now, max) => bucketStep(state, { capacity, refillMillis }, now, max),
+    (state, until) => ({ ...state, pausedUntil: Math.max(state.pausedUntil, until) }),
+    (state, now) => state.pausedUntil <= now && state.tokens + (now - state.updatedAt) / refillMillis >= capacity
+  )
+}
+
+/** A limiter that never waits (for a disabled limit). */
+export const unlimited: Limiter = {
+  reserve: () => Effect.succeed(Either.right(0)),
+  pause: () => Effect.void
+}

@@ -1,0 +1,695 @@
+/**
+ * Webhooks: the GET handshake, the signature over raw bytes, and decoding of every fixture, every message type and
+ * batched payloads; fuzzing shows decoding never throws.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { DateTime, Either, FastCheck, Option, Redacted } from "effect"
+import { metaJson } from "../src/testing/FakeCloudApi.js"
+import * as Webhook from "../src/Webhook.js"
+import * as Fixtures from "./support/fixtures.js"
+
+const secret = Redacted.make("fake_app_secret_do_not_use")
+
+const envelope = (
+  value: Record<string, unknown>,
+  options: { readonly phoneNumberId?: string; readonly field?: string } = {}
+) => ({
+  object: "whatsapp_business_account",
+  entry: [
+    {
+      id: "100000000000001",
+      changes: [
+        {
+          field: options.field ?? "messages",
+          value: {
+            messaging_product: "whatsapp",
+            metadata: {
+              display_phone_number: "15550002222",
+              phone_number_id: options.phoneNumberId ?? "200000000000002"
+            },
+            ...value
+          }
+        }
+      ]
+    }
+  ]
+})
+
+const decodeRight = (body: unknown) => {
+  const result = Webhook.decodeUnknown(body)
+  if (Either.isLeft(result)) throw new Error(`expected a batch, got ${result.left.message}`)
+  return result.right
+}
+
+const only = <A>(items: ReadonlyArray<A>): A => {
+  assert.strictEqual(items.length, 1)
+  return items[0] as A
+}
+
+describe("Webhook.verifyHandshake", () => {
+  const fixture = Fixtures.signatureFixture().verification
+  const token = Redacted.make(fixture.configuredVerifyToken)
+
+  it("answers the fixture's challenge", () => {
+    const result = Webhook.verifyHandshake(fixture.request.query, token)
+    assert.deepStrictEqual(result, Either.right(fixture.expectedResponse.body))
+    assert.deepStrictEqual(
+      Webhook.verifyHandshake(new URLSearchParams(fixture.request.query), token),
+      Either.right("1158201444")
+    )
+  })
+
+  it("refuses a wrong mode, a wrong or missing token and a missing challenge", () => {
+    const query = fixture.request.query
+    const reason = (q: Record<string, string>) =>
+      Either.match(Webhook.verifyHandshake(q, token), { onLeft: (e) => e.reason, onRight: () => "accepted" })
+    assert.strictEqual(reason({ ...query, "hub.mode": "unsubscribe" }), "mode")
+    assert.strictEqual(reason({ ...query, "hub.verify_token": "wrong" }), "verify_token")
+    assert.strictEqual(reason({ "hub.mode": "subscribe", "hub.challenge": "1" }), "verify_token")
+    assert.strictEqual(
+      reason({ "hub.mode": "subscribe", "hub.verify_token": fixture.configuredVerifyToken }),
+      "challenge"
+    )
+    assert.strictEqual(reason({ ...query, "hub.challenge": "" }), "challenge")
+  })
+})
+
+describe("Webhook.verifySignature", () => {
+  const fixture = Fixtures.signatureFixture().signature
+  const fixtureSecret = Redacted.make(fixture.appSecret)
+  const header = fixture.header["X-Hub-Signature-256"]
+  const reason = (body: string | Uint8Array, value: string | ReadonlyArray<string> | null | undefined) =>
+    Either.match(Webhook.verifySignature(body, value, fixtureSecret), {
+      onLeft: (e) => e.reason,
+      onRight: () => "valid"
+    })
+
+  it("accepts the fixture's signature over the raw body, as a string and as bytes", () => {
+    assert.strictEqual(reason(fixture.rawBody, header), "valid")
+    assert.strictEqual(reason(Buffer.from(fixture.rawBody, "utf8"), header), "valid")
+    assert.strictEqual(reason(fixture.rawBody, [header]), "valid")
+    assert.strictEqual(Webhook.sign(fixture.rawBody, fixture.appSecret), header)
+  })
+
+  it("rejects a tampered body and a re-serialised body", () => {
+    assert.strictEqual(reason(fixture.rawBody.replace("A-1001", "A-1002"), header), "mismatch")
+    assert.strictEqual(reason(`${fixture.rawBody} `, header), "mismatch")
+    // Parsing and re-serialising loses Meta's \uXXXX escapes: the signature no longer matches.
+    assert.strictEqual(reason(JSON.stringify(JSON.parse(fixture.rawBody)), header), "mismatch")
+  })
+
+  it("rejects a missing header", () => {
+    assert.strictEqual(reason(fixture.rawBody, undefined), "missing")
+    assert.strictEqual(reason(fixture.rawBody, null), "missing")
+    assert.strictEqual(reason(fixture.rawBody, ""), "missing")
+    assert.strictEqual(reason(fixture.rawBody, []), "missing")
+  })
+
+  it("rejects a wrong prefix, a wrong length, non-hex digits and repeated headers", () => {
+    const hex = header.slice("sha256=".length)
+    assert.strictEqual(reason(fixture.rawBody, `sha1=${hex}`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, hex), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, `sha256:${hex}`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, `sha256=${hex.slice(1)}`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, `sha256=${hex}0`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, `sha256=${hex.slice(0, 32)}`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, `sha256=${hex.slice(0, 63)}g`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, `sha256=${"z".repeat(64)}`), "malformed")
+    assert.strictEqual(reason(fixture.rawBody, [header, header]), "malformed")
+  })
+
+  it("verifies bodies with emoji, accents and escaped slashes on their raw bytes", () => {
+    const payload = { text: "Café crème 📦 — voilà, https://example.com/a/b", name: "Zoë Ñandú" }
+    const escaped = metaJson(payload)
+    assert.include(escaped, "\\u00e9")
+    assert.include(escaped, "\\ud83d\\udce6")
+    assert.include(escaped, "https:\\/\\/example.com\\/a\\/b")
+    const signature = Webhook.sign(escaped, secret)
+    assert.isTrue(Either.isRight(Webhook.verifySignature(escaped, signature, secret)))
+    assert.isTrue(Either.isRight(Webhook.verifySignature(Buffer.from(escaped, "utf8"), signature, secret)))
+    assert.isTrue(Either.isLeft(Webhook.verifySignature(JSON.stringify(payload), signature, secret)))
+    // Unescaped UTF-8 bytes sign and verify as bytes, too.
+    const utf8 = Buffer.from(JSON.stringify(payload), "utf8")
+    assert.isTrue(Either.isRight(Webhook.verifySignature(utf8, Webhook.sign(utf8, secret), secret)))
+  })
+
+  it("accepts any of several secrets during a rotation", () => {
+    const secrets = [Redacted.make("old-secret"), fixtureSecret]
+    assert.isTrue(Either.isRight(Webhook.verifySignature(fixture.rawBody, header, secrets)))
+    assert.isTrue(Either.isLeft(Webhook.verifySignature(fixture.rawBody, header, [Redacted.make("other")])))
+  })
+
+  it.prop(
+    "a signature verifies its body and no body with one byte changed",
+    {
+      body: FastCheck.uint8Array({ minLength: 1, maxLength: 300 }),
+      index: FastCheck.nat(),
+      flip: FastCheck.integer({ min: 1, max: 255 })
+    },
+    ({ body, index, flip }) => {
+      const signature = Webhook.sign(body, secret)
+      assert.isTrue(Either.isRight(Webhook.verifySignature(body, signature, secret)))
+      const tampered = Uint8Array.from(body)
+      const at = index % tampered.length
+      tampered[at] = (tampered[at] ?? 0) ^ flip
+      assert.isTrue(Either.isLeft(Webhook.verifySignature(tampered, signature, secret)))
+    }
+  )
+
+  it.prop("never throws on arbitrary headers", [FastCheck.string({ maxLength: 80 })], ([value]) => {
+    const result = Webhook.verifySignature(fixture.rawBody, value, fixtureSecret)
+    assert.isTrue(Either.isLeft(result) || value.trim() === header)
+  })
+})
+
+describe("Webhook.decode: the fixtures", () => {
+  it("decodes every fixture the reference ships", () => {
+    for (const name of Fixtures.fixtureNames()) {
+      if (name === "webhook-status-sequence.json") {
+        for (const delivery of Fixtures.statusSequence().deliveries)
+          assert.strictEqual(decodeRight(delivery.body).length, 1)
+      } else if (name === "webhook-verification-and-signature.json") {
+        assert.isTrue(Either.isRight(Webhook.decode(Fixtures.signatureFixture().signature.rawBody)))
+      } else if (name.startsWith("webhook-")) {
+        assert.isTrue(Either.isRight(Webhook.decode(Fixtures.readRaw(name))), name)
+      } else {
+        // Send requests/responses and Graph errors are decoded by MessagePayload.test.ts and GraphError.test.ts.
+        assert.match(name, /^(send-|error-)/, `a new fixture needs a decoding test: ${name}`)
+      }
+    }
+  })
+
+  it("an inbound text becomes one InboundMessage for the number, with the window's timestamp", () => {
+    const batch = only(decodeRight(Fixtures.read("webhook-inbound-text.json")))
+    assert.strictEqual(batch.providerPhoneNumberId, "200000000000002")
+    assert.strictEqual(batch.displayPhoneNumber, "15550002222")
+    assert.strictEqual(batch.wabaId, "100000000000001")
+    assert.deepStrictEqual(batch.statuses, [])
+    assert.deepStrictEqual(batch.skipped, [])
+    const message = only(batch.inbound)
+    assert.strictEqual(message.providerMessageId, "wamid.HBgLMTU1NTAwMDExMTEVAgASGBQzQUZBS0UwMDAwMDAwMDAwMDAwMQA=")
+    assert.deepStrictEqual(message.customer.phone, Option.some("+15550001111"))
+    assert.isTrue(Option.isNone(message.customer.userId))
+    assert.deepStrictEqual(message.customerName, Option.some("Ada Example"))
+    assert.strictEqual(DateTime.formatIso(message.timestamp), "2026-01-01T10:00:00.000Z")
+    assert.strictEqual(message.messageType, "text")
+    assert.strictEqual(message.text, "Hi, where is my order A-1001? 📦")
+    assert.isNull(message.media)
+    assert.isNull(message.replyToProviderMessageId)
+  })
+
+  it("the signed raw body decodes to the same messages as the pretty-printed fixture", () => {
+    const raw = Webhook.decode(Fixtures.signatureFixture().signature.rawBody)
+    assert.deepStrictEqual(raw, Either.right(decodeRight(Fixtures.read("webhook-inbound-text.json"))))
+  })
+
+  it("an inbound image keeps its media reference, caption and the message it replies to", () => {
+    const message = only(only(decodeRight(Fixtures.read("webhook-inbound-image.json"))).inbound)
+    assert.strictEqual(message.messageType, "image")
+    assert.strictEqual(message.text, "The box arrived damaged")
+    assert.strictEqual(message.replyToProviderMessageId, "wamid.HBgLMTU1NTAwMDExMTEVAgARGBJGQUtFT1VUMDAwMDAwMDAwMDEA")
+    assert.strictEqual(message.media?.providerMediaId, "300000000000003")
+    assert.strictEqual(message.media?.mimeType, "image/jpeg")
+    assert.strictEqual(message.media?.sha256, "q3Ys0cUO0n9VZ3aRwJ8m1ZQ2sWmFz5Xo3hQkzJmQyWk=")
+    assert.match(message.media?.url ?? "", /^https:\/\/lookaside\.fbsbx\.com\//)
+    assert.isNull(message.media?.filename)
+  })
+
+  it("the status sequence decodes in arrival order, the failure with its code", () => {
+    const statuses = Fixtures.statusSequence().deliveries.map((d) => only(only(decodeRight(d.body)).statuses))
+    assert.deepStrictEqual(
+      statuses.map((s) => s.status),
+      ["sent", "read", "delivered", "read", "failed"]
+    )
+    assert.deepStrictEqual(
+      statuses.map((s) => DateTime.toEpochMillis(s.timestamp) / 1000),
+      [1767261660, 1767261675, 1767261662, 1767261675, 1767351602]
+    )
+    const failed = statuses[4]
+    assert.strictEqual(failed?.providerMessageId, "wamid.HBgLMTU1NTAwMDExMTEVAgARGBJGQUtFT1VUMDAwMDAwMDAwMDIA")
+    assert.deepStrictEqual(
+      Option.map(failed?.failure ?? Option.none(), (f) => [f.code, f.title]),
+      Option.some([131047, "Re-engagement message"])
+    )
+    assert.isTrue(statuses.slice(0, 4).every((s) => Option.isNone(s.failure) && Option.isNone(s.messageId)))
+  })
+})
+
+describe("Webhook.decode: every message type", () => {
+  const base = (id: string, type: string, extra: Record<string, unknown>) => ({
+    from: "15550001111",
+    id: `wamid.${id}`,
+    timestamp: "1767261600",
+    type,
+    ...extra
+  })
+  const media = { id: "300000000000009", mime_type: "application/octet-stream", sha256: "abc=" }
+  const messages = [
+    base("text", "text", { text: { body: "hello" } }),
+    base("image", "image", { image: { ...media, mime_type: "image/jpeg", caption: "photo" } }),
+    base("audio", "audio", { audio: { ...media, mime_type: "audio/ogg; codecs=opus", voice: true } }),
+    base("video", "video", { video: { ...media, mime_type: "video/mp4", caption: "clip" } }),
+    base("document", "document", { document: { ...media, mime_type: "application/pdf", filename: "invoice.pdf" } }),
+    base("sticker", "sticker", { sticker: { ...media, mime_type: "image/webp", animated: false } }),
+    base("location", "location", {
+      location: { latitude: 6.45, longitude: 3.39, name: "Lagos office", address: "1 Marina" }
+    }),
+    base("contacts", "contacts", {
+      contacts: [
+        {
+          name: { formatted_name: "Grace Hopper" },
+          phones: [{ phone: "+1 555 000 3333", wa_id: "15550003333", type: "CELL" }]
+        }
+      ]
+    }),
+    base("button_reply", "interactive", {
+      interactive: { type: "button_reply", button_reply: { id: "yes", title: "Yes" } }
+    }),
+    base("list_reply", "interactive", {
+      interactive: { type: "list_reply", list_reply: { id: "slot-2", title: "Tuesday", description: "10:00" } }
+    }),
+    base("nfm_reply", "interactive", {
+      interactive: { type: "nfm_reply", nfm_reply: { name: "flow", body: "Sent", response_json: '{"a":1}' } }
+    }),
+    base("call_permission", "interactive", {
+      interactive: { type: "call_permission_reply", call_permission_reply: { response: "accept" } }
+    }),
+    base("button", "button", {
+      button: { payload: "ORDER_A-1001_HELP", text: "Help" },
+      context: { from: "15550002222", id: "wamid.template" }
+    }),
+    base("reaction", "reaction", { reaction: { message_id: "wamid.ours", emoji: "👍" } }),
+    base("reaction_removed", "reaction", { reaction: { message_id: "wamid.ours" } }),
+    base("order", "order", {
+      order: {
+        catalog_id: "cat-1",
+        text: "for Friday",
+        product_items: [{ product_retailer_id: "sku-1", quantity: 2, item_price: 9.5, currency: "USD" }]
+      }
+    }),
+    base("system", "system", {
+      system: { body: "Ada changed her number", type: "user_changed_number", wa_id: "15550004444" }
+    }),
+    base("unsupported", "unsupported", {
+      errors: [{ code: 131051, title: "Message type unknown", message: "Message type unknown" }],
+      unsupported: { type: "poll" }
+    }),
+    base("welcome", "request_welcome", {}),
+    base("edit", "edit", {
+      edit: { original_message_id: "wamid.text", message: { type: "text", text: { body: "hello!" } } }
+    }),
+    base("future", "hologram", { hologram: { frames: 3 } }),
+    base("broken_image", "image", { image: { caption: "no id" } }),
+    base("referral", "text", {
+      text: { body: "I saw your ad" },
+      referral: { source_url: "https://fb.me/ad", source_id: "ad-1", source_type: "ad", ctwa_clid: "clid-1" },
+      context: { forwarded: true }
+    })
+  ]
+  const batch = only(
+    decodeRight(envelope({ contacts: [{ profile: { name: "Ada Example" }, wa_id: "15550001111" }], messages }))
+  )
+  const byId = (id: string) => {
+    const message = batch.inbound.find((m) => m.providerMessageId === `wamid.${id}`)
+    if (message === undefined) throw new Error(`no message ${id}`)
+    return message
+  }
+
+  it("decodes every message of the change, none skipped", () => {
+    assert.strictEqual(batch.inbound.length, messages.length)
+    assert.deepStrictEqual(batch.skipped, [])
+    assert.isTrue(batch.inbound.every((m) => Option.getOrNull(m.customerName) === "Ada Example"))
+  })
+
+  it("maps each type to the core message type", () => {
+    const types = Object.fromEntries(batch.inbound.map((m) => [m.providerMessageId.slice(6), m.messageType]))
+    assert.deepStrictEqual(types, {
+      text: "text",
+      image: "image",
+      audio: "audio",
+      video: "video",
+      document: "document",
+      sticker: "sticker",
+      location: "location",
+      contacts: "contacts",
+      button_reply: "interactive",
+      list_reply: "interactive",
+      nfm_reply: "interactive",
+      call_permission: "interactive",
+      button: "button",
+      reaction: "reaction",
+      reaction_removed: "reaction",
+      order: "order",
+      system: "system",
+      unsupported: "unsupported",
+      welcome: "unsupported",
+      edit: "unsupported",
+      future: "unsupported",
+      broken_image: "unsupported",
+      referral: "text"
+    })
+  })
+
+  it("keeps text, media and type-specific content", () => {
+    assert.strictEqual(byId("image").text, "photo")
+    assert.strictEqual(byId("document").media?.filename, "invoice.pdf")
+    assert.deepStrictEqual(byId("audio").content, { voice: true })
+    assert.deepStrictEqual(byId("sticker").content, { animated: false })
+    assert.strictEqual(byId("location").text, "Lagos office")
+    assert.deepStrictEqual(byId("location").content, {
+      location: { latitude: 6.45, longitude: 3.39, name: "Lagos office", address: "1 Marina" }
+    })
+    assert.strictEqual(((byId("contacts").content?.contacts as ReadonlyArray<unknown>) ?? []).length, 1)
+    assert.strictEqual(byId("button_reply").text, "Yes")
+    assert.strictEqual(byId("list_reply").text, "Tuesday")
+    assert.strictEqual(byId("nfm_reply").text, "Sent")
+    assert.strictEqual(byId("button").text, "Help")
+    assert.strictEqual(byId("button").replyToProviderMessageId, "wamid.template")
+    assert.deepStrictEqual(byId("button").content, { button: { payload: "ORDER_A-1001_HELP", text: "Help" } })
+    assert.strictEqual(byId("reaction").text, "👍")
+    assert.strictEqual(byId("reaction").replyToProviderMessageId, "wamid.ours")
+    assert.isNull(byId("reaction_removed").text)
+    assert.strictEqual(byId("order").text, "for Friday")
+    assert.strictEqual(byId("system").text, "Ada changed her number")
+  })
+
+  it("keeps an unknown or unreadable message whole as unsupported", () => {
+    const future = byId("future")
+    assert.deepStrictEqual(
+      future.content,
+      messages.find((m) => m.id === "wamid.future")
+    )
+    assert.isNull(future.text)
+    assert.deepStrictEqual(
+      byId("broken_image").content,
+      messages.find((m) => m.id === "wamid.broken_image")
+    )
+    assert.deepStrictEqual((byId("unsupported").content?.unsupported as unknown) ?? null, { type: "poll" })
+  })
+
+  it("keeps the ad referral and forwarding flags", () => {
+    const message = byId("referral")
+    assert.strictEqual(message.text, "I saw your ad")
+    assert.deepStrictEqual(message.content, {
+      referral: { source_url: "https://fb.me/ad", source_id: "ad-1", source_type: "ad", ctwa_clid: "clid-1" },
+      forwarded: true
+    })
+  })
+
+  it("identifies a phone-less customer by business-scoped user id", () => {
+    const batch = only(
+      decodeRight(
+        envelope({
+          contacts: [{ profile: { name: "Username Person" }, wa_id: "", user_id: "US.13491208655302741918" }],
+          messages: [
+            {
+              from: "",
+              from_user_id: "US.13491208655302741918",
+              id: "wamid.bsuid",
+              timestamp: "1767261600",
+              type: "text",
+              text: { body: "hi" }
+            },
+            { from: "15550001111", id: "wamid.both", timestamp: 1767261601, type: "text", text: { body: "hi" } }
+          ]
+        })
+      )
+    )
+    const [bsuid, both] = batch.inbound
+    assert.isTrue(Option.isNone(bsuid?.customer.phone ?? Option.none()))
+    assert.deepStrictEqual(bsuid?.customer.userId, Option.some("US.13491208655302741918"))
+    assert.deepStrictEqual(bsuid?.customerName, Option.some("Username Person"))
+    assert.deepStrictEqual(both?.customer.phone, Option.some("+15550001111"))
+  })
+
+  it("reports messages it cannot route instead of failing the batch", () => {
+    const batch = only(
+      decodeRight(
+        envelope({
+          messages: [
+            { from: "15550001111", timestamp: "1767261600", type: "text", text: { body: "no id" } },
+            { from: "", id: "wamid.nobody", timestamp: "1767261600", type: "text", text: { body: "no sender" } },
+            { from: "15550001111", id: "wamid.badtime", timestamp: "yesterday", type: "text", text: { body: "x" } },
+            "not an object",
+            { from: "15550001111", id: "wamid.ok", timestamp: "1767261600", type: "text", text: { body: "ok" } }
+          ]
+        })
+      )
+    )
+    assert.deepStrictEqual(
+      batch.inbound.map((m) => m.providerMessageId),
+      ["wamid.ok"]
+    )
+    assert.strictEqual(batch.skipped.length, 4)
+    assert.isTrue(batch.skipped.every((s) => s.kind === "message" && s.reason.length > 0))
+  })
+})
+
+describe("Webhook.decode: statuses and batches", () => {
+  const messageId = "0190f5a4-7c1e-7b2a-9d3e-1a2b3c4d5e6f"
+  const status = (id: string, value: string, extra: Record<string, unknown> = {}) => ({
+    id: `wamid.${id}`,
+    status: value,
+    timestamp: "1767261660",
+    recipient_id: "15550001111",
+    ...extra
+  })
+
+  it("maps sent, delivered, read, played and failed; echoes our message id when it is a UUID", () => {
+    const batch = only(
+      decodeRight(
+        envelope({
+          statuses: [
+            status("a", "sent", { biz_opaque_callback_data: messageId }),
+            status("a", "delivered", { biz_opaque_callback_data: messageId.toUpperCase() }),
+            status("b", "read", { biz_opaque_callback_data: "outbox:01JGZ8Q4N7T3K2M5P6R8S9V0WX" }),
+            status("c", "played"),
+            status("d", "failed", {
+              biz_opaque_callback_data: messageId,
+              errors: [{ code: 131026, title: "Message undeliverable" }]
+            }),
+            status("e", "failed"),
+            status("f", "deleted"),
+            status("g", "sent", { recipient_id: undefined, recipient_user_id: "US.1" })
+          ]
+        })
+      )
+    )
+    assert.deepStrictEqual(
+      batch.statuses.map((s) => [s.providerMessageId, s.status]),
+      [
+        ["wamid.a", "sent"],
+        ["wamid.a", "delivered"],
+        ["wamid.b", "read"],
+        ["wamid.c", "read"],
+        ["wamid.d", "failed"],
+        ["wamid.e", "failed"],
+        ["wamid.g", "sent"]
+      ]
+    )
+    assert.deepStrictEqual(batch.statuses[0]?.messageId, Option.some(messageId))
+    assert.isTrue(Option.isSome(batch.statuses[1]?.messageId ?? Option.none()))
+    const notOurs = batch.statuses[2]
+    assert.isTrue(notOurs !== undefined && Option.isNone(notOurs.messageId))
+    assert.deepStrictEqual(
+      Option.map(batch.statuses[4]?.failure ?? Option.none(), (f) => f.code),
+      Option.some(131026)
+    )
+    const withoutErrors = batch.statuses[5]
+    assert.isTrue(withoutErrors !== undefined && Option.isNone(withoutErrors.failure))
+    assert.deepStrictEqual(
+      batch.skipped.map((s) => [s.kind, s.reason]),
+      [["status", 'unknown status "deleted"']]
+    )
+  })
+
+  it("reads every entry and every change, grouped by phone number id, and ignores other fields", () => {
+    const text = (id: string) => ({
+      from: "15550001111",
+      id,
+      timestamp: "1767261600",
+      type: "text",
+      text: { body: id }
+    })
+    const change = (phoneNumberId: string, value: Record<string, unknown>) => ({
+      field: "messages",
+      value: { messaging_product: "whatsapp", metadata: { phone_number_id: phoneNumberId }, ...value }
+    })
+    const body = {
+      object: "whatsapp_business_account",
+      entry: [
+        {
+          id: "waba-1",
+          changes: [
+            change("111", { messages: [text("m1"), text("m2")] }),
+            change("222", { statuses: [status("s1", "sent")] }),
+            {
+              field: "message_template_status_update",
+              value: { event: "APPROVED", message_template_id: 1, message_template_name: "x" }
+            }
+          ]
+        },
+        {
+          id: "waba-2",
+          changes: [
+            change("111", { statuses: [status("s2", "read")], errors: [{ code: 130429, title: "Rate limit hit" }] }),
+            change("333", { messages: [text("m3")], future_field: { anything: true } })
+          ]
+        },
+        "not an entry",
+        { id: "waba-3" }
+      ]
+    }
+    const batches = decodeRight(body)
+    assert.deepStrictEqual(
+      batches.map((b) => [
+        b.providerPhoneNumberId,
+        b.inbound.map((m) => m.providerMessageId),
+        b.statuses.map((s) => s.providerMessageId),
+        b.errors.map((e) => e.code)
+      ]),
+      [
+        ["111", ["m1", "m2"], ["wamid.s2"], [130429]],
+        ["222", [], ["wamid.s1"], []],
+        ["333", ["m3"], [], []]
+      ]
+    )
+  })
+
+  it("refuses what is not a webhook envelope with a typed error", () => {
+    const reason = (raw: string | Uint8Array) =>
+      Either.match(Webhook.decode(raw), { onLeft: (e) => e._tag, onRight: () => "decoded" })
+    assert.strictEqual(reason("{"), "WebhookPayloadInvalid")
+    assert.strictEqual(reason(""), "WebhookPayloadInvalid")
+    assert.strictEqual(reason("null"), "WebhookPayloadInvalid")
+    assert.strictEqual(reason("[]"), "WebhookPayloadInvalid")
+    assert.strictEqual(reason("42"), "WebhookPayloadInvalid")
+    assert.strictEqual(reason("{}"), "WebhookPayloadInvalid")
+    assert.strictEqual(reason('{"entry": {}}'), "WebhookPayloadInvalid")
+    assert.strictEqual(reason(Uint8Array.from([0x7b, 0xff, 0xfe, 0x7d])), "WebhookPayloadInvalid")
+    assert.strictEqual(reason('{"object":"page","entry":[]}'), "decoded")
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fuzzing
+
+type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+
+const webhookFixtures: ReadonlyArray<Json> = [
+  Fixtures.read("webhook-inbound-text.json") as Json,
+  Fixtures.read("webhook-inbound-image.json") as Json,
+  ...Fixtures.statusSequence().deliveries.map((d) => d.body as Json)
+]
+
+/** Every path to a value inside `json`. */
+const pathsOf = (json: Json, prefix: ReadonlyArray<string | number> = []): Array<ReadonlyArray<string | number>> => {
+  const paths: Array<ReadonlyArray<string | number>> = [prefix]
+  if (Array.isArray(json)) {
+    json.forEach((item, i) => {
+      paths.push(...pathsOf(item, [...prefix, i]))
+    })
+  } else if (typeof json === "object" && json !== null) {
+    for (const [key, value] of Object.entries(json)) paths.push(...pathsOf(value as Json, [...prefix, key]))
+  }
+  return paths
+}
+
+type Mutation = { readonly op: "replace" | "delete" | "wrap"; readonly at: number; readonly value: Json }
+
+const mutateAt = (json: Json, path: ReadonlyArray<string | number>, mutation: Mutation): Json => {
+  if (path.length === 0) {
+    return mutation.op === "wrap" ? [json] : mutation.op === "delete" ? null : mutation.value
+  }
+  const [head, ...rest] = path
+  if (Array.isArray(json)) {
+    const copy: Array<Json> = json.slice()
+    const index = Number(head)
+    if (mutation.op === "delete" && rest.length === 0) copy.splice(index, 1)
+    else copy[index] = mutateAt(copy[index] ?? null, rest, mutation)
+    return copy
+  }
+  if (typeof json === "object" && json !== null) {
+    const copy: Record<string, Json> = { ...(json as Record<string, Json>) }
+    const key = String(head)
+    if (mutation.op === "delete" && rest.length === 0) delete copy[key]
+    else copy[key] = mutateAt(copy[key] ?? null, rest, mutation)
+    return copy
+  }
+  return json
+}
+
+const mutation: FastCheck.Arbitrary<Mutation> = FastCheck.record({
+  op: FastCheck.constantFrom("replace" as const, "delete" as const, "wrap" as const),
+  at: FastCheck.nat(),
+  value: FastCheck.jsonValue({ maxDepth: 2 }) as FastCheck.Arbitrary<Json>
+})
+
+const neverThrows = (result: Either.Either<Webhook.WebhookBatch, Webhook.WebhookPayloadInvalid>) =>
+  Either.match(result, {
+    onLeft: (error) => assert.strictEqual(error._tag, "WebhookPayloadInvalid"),
+    onRight: (batches) => assert.isTrue(Array.isArray(batches))
+  })
+
+describe("Webhook.decode: fuzzing", () => {
+  it.prop("random JSON values decode or yield a typed error", [FastCheck.jsonValue()], ([json]) =>
+    neverThrows(Webhook.decodeUnknown(json))
+  )
+
+  it.prop(
+    "random strings and bytes decode or yield a typed error",
+    [FastCheck.string(), FastCheck.uint8Array()],
+    ([text, bytes]) => {
+      neverThrows(Webhook.decode(text))
+      neverThrows(Webhook.decode(bytes))
+    }
+  )
+
+  it.prop(
+    "random mutations of the fixtures decode or yield a typed error",
+    [FastCheck.nat({ max: webhookFixtures.length - 1 }), FastCheck.array(mutation, { minLength: 1, maxLength: 6 })],
+    ([which, mutations]) => {
+      let json = webhookFixtures[which] ?? null
+      for (const m of mutations) {
+        const paths = pathsOf(json)
+        json = mutateAt(json, paths[m.at % paths.length] ?? [], m)
+      }
+      neverThrows(Webhook.decodeUnknown(json))
+      neverThrows(Webhook.decode(JSON.stringify(json)))
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
+    "a mutated message never takes the other messages of its change down",
+    [FastCheck.array(mutation, { minLength: 1, maxLength: 4 })],
+    ([mutations]) => {
+      const good = {
+        from: "15550001111",
+        id: "wamid.good",
+        timestamp: "1767261600",
+        type: "text",
+        text: { body: "ok" }
+      }
+      let victim: Json = { ...good, id: "wamid.victim" }
+      for (const m of mutations) {
+        const paths = pathsOf(victim)
+        victim = mutateAt(victim, paths[m.at % paths.length] ?? [], m)
+      }
+      const batch = only(decodeRight(envelope({ messages: [victim, good] })))
+      assert.isTrue(batch.inbound.some((message) => message.providerMessageId === "wamid.good"))
+      assert.strictEqual(batch.inbound.length + batch.skipped.length, 2)
+    }
+  )
+
+  it.prop(
+    "byte flips of the signed fixture body decode or yield a typed error",
+    [FastCheck.nat(), FastCheck.integer({ min: 1, max: 255 })],
+    ([index, flip]) => {
+      const bytes = Buffer.from(Fixtures.signatureFixture().signature.rawBody, "utf8")
+      const at = index % bytes.length
+      bytes[at] = (bytes[at] ?? 0) ^ flip
+      neverThrows(Webhook.decode(bytes))
+    }
+  )
+})
