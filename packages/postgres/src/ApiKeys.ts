@@ -1,0 +1,261 @@
+/**
+ * API keys: `parley_<short id>_<secret>`, shown once at creation. Only the short id (the lookup key, safe to log)
+ * and the secret's SHA-256 are stored; authentication compares digests in constant time. A fast hash is enough
+ * because the secret is 256 random bits, not a password (reliability.md §3.2).
+ */
+
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import {
+  type Actor,
+  ApiKeyId,
+  BusinessId,
+  Ids,
+  makeActor,
+  nextApiKeyId,
+  Scope,
+  type StorageError,
+  UserId
+} from "@parley/core"
+import { Context, DateTime, Effect, Layer, Redacted, Schema } from "effect"
+import { Bytes, json, Timestamp, toDate } from "./internal/columns.js"
+import { sqlState, storage } from "./internal/storage.js"
+
+export class ApiKey extends Schema.Class<ApiKey>("ApiKey")({
+  id: ApiKeyId,
+  businessId: BusinessId,
+  /** The user the key acts for (`assigned=me`), if any. */
+  userId: Schema.NullOr(UserId),
+  name: Schema.String,
+  /** The public part of the key: shown in listings and logs, never enough to authenticate. */
+  shortId: Schema.String,
+  scopes: Schema.Array(Scope),
+  createdAt: Schema.DateTimeUtc,
+  lastUsedAt: Schema.NullOr(Schema.DateTimeUtc),
+  revokedAt: Schema.NullOr(Schema.DateTimeUtc)
+}) {}
+
+/** A new key: `key` is the only time the full key exists outside its holder. */
+export interface CreatedApiKey {
+  readonly apiKey: ApiKey
+  readonly key: Redacted.Redacted<string>
+}
+
+/** Why a presented key was refused. The HTTP layer answers 401 for all of them alike. */
+export class ApiKeyRejected extends Schema.TaggedError<ApiKeyRejected>()("ApiKeyRejected", {
+  reason: Schema.Literal("malformed", "unknown", "revoked", "wrong_secret")
+}) {
+  override get message() {
+    return "the API key is not valid"
+  }
+}
+
+export class ApiKeyNotFound extends Schema.TaggedError<ApiKeyNotFound>()("ApiKeyNotFound", {
+  apiKeyId: Schema.String
+}) {
+  override get message() {
+    return "API key not found"
+  }
+}
+
+/** The business or user named for a new key does not exist. */
+export class ApiKeyOwnerNotFound extends Schema.TaggedError<ApiKeyOwnerNotFound>()("ApiKeyOwnerNotFound", {
+  businessId: Schema.String,
+  userId: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    return "the business or user of the key does not exist"
+  }
+}
+
+export class ApiKeys extends Context.Tag("@parley/postgres/ApiKeys")<
+  ApiKeys,
+  {
+    readonly create: (input: {
+      readonly businessId: BusinessId
+      readonly userId?: UserId | null | undefined
+      readonly name: string
+      readonly scopes: Iterable<Scope>
+    }) => Effect.Effect<CreatedApiKey, ApiKeyOwnerNotFound | StorageError>
+    /** The key's record if it is well formed, known, unrevoked and its secret matches. */
+    readonly authenticate: (key: Redacted.Redacted<string>) => Effect.Effect<ApiKey, ApiKeyRejected | StorageError>
+    /** Revokes at once: the next `authenticate` with the key fails. Revoking twice is fine. */
+    readonly revoke: (businessId: BusinessId, id: ApiKeyId) => Effect.Effect<void, ApiKeyNotFound | StorageError>
+    readonly list: (businessId: BusinessId) => Effect.Effect<ReadonlyArray<ApiKey>, StorageError>
+  }
+>() {}
+
+/** The actor a key authenticates as. */
+export const toActor = (apiKey: ApiKey): Actor =>
+  makeActor({ businessId: apiKey.businessId, userId: apiKey.userId, scopes: apiKey.scopes })
+
+const prefix = "parley"
+const shortIdLength = 12
+const secretLength = 43
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+/** Base62 of random bytes, fixed width: no `_` or `-`, so a double click selects the whole key. */
+const randomBase62 = (bytes: number, width: number) => {
+  let n = BigInt(`0x${randomBytes(bytes).toString("hex")}`)
+  let out = ""
+  for (let i = 0; i < width; i++) {
+    out = base62[Number(n % 62n)] + out
+    n /= 62n
+  }
+  return out
+}
+
+const keyPattern = new RegExp(`^${prefix}_([0-9A-Za-z]{${shortIdLength}})_([0-9A-Za-z]{${secretLength}})$`)
+
+/** Splits a presented key into its short id and secret, or `undefined` when it is not shaped like one. */
+export const parse = (key: string): { readonly shortId: string; readonly secret: string } | undefined => {
+  const match = keyPattern.exec(key)
+  return match === null ? undefined : { shortId: match[1] ?? "", secret: match[2] ?? "" }
+}
+
+const digest = (secret: string) => createHash("sha256").update(secret, "utf8").digest()
+
+const columns = "business_id, id, user_id, name, short_id, scopes, created_at, last_used_at, revoked_at"
+
+const Row = Schema.Struct({
+  business_id: BusinessId,
+  id: ApiKeyId,
+  user_id: Schema.NullOr(UserId),
+  name: Schema.String,
+  short_id: Schema.String,
+  scopes: Schema.Array(Scope),
+  created_at: Timestamp,
+  last_used_at: Schema.NullOr(Timestamp),
+  revoked_at: Schema.NullOr(Timestamp)
+})
+const toApiKey = (row: typeof Row.Type) =>
+  new ApiKey(
+    {
+      id: row.id,
+      businessId: row.business_id,
+      userId: row.user_id,
+      name: row.name,
+      shortId: row.short_id,
+      scopes: row.scopes,
+      createdAt: row.created_at,
+      lastUsedAt: row.last_used_at,
+      revokedAt: row.revoked_at
+    },
+    true
+  )
+const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+const SecretRow = Schema.Struct({ ...Row.fields, secret_sha256: Bytes })
+const decodeSecretRows = Schema.decodeUnknown(Schema.Array(SecretRow))
+const RouteRow = Schema.Struct({ business_id: BusinessId, api_key_id: ApiKeyId })
+const decodeRouteRows = Schema.decodeUnknown(Schema.Array(RouteRow))
+
+/** `last_used_at` is written at most this often per key, so authentication is normally read-only. */
+const lastUsedResolutionMs = 60_000
+
+/** A digest that matches nothing, compared when the key is unknown so both paths do the same work. */
+const noDigest = Buffer.alloc(32)
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const ids = yield* Ids
+
+  const create = (input: {
+    readonly businessId: BusinessId
+    readonly userId?: UserId | null | undefined
+    readonly name: string
+    readonly scopes: Iterable<Scope>
+  }) =>
+    Effect.gen(function* () {
+      const id = yield* Effect.provideService(nextApiKeyId, Ids, ids)
+      const now = yield* DateTime.now
+      const shortId = randomBase62(10, shortIdLength)
+      const secret = randomBase62(32, secretLength)
+      const scopes = Array.from(new Set(input.scopes))
+      const rows = yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* sql`
+              INSERT INTO api_key_routes (short_id, business_id, api_key_id)
+              VALUES (${shortId}, ${input.businessId}, ${id})`
+            return yield* sql`
+              INSERT INTO api_keys (business_id, id, short_id, secret_sha256, name, scopes, user_id, created_at)
+              VALUES (
+                ${input.businessId}, ${id}, ${shortId}, ${digest(secret)}, ${input.name}, ${json(scopes)}::jsonb,
+                ${input.userId ?? null}, ${toDate(now)}
+              )
+              RETURNING ${sql.literal(columns)}`
+          })
+        )
+        .pipe(
+          Effect.catchTag(
+            "SqlError",
+            (error): Effect.Effect<never, ApiKeyOwnerNotFound | SqlError> =>
+              sqlState(error) === "23503"
+                ? Effect.fail(new ApiKeyOwnerNotFound({ businessId: input.businessId, userId: input.userId ?? null }))
+                : Effect.fail(error)
+          ),
+          Effect.flatMap(decodeRows)
+        )
+      const apiKey = rows[0]
+      if (apiKey === undefined) return yield* Effect.die("the insert returned no row")
+      return { apiKey: toApiKey(apiKey), key: Redacted.make(`${prefix}_${shortId}_${secret}`) }
+    }).pipe(storage("ApiKeys.create"))
+
+  const authenticate = (key: Redacted.Redacted<string>) =>
+    Effect.gen(function* () {
+      const parts = parse(Redacted.value(key))
+      if (parts === undefined) return yield* new ApiKeyRejected({ reason: "malformed" })
+      const presented = digest(parts.secret)
+      // Route, then the key within its business: both are primary-key reads.
+      const routes = yield* sql`
+        SELECT business_id, api_key_id FROM api_key_routes WHERE short_id = ${parts.shortId}`.pipe(
+        Effect.flatMap(decodeRouteRows)
+      )
+      const route = routes[0]
+      const rows =
+        route === undefined
+          ? []
+          : yield* sql`
+              SELECT ${sql.literal(columns)}, secret_sha256 FROM api_keys
+              WHERE business_id = ${route.business_id} AND id = ${route.api_key_id}`.pipe(
+              Effect.flatMap(decodeSecretRows)
+            )
+      const row = rows[0]
+      const stored = row === undefined || row.secret_sha256.length !== 32 ? noDigest : Buffer.from(row.secret_sha256)
+      const matches = timingSafeEqual(stored, presented)
+      if (row === undefined) return yield* new ApiKeyRejected({ reason: "unknown" })
+      if (!matches) return yield* new ApiKeyRejected({ reason: "wrong_secret" })
+      if (row.revoked_at !== null) return yield* new ApiKeyRejected({ reason: "revoked" })
+      const now = yield* DateTime.now
+      if (row.last_used_at === null || now.epochMillis - row.last_used_at.epochMillis >= lastUsedResolutionMs) {
+        yield* sql`
+          UPDATE api_keys SET last_used_at = ${toDate(now)}
+          WHERE business_id = ${row.business_id} AND id = ${row.id}
+            AND (last_used_at IS NULL OR last_used_at < ${toDate(now)})`
+        return toApiKey({ ...row, last_used_at: now })
+      }
+      return toApiKey(row)
+    }).pipe(storage("ApiKeys.authenticate"))
+
+  const revoke = (businessId: BusinessId, id: ApiKeyId) =>
+    Effect.gen(function* () {
+      const now = yield* DateTime.now
+      const rows = yield* sql`
+        UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ${toDate(now)})
+        WHERE business_id = ${businessId} AND id = ${id}
+        RETURNING id`
+      if (rows.length === 0) return yield* new ApiKeyNotFound({ apiKeyId: id })
+    }).pipe(storage("ApiKeys.revoke"))
+
+  const list = (businessId: BusinessId) =>
+    sql`SELECT ${sql.literal(columns)} FROM api_keys WHERE business_id = ${businessId} ORDER BY created_at, id`.pipe(
+      Effect.flatMap(decodeRows),
+      Effect.map((rows) => rows.map(toApiKey)),
+      storage("ApiKeys.list")
+    )
+
+  return ApiKeys.of({ create, authenticate, revoke, list })
+})
+
+export const layer: Layer.Layer<ApiKeys, never, SqlClient.SqlClient | Ids> = Layer.effect(ApiKeys, make)

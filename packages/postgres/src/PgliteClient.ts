@@ -1,0 +1,109 @@
+/**
+ * A `SqlClient` running on an in-process PGlite (Postgres compiled to WebAssembly): the zero-setup default, with
+ * the same SQL as a real server.
+ *
+ * PGlite is a single Postgres session, so every statement goes through one semaphore, and a transaction holds it
+ * from BEGIN to COMMIT: otherwise another fiber's statement would run inside someone else's transaction. PGlite's
+ * socket server is deliberately not used: with more than one connection it interleaves protocol messages and
+ * silently returns wrong rows (stack.md §4a).
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { PGlite } from "@electric-sql/pglite"
+import { btree_gin } from "@electric-sql/pglite/contrib/btree_gin"
+import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm"
+import { Effect, Layer, type Scope, Stream } from "effect"
+
+export interface PgliteClientOptions {
+  /** A directory to persist the database in; in memory when absent. */
+  readonly dataDir?: string | undefined
+}
+
+type Rows = ReadonlyArray<Record<string, unknown>>
+
+const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
+
+/**
+ * Opens PGlite (closed when the scope closes) and builds a `SqlClient` on it. The contrib extensions the migrations
+ * use (pg_trgm, btree_gin) are bundled with PGlite and loaded here.
+ */
+export const make = (
+  options: PgliteClientOptions = {}
+): Effect.Effect<SqlClient.SqlClient, SqlError, Reactivity.Reactivity | Scope.Scope> =>
+  Effect.gen(function* () {
+    const db = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          PGlite.create({
+            ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+            extensions: { pg_trgm, btree_gin }
+          }),
+        catch: failed("Failed to open PGlite")
+      }),
+      (db) => Effect.promise(() => db.close())
+    )
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const connection = (holdsLock: boolean): SqlConnection.Connection => {
+      const guard = <A>(effect: Effect.Effect<A, SqlError>) => (holdsLock ? effect : lock.withPermits(1)(effect))
+      const run = (sql: string, params: ReadonlyArray<unknown>) =>
+        guard(
+          Effect.tryPromise({
+            try: () => db.query<Record<string, unknown>>(sql, params as Array<unknown>),
+            catch: failed("Failed to execute statement")
+          })
+        ).pipe(Effect.map((result): Rows => result.rows))
+      const execute = (
+        sql: string,
+        params: ReadonlyArray<unknown>,
+        transformRows: (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+      ) => (transformRows ? Effect.map(run(sql, params), transformRows) : run(sql, params))
+      return {
+        execute,
+        executeRaw: (sql, params) =>
+          guard(
+            Effect.tryPromise({
+              try: () => db.query(sql, params as Array<unknown>),
+              catch: failed("Failed to execute statement")
+            })
+          ),
+        executeValues: (sql, params) =>
+          guard(
+            Effect.tryPromise({
+              try: () => db.query<Array<unknown>>(sql, params as Array<unknown>, { rowMode: "array" }),
+              catch: failed("Failed to execute statement")
+            })
+          ).pipe(Effect.map((result) => result.rows)),
+        // BEGIN/COMMIT/SAVEPOINT arrive here without parameters; `exec` runs them as a simple query.
+        executeUnprepared: (sql, params, transformRows) =>
+          params.length > 0
+            ? execute(sql, params, transformRows)
+            : guard(Effect.tryPromise({ try: () => db.exec(sql), catch: failed("Failed to execute statement") })).pipe(
+                Effect.map((results): Rows => (results.at(-1)?.rows ?? []) as Rows),
+                Effect.map((rows) => (transformRows ? transformRows(rows) : rows))
+              ),
+        // PGlite has no cursors: the rows are loaded, then streamed.
+        executeStream: (sql, params, transformRows) => Stream.fromIterableEffect(execute(sql, params, transformRows))
+      }
+    }
+
+    return yield* SqlClient.make({
+      acquirer: Effect.succeed(connection(false)),
+      transactionAcquirer: Effect.as(
+        Effect.acquireRelease(lock.take(1), () => lock.release(1)),
+        connection(true)
+      ),
+      compiler: PgClient.makeCompiler(),
+      spanAttributes: [
+        ["db.system.name", "postgresql"],
+        ["db.namespace", options.dataDir === undefined ? "pglite:memory" : "pglite"]
+      ]
+    })
+  })
+
+/** `SqlClient` on PGlite, in memory or persisted in `dataDir`. */
+export const layer = (options: PgliteClientOptions = {}): Layer.Layer<SqlClient.SqlClient, SqlError> =>
+  Layer.scoped(SqlClient.SqlClient, make(options)).pipe(Layer.provide(Reactivity.layer))

@@ -1,0 +1,354 @@
+/**
+ * `MessageRepository` over a `SqlClient`. Each write is one transaction with the conversation change it implies;
+ * inbound dedupe is the unique (business_id, provider_message_id) index; a delivery status only ever raises a
+ * message's rank, in one UPDATE whose WHERE clause compares ranks, so racing webhooks cannot move it backwards.
+ *
+ * A status whose provider id no message has yet is parked in `message_status_events` and applied when the id is
+ * recorded (`markSent`, or a later status carrying our message id). Parking and recording the id both take a
+ * transaction-scoped advisory lock on (business, provider id): without it, a status parked while `markSent` is
+ * between its two statements would be seen by neither and lost.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import {
+  type BusinessId,
+  type ConversationId,
+  type Cursor,
+  type DeliveryFailure,
+  type DeliveryStatus,
+  deliveryStatusRank,
+  InboundRecorded,
+  type Message,
+  type MessageId,
+  MessageRepository,
+  type OutboundRecord,
+  StatusApplied,
+  type StatusUpdate
+} from "@parley/core"
+import { Array as Arr, Effect, Layer, Option, type ParseResult, Schema } from "effect"
+import { Integer, json, rankOf, toDate } from "./internal/columns.js"
+import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
+import { storage, storageFailure } from "./internal/storage.js"
+
+const ParkedRow = Schema.Struct({
+  status: Schema.Literal("sent", "delivered", "read", "failed"),
+  failure_code: Schema.NullOr(Integer),
+  failure_title: Schema.NullOr(Schema.String)
+})
+const decodeParkedRows = Schema.decodeUnknown(Schema.Array(ParkedRow))
+
+const RaisedRow = Schema.Struct({ raised: Schema.Boolean })
+const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
+
+const IdRow = Schema.Struct({ id: Schema.String })
+const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
+
+/** The statement behind `listByConversation` (newest first, keyset), exported for `scripts/explain.ts`. */
+export const historyStatement = (
+  sql: SqlClient.SqlClient,
+  businessId: BusinessId,
+  conversationId: ConversationId,
+  page: { readonly before?: Cursor.Position; readonly limit: number }
+) => sql`
+  SELECT ${sql.literal(messageColumns)} FROM messages
+  WHERE business_id = ${businessId} AND conversation_id = ${conversationId}
+    ${page.before === undefined ? sql`` : sql`AND (created_at, id) < (${toDate(page.before.at)}, ${page.before.id})`}
+  ORDER BY created_at DESC, id DESC
+  LIMIT ${Math.max(0, Math.floor(page.limit))}`
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const columns = sql.literal(messageColumns)
+  const rank = rankOf(sql, "delivery_status")
+
+  const first = (rows: ReadonlyArray<unknown>) => Effect.map(decodeMessages(rows), Arr.head)
+
+  const select = (businessId: BusinessId, id: MessageId) =>
+    sql`SELECT ${columns} FROM messages WHERE business_id = ${businessId} AND id = ${id}`.pipe(Effect.flatMap(first))
+
+  const selectByProviderId = (businessId: BusinessId, providerMessageId: string) =>
+    sql`
+      SELECT ${columns} FROM messages
+      WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId}`.pipe(Effect.flatMap(first))
+
+  const insert = (message: Message) => sql`
+    INSERT INTO messages (${columns})
+    VALUES (
+      ${message.businessId}, ${message.id}, ${message.conversationId}, ${message.direction}, ${message.messageType},
+      ${message.text}, ${message.template === null ? null : json(message.template)}::jsonb,
+      ${message.media === null ? null : json(message.media)}::jsonb,
+      ${message.content === null ? null : json(message.content)}::jsonb, ${message.replyToProviderMessageId},
+      ${message.deliveryStatus}, ${message.providerMessageId}, ${message.failure?.code ?? null},
+      ${message.failure?.title ?? null}, ${toDate(message.createdAt)}
+    )`
+
+  const recordInbound = (input: {
+    readonly message: Message
+    readonly customerName: Option.Option<string>
+    readonly opensWindow: boolean
+  }) => {
+    const { message } = input
+    const at = toDate(message.createdAt)
+    return sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const inserted = yield* sql`
+            ${insert(message)}
+            ON CONFLICT (business_id, provider_message_id) DO NOTHING
+            RETURNING id`
+          if (inserted.length === 0) {
+            const existing = yield* sql`
+              SELECT id FROM messages
+              WHERE business_id = ${message.businessId} AND provider_message_id = ${message.providerMessageId}`.pipe(
+              Effect.flatMap(decodeIdRows)
+            )
+            const id = existing[0]?.id
+            if (id === undefined) {
+              return yield* storageFailure("MessageRepository.recordInbound", "the message id is already taken")
+            }
+            return InboundRecorded.Duplicate({ messageId: id as MessageId })
+          }
+          // GREATEST ignores NULL, so a first inbound sets last_inbound_at and a late older one never lowers it.
+          const conversation = yield* sql`
+            UPDATE conversations SET
+              customer_name = COALESCE(${Option.getOrNull(input.customerName)}, customer_name),
+              status = 'open',
+              unread_count = unread_count + 1,
+              last_inbound_at = CASE WHEN ${input.opensWindow}
+                THEN GREATEST(last_inbound_at, ${at}::timestamptz) ELSE last_inbound_at END,
+              last_activity_at = GREATEST(last_activity_at, ${at}::timestamptz)
+            WHERE business_id = ${message.businessId} AND id = ${message.conversationId}
+            RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
+          const updated = conversation[0]
+          if (updated === undefined) {
+            return yield* storageFailure("MessageRepository.recordInbound", "the message's conversation does not exist")
+          }
+          return InboundRecorded.Recorded({ message, conversation: updated })
+        })
+      )
+      .pipe(storage("MessageRepository.recordInbound"))
+  }
+
+  const recordOutbound = (record: OutboundRecord) => {
+    const { message } = record
+    const at = toDate(message.createdAt)
+    return sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* insert(message)
+          const updated = yield* sql`
+            UPDATE conversations SET
+              status = 'pending_customer',
+              last_outbound_at = GREATEST(last_outbound_at, ${at}::timestamptz),
+              last_activity_at = GREATEST(last_activity_at, ${at}::timestamptz)
+            WHERE business_id = ${message.businessId} AND id = ${message.conversationId}
+            RETURNING id`
+          if (updated.length === 0) {
+            return yield* storageFailure(
+              "MessageRepository.recordOutbound",
+              "the message's conversation does not exist"
+            )
+          }
+          if (Option.isSome(record.idempotencyKey)) {
+            yield* sql`
+              UPDATE idempotency_keys SET message_id = ${message.id}
+              WHERE business_id = ${message.businessId} AND key = ${record.idempotencyKey.value}`
+          }
+          return message
+        })
+      )
+      .pipe(storage("MessageRepository.recordOutbound"))
+  }
+
+  const lockProviderId = (businessId: BusinessId, providerMessageId: string) =>
+    sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${businessId}:${providerMessageId}`}, 0))`
+
+  /** Raises the message with this provider id to `status` if that raises its rank; the updated row, if it did. */
+  const raise = (
+    businessId: BusinessId,
+    providerMessageId: string,
+    status: DeliveryStatus,
+    failure: { readonly code: number; readonly title: string } | null
+  ) =>
+    sql`
+    UPDATE messages SET
+      delivery_status = ${status},
+      failure_code = ${failure?.code ?? null}::integer,
+      failure_title = ${failure?.title ?? null}::text
+    WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId}
+      AND ${rank} < ${deliveryStatusRank(status)}
+    RETURNING ${columns}`.pipe(Effect.flatMap(first))
+
+  /** Applies the parked statuses of a provider id whose message is now known; the message as it ends up. */
+  const drainParked = (businessId: BusinessId, providerMessageId: string) =>
+    Effect.gen(function* () {
+      const parked = yield* sql`
+        UPDATE message_status_events SET parked = false
+        WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId} AND parked
+        RETURNING status, failure_code, failure_title`.pipe(Effect.flatMap(decodeParkedRows))
+      const best = parked.reduce<(typeof parked)[number] | undefined>(
+        (top, event) =>
+          top === undefined || deliveryStatusRank(event.status) > deliveryStatusRank(top.status) ? event : top,
+        undefined
+      )
+      if (best !== undefined) {
+        const failure =
+          best.status === "failed" && best.failure_code !== null
+            ? { code: best.failure_code, title: best.failure_title ?? "" }
+            : null
+        yield* raise(businessId, providerMessageId, best.status, failure)
+      }
+    })
+
+  const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* lockProviderId(businessId, providerMessageId)
+          const updated = yield* sql`
+            UPDATE messages SET
+              provider_message_id = ${providerMessageId},
+              delivery_status = CASE WHEN ${rank} < ${deliveryStatusRank("sent")}
+                THEN 'sent' ELSE delivery_status END
+            WHERE business_id = ${businessId} AND id = ${id}
+            RETURNING id`
+          if (updated.length === 0) return Option.none<Message>()
+          yield* drainParked(businessId, providerMessageId)
+          return yield* select(businessId, id)
+        })
+      )
+      .pipe(storage("MessageRepository.markSent"))
+
+  const markFailed = (businessId: BusinessId, id: MessageId, failure: DeliveryFailure) => {
+    // As in applyStatus: a row that reads below `failed` after the UPDATE missed it is tried again.
+    const attempt: Effect.Effect<Option.Option<Message>, SqlError | ParseResult.ParseError> = sql`
+      UPDATE messages SET delivery_status = 'failed', failure_code = ${failure.code}, failure_title = ${failure.title}
+      WHERE business_id = ${businessId} AND id = ${id} AND ${rank} < ${deliveryStatusRank("failed")}
+      RETURNING ${columns}`.pipe(
+      Effect.flatMap(first),
+      Effect.flatMap((updated) =>
+        Option.isSome(updated)
+          ? Effect.succeed(updated)
+          : Effect.flatMap(select(businessId, id), (current) =>
+              Option.isSome(current) && current.value.deliveryStatus !== "failed" ? attempt : Effect.succeed(current)
+            )
+      )
+    )
+    return attempt.pipe(storage("MessageRepository.markFailed"))
+  }
+
+  const logEvent = (businessId: BusinessId, update: StatusUpdate, parked: boolean) => {
+    const failure = Option.getOrNull(update.failure)
+    return sql`
+      INSERT INTO message_status_events
+        (business_id, provider_message_id, status, occurred_at, failure_code, failure_title, message_id, parked)
+      VALUES (
+        ${businessId}, ${update.providerMessageId}, ${update.status}, ${toDate(update.timestamp)},
+        ${failure?.code ?? null}, ${failure?.title ?? null}, ${Option.getOrNull(update.messageId)}, ${parked}
+      )
+      ON CONFLICT (business_id, provider_message_id, status) DO NOTHING`
+  }
+
+  /** The provider id is unknown, but the provider echoed our message id: record the id and apply the status. */
+  const applyByMessageId = (businessId: BusinessId, update: StatusUpdate, messageId: MessageId) => {
+    const failure = update.status === "failed" ? Option.getOrNull(update.failure) : null
+    const newRank = deliveryStatusRank(update.status)
+    // The subquery locks the row first, so `previous` is the status this UPDATE actually replaced.
+    return sql`
+      UPDATE messages m SET
+        provider_message_id = ${update.providerMessageId},
+        delivery_status = CASE WHEN ${rankOf(sql, "previous.delivery_status")} < ${newRank}
+          THEN ${update.status} ELSE m.delivery_status END,
+        failure_code = CASE WHEN ${rankOf(sql, "previous.delivery_status")} < ${newRank}
+          THEN ${failure?.code ?? null}::integer ELSE m.failure_code END,
+        failure_title = CASE WHEN ${rankOf(sql, "previous.delivery_status")} < ${newRank}
+          THEN ${failure?.title ?? null}::text ELSE m.failure_title END
+      FROM (
+        SELECT id, delivery_status FROM messages
+        WHERE business_id = ${businessId} AND id = ${messageId} AND provider_message_id IS NULL
+        FOR UPDATE
+      ) previous
+      WHERE m.business_id = ${businessId} AND m.id = previous.id
+      RETURNING ${rankOf(sql, "previous.delivery_status")} < ${newRank} AS raised`.pipe(
+      Effect.flatMap(decodeRaisedRows),
+      Effect.map((rows) => Option.map(Arr.head(rows), (row) => row.raised))
+    )
+  }
+
+  const applyStatus = (businessId: BusinessId, update: StatusUpdate) => {
+    const failure = update.status === "failed" ? Option.getOrNull(update.failure) : null
+    const newRank = deliveryStatusRank(update.status)
+    // Applied when the single monotonic UPDATE raised it; Unchanged only when the message, as read afterwards, is
+    // already at this rank or above. A message whose provider id was committed between the two statements reads
+    // lower: the UPDATE is simply tried again (ranks only rise, so this ends).
+    const known: Effect.Effect<Option.Option<StatusApplied>, SqlError | ParseResult.ParseError> = Effect.gen(
+      function* () {
+        const raised = yield* raise(businessId, update.providerMessageId, update.status, failure)
+        if (Option.isSome(raised)) return Option.some<StatusApplied>(StatusApplied.Applied({ message: raised.value }))
+        const current = yield* selectByProviderId(businessId, update.providerMessageId)
+        if (Option.isNone(current)) return Option.none()
+        if (deliveryStatusRank(current.value.deliveryStatus) < newRank) return yield* known
+        return Option.some<StatusApplied>(StatusApplied.Unchanged({ message: current.value }))
+      }
+    )
+    return sql
+      .withTransaction(
+        Effect.gen(function* () {
+          // The common case (the message is known) takes no lock: `raise` alone is atomic and monotonic.
+          const fast = yield* known
+          if (Option.isSome(fast)) {
+            yield* logEvent(businessId, update, false)
+            return fast.value
+          }
+          yield* lockProviderId(businessId, update.providerMessageId)
+          // Under the lock, a markSent that committed meanwhile is visible.
+          const again = yield* known
+          if (Option.isSome(again)) {
+            yield* logEvent(businessId, update, false)
+            return again.value
+          }
+          if (Option.isSome(update.messageId)) {
+            const raised = yield* applyByMessageId(businessId, update, update.messageId.value)
+            if (Option.isSome(raised)) {
+              yield* logEvent(businessId, update, false)
+              yield* drainParked(businessId, update.providerMessageId)
+              const message = yield* select(businessId, update.messageId.value)
+              if (Option.isSome(message)) {
+                return raised.value
+                  ? StatusApplied.Applied({ message: message.value })
+                  : StatusApplied.Unchanged({ message: message.value })
+              }
+            }
+          }
+          yield* logEvent(businessId, update, true)
+          return StatusApplied.Parked()
+        })
+      )
+      .pipe(storage("MessageRepository.applyStatus"))
+  }
+
+  const findById = (businessId: BusinessId, id: MessageId) =>
+    select(businessId, id).pipe(storage("MessageRepository.findById"))
+
+  const listByConversation = (
+    businessId: BusinessId,
+    conversationId: ConversationId,
+    page: { readonly before?: Cursor.Position; readonly limit: number }
+  ) =>
+    historyStatement(sql, businessId, conversationId, page).pipe(
+      Effect.flatMap(decodeMessages),
+      storage("MessageRepository.listByConversation")
+    )
+
+  return MessageRepository.of({
+    recordInbound,
+    recordOutbound,
+    markSent,
+    markFailed,
+    applyStatus,
+    findById,
+    listByConversation
+  })
+})
+
+export const layer: Layer.Layer<MessageRepository, never, SqlClient.SqlClient> = Layer.effect(MessageRepository, make)

@@ -1,0 +1,79 @@
+/**
+ * Every storage port of the core on one `SqlClient`, and ready-made stacks for the two engines: PGlite (embedded,
+ * the zero-setup default) and a PostgreSQL server. The stacks run the migrations before anything uses the tables.
+ */
+import type { MigrationError } from "@effect/sql/Migrator"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type {
+  ConversationRepository,
+  IdempotencyStore,
+  MessageRepository,
+  TemplateCatalog,
+  UserDirectory,
+  WhatsAppNumberDirectory
+} from "@parley/core"
+import { Layer, type Redacted } from "effect"
+import * as Migrations from "./Migrations.js"
+import * as PgliteClient from "./PgliteClient.js"
+import * as PostgresClient from "./PostgresClient.js"
+import * as Secrets from "./Secrets.js"
+import * as SqlConversationRepository from "./SqlConversationRepository.js"
+import * as SqlIdempotencyStore from "./SqlIdempotencyStore.js"
+import * as SqlMessageRepository from "./SqlMessageRepository.js"
+import * as SqlTemplateCatalog from "./SqlTemplateCatalog.js"
+import * as SqlUserDirectory from "./SqlUserDirectory.js"
+import * as SqlWhatsAppNumberDirectory from "./SqlWhatsAppNumberDirectory.js"
+
+/** The core's storage ports. */
+export type Ports =
+  | ConversationRepository
+  | MessageRepository
+  | IdempotencyStore
+  | TemplateCatalog
+  | WhatsAppNumberDirectory
+  | UserDirectory
+
+/** The ports on the host's `SqlClient` (migrated) and `Secrets`. */
+export const layer: Layer.Layer<Ports, never, SqlClient.SqlClient | Secrets.Secrets> = Layer.mergeAll(
+  SqlConversationRepository.layer,
+  SqlMessageRepository.layer,
+  SqlIdempotencyStore.layer,
+  SqlTemplateCatalog.layer,
+  SqlWhatsAppNumberDirectory.layer,
+  SqlUserDirectory.layer
+)
+
+export type StackError = SqlError | MigrationError | Secrets.SecretKeyInvalid
+
+/** A `SqlClient` with the migrations applied before it is handed out. */
+export const migrated = <E, R>(
+  client: Layer.Layer<SqlClient.SqlClient, E, R>
+): Layer.Layer<SqlClient.SqlClient, E | SqlError | MigrationError, R> =>
+  Migrations.layer.pipe(Layer.provideMerge(client))
+
+/** Ports, `SqlClient` and `Secrets` on PGlite: in memory, or persisted in `dataDir`. */
+export const layerPglite = (options: {
+  readonly dataDir?: string | undefined
+  readonly secretKey: Redacted.Redacted<string>
+}): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> =>
+  layer.pipe(
+    Layer.provideMerge(
+      Layer.merge(migrated(PgliteClient.layer({ dataDir: options.dataDir })), Secrets.layer(options.secretKey))
+    )
+  )
+
+/** Ports, `SqlClient` and `Secrets` on a PostgreSQL server. */
+export const layerPostgres = (options: {
+  readonly url: Redacted.Redacted
+  readonly maxConnections?: number | undefined
+  readonly secretKey: Redacted.Redacted<string>
+}): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> =>
+  layer.pipe(
+    Layer.provideMerge(
+      Layer.merge(
+        migrated(PostgresClient.layer({ url: options.url, maxConnections: options.maxConnections })),
+        Secrets.layer(options.secretKey)
+      )
+    )
+  )

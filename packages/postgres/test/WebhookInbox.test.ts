@@ -1,0 +1,85 @@
+/**
+ * The durable webhook inbox on PGlite: dedupe by body, leases, retries, unrouted deliveries and the reaper.
+ */
+import { assert, layer } from "@effect/vitest"
+import { DateTime, Effect, Layer } from "effect"
+import { TestDatabase } from "../src/testing/index.js"
+import * as WebhookInbox from "../src/WebhookInbox.js"
+
+const t0 = DateTime.unsafeMake("2026-02-01T12:00:00.000Z")
+const at = (seconds: number) => DateTime.add(t0, { seconds })
+const body = (n: number) => JSON.stringify({ object: "whatsapp_business_account", entry: [{ id: `${n}`, ü: "ä" }] })
+
+layer(WebhookInbox.layer.pipe(Layer.provideMerge(TestDatabase.pglite)), { excludeTestServices: true })(
+  "WebhookInbox",
+  (it) => {
+    it.effect("stores a delivery's exact bytes once; a redelivery of the same body is a Duplicate", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const raw = body(1)
+        const first = yield* inbox.append({ body: raw, receivedAt: at(0) })
+        const again = yield* inbox.append({ body: Buffer.from(raw, "utf8"), receivedAt: at(5) })
+        assert.strictEqual(first._tag, "Stored")
+        assert.strictEqual(again._tag, "Duplicate")
+        assert.strictEqual(again.id, first.id)
+        const claimed = yield* inbox.claim({ limit: 10, now: at(10), leaseUntil: at(70) })
+        const mine = claimed.find((d) => d.id === first.id)
+        assert.strictEqual(mine?.text, raw)
+        assert.strictEqual(mine?.attempts, 1)
+        yield* inbox.markProcessed(first.id, at(11))
+      })
+    )
+
+    it.effect("a claimed delivery is leased; it comes back after a failure's retry time, not before", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const stored = yield* inbox.append({ body: body(2), receivedAt: at(100) })
+        const ids = (deliveries: ReadonlyArray<WebhookInbox.WebhookDelivery>) => deliveries.map((d) => d.id)
+        assert.include(ids(yield* inbox.claim({ limit: 10, now: at(101), leaseUntil: at(160) })), stored.id)
+        assert.notInclude(ids(yield* inbox.claim({ limit: 10, now: at(102), leaseUntil: at(160) })), stored.id)
+        yield* inbox.markFailed(stored.id, "number not found yet", at(200))
+        assert.notInclude(ids(yield* inbox.claim({ limit: 10, now: at(199), leaseUntil: at(260) })), stored.id)
+        const retried = (yield* inbox.claim({ limit: 10, now: at(200), leaseUntil: at(260) })).find(
+          (d) => d.id === stored.id
+        )
+        assert.strictEqual(retried?.attempts, 2)
+        assert.strictEqual(retried?.lastError, "number not found yet")
+        yield* inbox.markProcessed(stored.id, at(201))
+        assert.notInclude(ids(yield* inbox.claim({ limit: 10, now: at(1000), leaseUntil: at(1060) })), stored.id)
+      })
+    )
+
+    it.effect("keeps changes for unknown numbers aside, once", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const stored = yield* inbox.append({ body: body(3), receivedAt: at(300) })
+        const unrouted = {
+          providerPhoneNumberId: "999000111",
+          deliveryId: stored.id,
+          payload: { messages: [{ id: "wamid.X" }] },
+          receivedAt: at(300)
+        }
+        yield* inbox.keepUnrouted(unrouted)
+        yield* inbox.keepUnrouted(unrouted)
+        const kept = (yield* inbox.listUnrouted(100)).filter((u) => u.deliveryId === stored.id)
+        assert.strictEqual(kept.length, 1)
+        assert.deepStrictEqual(kept[0]?.payload, unrouted.payload)
+      })
+    )
+
+    it.effect("the reaper deletes only deliveries processed before the cutoff", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const old = yield* inbox.append({ body: body(4), receivedAt: at(400) })
+        const pending = yield* inbox.append({ body: body(5), receivedAt: at(400) })
+        yield* inbox.markProcessed(old.id, at(401))
+        const purged = yield* inbox.purgeProcessed(at(402))
+        assert.isAtLeast(purged, 1)
+        // The reaped body is new again; the unprocessed one is still a duplicate.
+        assert.strictEqual((yield* inbox.append({ body: body(4), receivedAt: at(500) }))._tag, "Stored")
+        assert.strictEqual((yield* inbox.append({ body: body(5), receivedAt: at(500) }))._tag, "Duplicate")
+        assert.strictEqual(pending._tag, "Stored")
+      })
+    )
+  }
+)
