@@ -77,4 +77,3 @@ const harness = Layer.effect(
 )
 
 runGatewayConformance("the core's fake gateway", harness.pipe(Layer.provideMerge(FakeGateway.layer)))
-

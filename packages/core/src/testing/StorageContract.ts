@@ -25,7 +25,7 @@ import type { E164 } from "../Phone.js"
 import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
-import type { StorageSeeder } from "./StorageSeeder.js"
+import { StorageSeeder } from "./StorageSeeder.js"
 import * as TestData from "./TestData.js"
 
 export type StoragePorts =
@@ -245,6 +245,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const repo = yield* ConversationRepository
           const seeder = yield* TestData.seedTenant()
           const other = yield* nextUserId
+          yield* (yield* StorageSeeder).user({ id: other, businessId: seeder.businessId, name: "Other agent" })
           const open = yield* newConversation(seeder, { customerPhone: uniquePhone(), status: "open", mode: "ai" })
           const mine = yield* newConversation(seeder, {
             customerPhone: uniquePhone(),

@@ -31,6 +31,7 @@ export default Effect.gen(function* () {
       created_at timestamptz NOT NULL,
       PRIMARY KEY (business_id, id),
       FOREIGN KEY (business_id, whatsapp_number_id) REFERENCES whatsapp_numbers (business_id, id),
+      FOREIGN KEY (business_id, assigned_user_id) REFERENCES users (business_id, id),
       CHECK (customer_phone IS NOT NULL OR customer_user_id IS NOT NULL)
     )`
   // One conversation per number and customer: these make findOrCreate safe under concurrency.
