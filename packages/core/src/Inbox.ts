@@ -291,32 +291,78 @@ const makeInbox = (options: InboxOptions = {}) =>
     })
 
     const findConversation = (actor: Actor, rawId: string) =>
-      Option.match(decodeConversationId(rawId), {
-        onNone: () => Effect.fail(new ConversationNotFound({ conversationId: rawId })),
-        onSome: (id) =>
-          conversations.findById(actor.businessId, id).pipe(
-            Effect.flatMap(
-              Option.match({
-                onNone: () => Effect.fail(new ConversationNotFound({ conversationId: rawId })),
-                onSome: Effect.succeed
-              })
-            )
-          )
+      Effect.gen(function* () {
+        const notFound = () => new ConversationNotFound({ conversationId: rawId })
+        const id = yield* Effect.orElseFail(decodeConversationId(rawId), notFound)
+        return yield* Effect.orElseFail(yield* conversations.findById(actor.businessId, id), notFound)
       })
 
     const findNumber = (actor: Actor, rawId: string) =>
-      Option.match(decodeWhatsAppNumberId(rawId), {
-        onNone: () => Effect.fail(new WhatsAppNumberNotFound({ whatsappNumberId: rawId })),
-        onSome: (id) =>
-          numbers.findById(actor.businessId, id).pipe(
-            Effect.flatMap(
-              Option.match({
-                onNone: () => Effect.fail(new WhatsAppNumberNotFound({ whatsappNumberId: rawId })),
-                onSome: Effect.succeed
-              })
-            )
-          )
+      Effect.gen(function* () {
+        const notFound = () => new WhatsAppNumberNotFound({ whatsappNumberId: rawId })
+        const id = yield* Effect.orElseFail(decodeWhatsAppNumberId(rawId), notFound)
+        return yield* Effect.orElseFail(yield* numbers.findById(actor.businessId, id), notFound)
       })
+
+    /** The customer's conversation on this number, started (atomically, once) when there is none. */
+    const conversationWith = (
+      number: WhatsAppNumber,
+      customer: CustomerIdentity,
+      start: { readonly name: string | null; readonly status: ConversationStatus; readonly at: DateTime.Utc }
+    ) =>
+      Effect.gen(function* () {
+        const existing = yield* conversations.findByCustomer(number.businessId, number.id, customer)
+        if (Option.isSome(existing)) return existing.value
+        return yield* conversations.findOrCreate(
+          new Conversation(
+            {
+              id: yield* provideIds(nextConversationId),
+              businessId: number.businessId,
+              whatsappNumberId: number.id,
+              customerPhone: Option.getOrNull(customer.phone),
+              customerUserId: Option.getOrNull(customer.userId),
+              customerName: start.name,
+              status: start.status,
+              mode: defaultMode,
+              unreadCount: 0,
+              assignedUserId: null,
+              lastInboundAt: null,
+              lastOutboundAt: null,
+              lastActivityAt: start.at,
+              createdAt: start.at
+            },
+            true
+          )
+        )
+      })
+
+    /** A new outbound message, `pending` until the provider accepts it. */
+    const outboundMessage = (
+      conversation: Conversation,
+      at: DateTime.Utc,
+      content: Pick<Message, "messageType" | "text" | "template">
+    ) =>
+      Effect.map(
+        provideIds(nextMessageId),
+        (id) =>
+          new Message(
+            {
+              id,
+              businessId: conversation.businessId,
+              conversationId: conversation.id,
+              direction: "outbound",
+              ...content,
+              media: null,
+              content: null,
+              replyToProviderMessageId: null,
+              deliveryStatus: "pending",
+              providerMessageId: null,
+              failure: null,
+              createdAt: at
+            },
+            true
+          )
+      )
 
     /**
      * Records the message, calls the provider outside any transaction, and turns its answer into the outcome.
@@ -406,10 +452,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       const limit = input.limit ?? 50
       let assigned: ConversationQuery["assigned"]
       if (input.assigned === "me") {
-        const userId = yield* Option.match(actor.userId, {
-          onNone: () => Effect.fail(new AssignedToMeRequiresUser()),
-          onSome: Effect.succeed
-        })
+        const userId = yield* Effect.orElseFail(actor.userId, () => new AssignedToMeRequiresUser())
         assigned = { _tag: "User", userId }
       } else if (input.assigned === "unassigned") {
         assigned = { _tag: "Unassigned" }
@@ -486,25 +529,11 @@ const makeInbox = (options: InboxOptions = {}) =>
             )
           }
           const number = yield* findNumber(actor, conversation.whatsappNumberId)
-          const message = new Message(
-            {
-              id: yield* provideIds(nextMessageId),
-              businessId: actor.businessId,
-              conversationId: conversation.id,
-              direction: "outbound",
-              messageType: "text",
-              text: input.text,
-              template: null,
-              media: null,
-              content: null,
-              replyToProviderMessageId: null,
-              deliveryStatus: "pending",
-              providerMessageId: null,
-              failure: null,
-              createdAt: now
-            },
-            true
-          )
+          const message = yield* outboundMessage(conversation, now, {
+            messageType: "text",
+            text: input.text,
+            template: null
+          })
           return yield* deliver(
             message,
             key,
@@ -526,64 +555,26 @@ const makeInbox = (options: InboxOptions = {}) =>
       return yield* idempotent(actor, options.idempotencyKey, fingerprint, (key) =>
         Effect.gen(function* () {
           const number = yield* findNumber(actor, input.whatsappNumberId)
-          const template = yield* catalog.findByKey(actor.businessId, input.templateKey).pipe(
-            Effect.flatMap(
-              Option.match({
-                onNone: () => Effect.fail(new TemplateNotFound({ templateKey: input.templateKey })),
-                onSome: Effect.succeed
-              })
-            )
+          const template = yield* Effect.orElseFail(
+            yield* catalog.findByKey(actor.businessId, input.templateKey),
+            () => new TemplateNotFound({ templateKey: input.templateKey })
           )
           yield* ensureApproved(template)
           const bound = yield* bind(template, variables)
           const now = yield* DateTime.now
-          const customer = CustomerIdentity.byPhone(input.phone)
-          const existing = yield* conversations.findByCustomer(actor.businessId, number.id, customer)
-          const conversation = Option.isSome(existing)
-            ? existing.value
-            : yield* conversations.findOrCreate(
-                new Conversation(
-                  {
-                    id: yield* provideIds(nextConversationId),
-                    businessId: actor.businessId,
-                    whatsappNumberId: number.id,
-                    customerPhone: input.phone,
-                    customerUserId: null,
-                    customerName: input.customerName ?? null,
-                    status: "pending_customer",
-                    mode: defaultMode,
-                    unreadCount: 0,
-                    assignedUserId: null,
-                    lastInboundAt: null,
-                    lastOutboundAt: null,
-                    lastActivityAt: now,
-                    createdAt: now
-                  },
-                  true
-                )
-              )
-          const message = new Message(
-            {
-              id: yield* provideIds(nextMessageId),
-              businessId: actor.businessId,
-              conversationId: conversation.id,
-              direction: "outbound",
-              messageType: "template",
-              text: bound.renderedText,
-              template: new TemplateUse(
-                { key: template.key, name: template.name, language: template.language, variables },
-                true
-              ),
-              media: null,
-              content: null,
-              replyToProviderMessageId: null,
-              deliveryStatus: "pending",
-              providerMessageId: null,
-              failure: null,
-              createdAt: now
-            },
-            true
-          )
+          const conversation = yield* conversationWith(number, CustomerIdentity.byPhone(input.phone), {
+            name: input.customerName ?? null,
+            status: "pending_customer",
+            at: now
+          })
+          const message = yield* outboundMessage(conversation, now, {
+            messageType: "template",
+            text: bound.renderedText,
+            template: new TemplateUse(
+              { key: template.key, name: template.name, language: template.language, variables },
+              true
+            )
+          })
           return yield* deliver(
             message,
             key,
@@ -595,30 +586,11 @@ const makeInbox = (options: InboxOptions = {}) =>
 
     const receiveOne = (number: WhatsAppNumber, inbound: InboundMessage) =>
       Effect.gen(function* () {
-        const existing = yield* conversations.findByCustomer(number.businessId, number.id, inbound.customer)
-        const conversation = Option.isSome(existing)
-          ? existing.value
-          : yield* conversations.findOrCreate(
-              new Conversation(
-                {
-                  id: yield* provideIds(nextConversationId),
-                  businessId: number.businessId,
-                  whatsappNumberId: number.id,
-                  customerPhone: Option.getOrNull(inbound.customer.phone),
-                  customerUserId: Option.getOrNull(inbound.customer.userId),
-                  customerName: Option.getOrNull(inbound.customerName),
-                  status: "open",
-                  mode: defaultMode,
-                  unreadCount: 0,
-                  assignedUserId: null,
-                  lastInboundAt: null,
-                  lastOutboundAt: null,
-                  lastActivityAt: inbound.timestamp,
-                  createdAt: inbound.timestamp
-                },
-                true
-              )
-            )
+        const conversation = yield* conversationWith(number, inbound.customer, {
+          name: Option.getOrNull(inbound.customerName),
+          status: "open",
+          at: inbound.timestamp
+        })
         const message = new Message(
           {
             id: yield* provideIds(nextMessageId),
@@ -666,34 +638,23 @@ const makeInbox = (options: InboxOptions = {}) =>
     ) {
       yield* requireScope(actor, "messaging:conversations:write")
       const input = yield* decodeUpdate(raw)
-      const id = yield* Option.match(decodeConversationId(conversationId), {
-        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
-        onSome: Effect.succeed
-      })
+      const notFound = () => new ConversationNotFound({ conversationId })
+      const id = yield* Effect.orElseFail(decodeConversationId(conversationId), notFound)
       const assignee = input.assignedUserId
       if (assignee !== undefined && assignee !== null) {
         const known = yield* users.exists(actor.businessId, assignee)
         if (!known) return yield* Effect.fail(new AssigneeNotFound({ userId: assignee }))
       }
       const updated = yield* conversations.update(actor.businessId, id, new ConversationPatch(input, true))
-      const conversation = yield* Option.match(updated, {
-        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
-        onSome: Effect.succeed
-      })
+      const conversation = yield* Effect.orElseFail(updated, notFound)
       return viewOf(conversation, yield* DateTime.now)
     })
 
     const markRead = Effect.fn("Inbox.markRead")(function* (actor: Actor, conversationId: string) {
       yield* requireScope(actor, "messaging:conversations:write")
-      const id = yield* Option.match(decodeConversationId(conversationId), {
-        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
-        onSome: Effect.succeed
-      })
-      const updated = yield* conversations.markRead(actor.businessId, id)
-      const conversation = yield* Option.match(updated, {
-        onNone: () => Effect.fail(new ConversationNotFound({ conversationId })),
-        onSome: Effect.succeed
-      })
+      const notFound = () => new ConversationNotFound({ conversationId })
+      const id = yield* Effect.orElseFail(decodeConversationId(conversationId), notFound)
+      const conversation = yield* Effect.orElseFail(yield* conversations.markRead(actor.businessId, id), notFound)
       if (sendReadReceipts) yield* sendReadReceipt(conversation)
       return viewOf(conversation, yield* DateTime.now)
     })
