@@ -4,7 +4,7 @@
  *   node --import tsx packages/whatsapp-cloud/scripts/fake-cloud-api.ts --port 4010 \
  *     [--host 127.0.0.1] [--access-token TOKEN]... [--webhook-url URL --app-secret SECRET] [--templates file.json]
  *
- * Point Parley's gateway at it with `WHATSAPP_GRAPH_BASE_URL=http://127.0.0.1:4010`. With `--webhook-url` and
+ * Point Parley's gateway at it with `WHATSAPP_API_URL=http://127.0.0.1:4010`. With `--webhook-url` and
  * `--app-secret`, every accepted send is followed by signed `sent`, `delivered` and `read` status webhooks.
  * Script faults at runtime: `curl -X POST localhost:4010/_fake/faults -d '{"fault":{"kind":"graph-error","code":131047}}'`;
  * simulate a customer: `curl -X POST localhost:4010/_fake/inbound -d '{"url":"…","appSecret":"…","from":"+15550001111","text":"hi"}'`.

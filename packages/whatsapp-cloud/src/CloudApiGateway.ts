@@ -235,8 +235,8 @@ export const layer = (options: Options = {}): Layer.Layer<MessagingGateway, neve
   Layer.effect(MessagingGateway, make(options))
 
 /**
- * The options from configuration: by default {@link config}, i.e. `WHATSAPP_GRAPH_BASE_URL`,
- * `WHATSAPP_GRAPH_API_VERSION`, `WHATSAPP_REQUEST_TIMEOUT`, `WHATSAPP_MESSAGES_PER_SECOND`, `WHATSAPP_RETRY_BUDGET`.
+ * The options from configuration: by default {@link config}, i.e. `WHATSAPP_API_URL`,
+ * `WHATSAPP_API_VERSION`, `WHATSAPP_REQUEST_TIMEOUT`, `WHATSAPP_MESSAGES_PER_SECOND`, `WHATSAPP_RETRY_BUDGET`.
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options> = config
@@ -245,8 +245,8 @@ export const layerConfig = (
 
 /** Reads the common options from the environment; unset values keep their defaults. */
 export const config: Config.Config<Options> = Config.all({
-  baseUrl: Config.option(Config.string("WHATSAPP_GRAPH_BASE_URL")),
-  apiVersion: Config.option(Config.string("WHATSAPP_GRAPH_API_VERSION")),
+  baseUrl: Config.option(Config.string("WHATSAPP_API_URL")),
+  apiVersion: Config.option(Config.string("WHATSAPP_API_VERSION")),
   requestTimeout: Config.option(Config.duration("WHATSAPP_REQUEST_TIMEOUT")),
   messagesPerSecond: Config.option(Config.integer("WHATSAPP_MESSAGES_PER_SECOND")),
   retryBudget: Config.option(Config.duration("WHATSAPP_RETRY_BUDGET"))

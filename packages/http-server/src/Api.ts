@@ -1,0 +1,449 @@
+/**
+ * The HTTP API as data: every endpoint, its path, parameters, body, success and error statuses, security and
+ * required scope. The server, `/openapi.json` and `/docs` are all built from this one definition.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import {
+  ConversationMode,
+  ConversationStatus,
+  E164,
+  ParameterFormat,
+  Scope,
+  TemplateCategory,
+  TemplateComponent,
+  TemplateStatus
+} from "@parley/core"
+import { Schema } from "effect"
+import { ErrorBody } from "./ApiError.js"
+import { ConversationDetailJson, ConversationJson, Envelope, MessageJson, PagedEnvelope } from "./Representation.js"
+import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
+
+/** Request bodies reject properties they do not define (400 naming the field), and report every problem. */
+const strict = { parseOptions: { onExcessProperty: "error", errors: "all" } } as const
+
+const Limit = (max: number, description: string) =>
+  Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, max)).annotations({ description })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messaging (the public contract)
+
+export const ListConversationsParams = Schema.Struct({
+  status: Schema.optional(ConversationStatus),
+  mode: Schema.optional(ConversationMode),
+  assigned: Schema.optional(
+    Schema.Literal("me", "unassigned").annotations({
+      description: "`me`: assigned to the key's user (the key must belong to a user); `unassigned`: nobody's"
+    })
+  ),
+  search: Schema.optional(
+    Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)).annotations({
+      description: "Matches the customer's name or phone number (digits)"
+    })
+  ),
+  limit: Schema.optional(Limit(200, "Page size, 1–200 (default 50)")),
+  cursor: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(512)).annotations({ description: "`page.nextCursor` of the previous page" })
+  )
+})
+
+export const GetConversationParams = Schema.Struct({
+  messagesLimit: Schema.optional(Limit(200, "Messages per page, 1–200 (default 20)")),
+  before: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(512)).annotations({
+      description: "`page.nextCursor` of the previous response: the next older messages"
+    })
+  )
+})
+
+export const ConversationPath = Schema.Struct({ id: Schema.String })
+
+export const IdempotencyHeaders = Schema.Struct({
+  "idempotency-key": Schema.optional(
+    Schema.String.annotations({
+      description:
+        "1–255 printable ASCII characters. A retry with the same key and request returns the first response " +
+        "(header `Idempotent-Replayed: true`) and never sends twice."
+    })
+  )
+})
+
+export const SendTextBody = Schema.Struct({
+  text: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+    description: "Message body (1–4096 characters)"
+  })
+}).annotations({ ...strict, identifier: "SendTextRequest" })
+
+export const SendTemplateBody = Schema.Struct({
+  business_whatsapp_number_id: Schema.UUID.annotations({ description: "The WhatsApp number to send from" }),
+  phone: E164.annotations({ description: "Destination number in E.164" }),
+  template_key: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)).annotations({
+    description: "The approved template to send"
+  }),
+  customer_name: Schema.optional(
+    Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)).annotations({
+      description: "Name for a newly created contact/conversation"
+    })
+  ),
+  variables: Schema.optional(
+    Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
+      description: "Key/value map filling the template's placeholders"
+    })
+  )
+}).annotations({ ...strict, identifier: "SendTemplateRequest" })
+
+export const UpdateConversationBody = Schema.Struct({
+  status: Schema.optional(ConversationStatus),
+  mode: Schema.optional(ConversationMode),
+  assignedUserId: Schema.optional(
+    Schema.NullOr(Schema.UUID).annotations({ description: "A user of the business; null unassigns" })
+  )
+}).annotations({ ...strict, identifier: "UpdateConversationRequest" })
+
+const messaging = HttpApiGroup.make("messaging")
+  .add(
+    HttpApiEndpoint.get("listConversations", "/conversations")
+      .setUrlParams(ListConversationsParams)
+      .addSuccess(PagedEnvelope(Schema.Array(ConversationJson)))
+      .addError(ErrorBody, { status: 400 })
+      .annotate(RequiredScope, "messaging:conversations:read")
+      .annotate(OpenApi.Summary, "List conversations")
+      .annotate(
+        OpenApi.Description,
+        "Conversations of your business, most recently active first, one page at a time. " +
+          "Scope `messaging:conversations:read`."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("getConversation", "/conversations/:id")
+      .setPath(ConversationPath)
+      .setUrlParams(GetConversationParams)
+      .addSuccess(PagedEnvelope(ConversationDetailJson))
+      .addError(ErrorBody, { status: 400 })
+      .addError(ErrorBody, { status: 404 })
+      .annotate(RequiredScope, "messaging:messages:read")
+      .annotate(OpenApi.Summary, "Get a conversation")
+      .annotate(
+        OpenApi.Description,
+        "One conversation with its most recent messages (newest first). `page.nextCursor`, passed as `before`, " +
+          "pages back through older messages. Scope `messaging:messages:read`."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("sendText", "/conversations/:id/messages")
+      .setPath(ConversationPath)
+      .setHeaders(IdempotencyHeaders)
+      .setPayload(SendTextBody)
+      .addSuccess(Envelope(MessageJson), { status: 201 })
+      .addError(ErrorBody, { status: 400 })
+      .addError(ErrorBody, { status: 404 })
+      .addError(ErrorBody, { status: 409 })
+      .addError(ErrorBody, { status: 413 })
+      .addError(ErrorBody, { status: 422 })
+      .addError(ErrorBody, { status: 502 })
+      .annotate(RequiredScope, "messaging:messages:send")
+      .annotate(OpenApi.Summary, "Send a text message")
+      .annotate(
+        OpenApi.Description,
+        "A free-form text inside WhatsApp's 24-hour customer service window; outside it the answer is 422 " +
+          "`service_window_closed` and you send a template instead. Scope `messaging:messages:send`."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("sendTemplate", "/messages/template")
+      .setHeaders(IdempotencyHeaders)
+      .setPayload(SendTemplateBody)
+      .addSuccess(Envelope(MessageJson), { status: 201 })
+      .addError(ErrorBody, { status: 400 })
+      .addError(ErrorBody, { status: 404 })
+      .addError(ErrorBody, { status: 409 })
+      .addError(ErrorBody, { status: 413 })
+      .addError(ErrorBody, { status: 422 })
+      .addError(ErrorBody, { status: 502 })
+      .annotate(RequiredScope, "messaging:messages:send")
+      .annotate(OpenApi.Summary, "Send a template")
+      .annotate(
+        OpenApi.Description,
+        "An approved template to a phone number, starting a conversation when there is none; works outside the " +
+          "service window. Every variable problem is listed at once (422 `template_variables_invalid`). " +
+          "Scope `messaging:messages:send`."
+      )
+  )
+  .add(
+    HttpApiEndpoint.patch("updateConversation", "/conversations/:id")
+      .setPath(ConversationPath)
+      .setPayload(UpdateConversationBody)
+      .addSuccess(Envelope(ConversationJson))
+      .addError(ErrorBody, { status: 400 })
+      .addError(ErrorBody, { status: 404 })
+      .addError(ErrorBody, { status: 413 })
+      .addError(ErrorBody, { status: 422 })
+      .annotate(RequiredScope, "messaging:conversations:write")
+      .annotate(OpenApi.Summary, "Update a conversation")
+      .annotate(
+        OpenApi.Description,
+        "Change status, mode or assignment (`assignedUserId: null` unassigns). Scope `messaging:conversations:write`."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("markRead", "/conversations/:id/read")
+      .setPath(ConversationPath)
+      .addSuccess(Envelope(ConversationJson))
+      .addError(ErrorBody, { status: 404 })
+      .annotate(RequiredScope, "messaging:conversations:write")
+      .annotate(OpenApi.Summary, "Mark a conversation read")
+      .annotate(
+        OpenApi.Description,
+        "unreadCount → 0 and a read receipt to the customer. Scope `messaging:conversations:write`."
+      )
+  )
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 403 })
+  .addError(ErrorBody, { status: 429 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(ApiKeyAuth)
+  .prefix("/v1/messaging")
+  .annotate(OpenApi.Title, "Messaging")
+  .annotate(OpenApi.Description, "A business's WhatsApp inbox: conversations, history, sends. API key auth.")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admin (the standalone service's operators)
+
+const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+
+export const BusinessJson = Schema.Struct({ id: Schema.String, name: Schema.String, createdAt: Schema.String })
+export const UserJson = Schema.Struct({
+  id: Schema.String,
+  businessId: Schema.String,
+  name: Schema.String,
+  createdAt: Schema.String
+})
+export const WhatsAppNumberJson = Schema.Struct({
+  id: Schema.String,
+  businessId: Schema.String,
+  phoneNumberId: Schema.String,
+  displayPhoneNumber: Schema.String,
+  wabaId: Schema.NullOr(Schema.String)
+})
+export const ApiKeyJson = Schema.Struct({
+  id: Schema.String,
+  businessId: Schema.String,
+  userId: Schema.NullOr(Schema.String),
+  name: Schema.String,
+  shortId: Schema.String,
+  scopes: Schema.Array(Scope),
+  createdAt: Schema.String,
+  key: Schema.String.annotations({ description: "The key itself: shown only in this response, store it now" })
+})
+export const TemplateJson = Schema.Struct({
+  id: Schema.String,
+  businessId: Schema.String,
+  key: Schema.String,
+  name: Schema.String,
+  language: Schema.String,
+  category: TemplateCategory,
+  status: TemplateStatus,
+  parameterFormat: ParameterFormat,
+  components: Schema.Array(TemplateComponent)
+})
+export const SyncJson = Schema.Struct({
+  upserted: Schema.Array(TemplateJson),
+  skipped: Schema.Array(Schema.Struct({ name: Schema.String, language: Schema.String, reason: Schema.String }))
+})
+
+export const BusinessPath = Schema.Struct({ businessId: Schema.String })
+
+export const CreateBusinessBody = Schema.Struct({ name: Name }).annotations({ ...strict, identifier: "CreateBusiness" })
+export const CreateUserBody = Schema.Struct({ name: Name }).annotations({ ...strict, identifier: "CreateUser" })
+export const CreateWhatsAppNumberBody = Schema.Struct({
+  phoneNumberId: Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({
+    description: "Meta's phone_number_id"
+  }),
+  displayPhoneNumber: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32)),
+  wabaId: Schema.optional(
+    Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({ description: "WhatsApp Business Account id" })
+  ),
+  accessToken: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+    description: "Meta access token; stored encrypted, never returned"
+  })
+}).annotations({ ...strict, identifier: "CreateWhatsAppNumber" })
+export const CreateApiKeyBody = Schema.Struct({
+  name: Schema.optional(Name),
+  userId: Schema.optional(Schema.UUID.annotations({ description: "The user the key acts for (`assigned=me`)" })),
+  scopes: Schema.NonEmptyArray(Scope)
+}).annotations({ ...strict, identifier: "CreateApiKey" })
+export const CreateTemplateBody = Schema.Struct({
+  key: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)),
+  name: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)),
+  language: Schema.String.pipe(Schema.minLength(2), Schema.maxLength(16)),
+  category: TemplateCategory,
+  status: TemplateStatus,
+  parameterFormat: ParameterFormat,
+  components: Schema.Array(TemplateComponent).annotations({
+    description: 'Meta\'s template format, e.g. `[{ "type": "BODY", "text": "Order {{order_id}} arrives {{eta}}" }]`'
+  })
+}).annotations({ ...strict, identifier: "CreateTemplate" })
+export const SyncTemplatesBody = Schema.Struct({ whatsappNumberId: Schema.UUID }).annotations({
+  ...strict,
+  identifier: "SyncTemplates"
+})
+
+const admin = HttpApiGroup.make("admin")
+  .add(
+    HttpApiEndpoint.post("createBusiness", "/businesses")
+      .setPayload(CreateBusinessBody)
+      .addSuccess(Envelope(BusinessJson), { status: 201 })
+  )
+  .add(
+    HttpApiEndpoint.post("createUser", "/businesses/:businessId/users")
+      .setPath(BusinessPath)
+      .setPayload(CreateUserBody)
+      .addSuccess(Envelope(UserJson), { status: 201 })
+  )
+  .add(
+    HttpApiEndpoint.post("createWhatsAppNumber", "/businesses/:businessId/whatsapp-numbers")
+      .setPath(BusinessPath)
+      .setPayload(CreateWhatsAppNumberBody)
+      .addSuccess(Envelope(WhatsAppNumberJson), { status: 201 })
+      .addError(ErrorBody, { status: 409 })
+  )
+  .add(
+    HttpApiEndpoint.post("createApiKey", "/businesses/:businessId/api-keys")
+      .setPath(BusinessPath)
+      .setPayload(CreateApiKeyBody)
+      .addSuccess(Envelope(ApiKeyJson), { status: 201 })
+  )
+  .add(
+    HttpApiEndpoint.del("revokeApiKey", "/businesses/:businessId/api-keys/:apiKeyId")
+      .setPath(Schema.Struct({ businessId: Schema.String, apiKeyId: Schema.String }))
+      .addSuccess(HttpApiSchema.NoContent)
+  )
+  .add(
+    HttpApiEndpoint.post("createTemplate", "/businesses/:businessId/templates")
+      .setPath(BusinessPath)
+      .setPayload(CreateTemplateBody)
+      .addSuccess(Envelope(TemplateJson), { status: 201 })
+  )
+  .add(
+    HttpApiEndpoint.post("syncTemplates", "/businesses/:businessId/templates/sync")
+      .setPath(BusinessPath)
+      .setPayload(SyncTemplatesBody)
+      .addSuccess(Envelope(SyncJson))
+      .addError(ErrorBody, { status: 422 })
+      .addError(ErrorBody, { status: 502 })
+  )
+  .addError(ErrorBody, { status: 400 })
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 404 })
+  .addError(ErrorBody, { status: 413 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(AdminAuth)
+  .prefix("/v1/admin")
+  .annotate(OpenApi.Title, "Admin")
+  .annotate(OpenApi.Description, "Businesses, users, numbers, API keys and templates. Bearer `PARLEY_ADMIN_TOKEN`.")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Webhooks (Meta)
+
+export const VerifyParams = Schema.Struct({
+  "hub.mode": Schema.optional(Schema.String),
+  "hub.verify_token": Schema.optional(Schema.String),
+  "hub.challenge": Schema.optional(Schema.String)
+})
+
+export const WebhookEnvelope = Schema.Struct({
+  object: Schema.optional(Schema.String),
+  entry: Schema.Array(Schema.Unknown)
+}).annotations({
+  identifier: "WhatsAppWebhook",
+  description: "Meta's webhook payload, signed with `X-Hub-Signature-256` over the raw bytes (up to 3 MB)"
+})
+
+const webhooks = HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.get("verifyWebhook", "/webhooks/whatsapp")
+      .setUrlParams(VerifyParams)
+      .addSuccess(HttpApiSchema.Text())
+      .addError(ErrorBody, { status: 403 })
+      .annotate(OpenApi.Summary, "Meta's verification handshake")
+      .annotate(OpenApi.Description, "Echoes `hub.challenge` when `hub.verify_token` is `WHATSAPP_VERIFY_TOKEN`.")
+  )
+  .add(
+    HttpApiEndpoint.post("receiveWebhook", "/webhooks/whatsapp")
+      .setHeaders(Schema.Struct({ "x-hub-signature-256": Schema.optional(Schema.String) }))
+      .setPayload(WebhookEnvelope)
+      .addSuccess(Envelope(Schema.Struct({ delivery: Schema.Literal("stored", "duplicate") })))
+      .addError(ErrorBody, { status: 400 })
+      .addError(ErrorBody, { status: 401 })
+      .addError(ErrorBody, { status: 413 })
+      .addError(ErrorBody, { status: 503 })
+      .annotate(OpenApi.Summary, "Receive Meta's webhooks")
+      .annotate(
+        OpenApi.Description,
+        "Inbound messages and delivery statuses. The signature is checked over the raw body with " +
+          "`WHATSAPP_APP_SECRET`; the delivery is stored durably before the 200, then every item is processed once."
+      )
+  )
+  .annotate(OpenApi.Title, "Webhooks")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Health
+
+export const HealthJson = Schema.Struct({ status: Schema.String })
+
+const health = HttpApiGroup.make("health")
+  .add(
+    HttpApiEndpoint.get("health", "/health")
+      .addSuccess(HealthJson)
+      .annotate(OpenApi.Description, "Alive: the process answers.")
+  )
+  .add(
+    HttpApiEndpoint.get("ready", "/ready")
+      .addSuccess(HealthJson)
+      .addError(ErrorBody, { status: 503 })
+      .annotate(OpenApi.Description, "Ready: the database answers. 503 otherwise.")
+  )
+  .annotate(OpenApi.Title, "Health")
+
+const decodeErrorRef = "#/components/schemas/HttpApiDecodeError"
+const errorRef = "#/components/schemas/Error"
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** HttpApi documents its own decode-error body for 400; ours replaces it (see `Edge`), so the spec says so. */
+const onlyOurErrors = (spec: Record<string, unknown>): Record<string, unknown> => {
+  const paths = isRecord(spec.paths) ? spec.paths : {}
+  for (const path of Object.values(paths)) {
+    for (const operation of Object.values(isRecord(path) ? path : {})) {
+      const responses = isRecord(operation) && isRecord(operation.responses) ? operation.responses : {}
+      for (const response of Object.values(responses)) {
+        const json = isRecord(response) && isRecord(response.content) ? response.content["application/json"] : undefined
+        if (!isRecord(json) || !isRecord(json.schema)) continue
+        if (json.schema.$ref === decodeErrorRef) {
+          json.schema = { $ref: errorRef }
+          if (isRecord(response)) response.description = "Invalid request (`invalid_request`)"
+        } else if (Array.isArray(json.schema.anyOf)) {
+          const rest = json.schema.anyOf.filter((s: unknown) => !(isRecord(s) && s.$ref === decodeErrorRef))
+          json.schema = rest.length === 1 ? rest[0] : { anyOf: rest }
+        }
+      }
+    }
+  }
+  const components = isRecord(spec.components) && isRecord(spec.components.schemas) ? spec.components.schemas : {}
+  delete components.HttpApiDecodeError
+  delete components.Issue
+  delete components.PropertyKey
+  return spec
+}
+
+export class Api extends HttpApi.make("parley")
+  .add(messaging)
+  .add(admin)
+  .add(webhooks)
+  .add(health)
+  .annotate(OpenApi.Title, "Parley")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(
+    OpenApi.Description,
+    "A business's WhatsApp inbox as an API. Every error is `{ message, error: { code, details } }`; see docs/api.md."
+  )
+  .annotate(OpenApi.Transform, onlyOurErrors) {}

@@ -1,0 +1,167 @@
+/**
+ * The service's configuration, from environment variables. Every problem is reported as one line naming the
+ * variable (`PORT must be an integer from 0 to 65535, got "abc"`), and the service does not start.
+ */
+import { Either, LogLevel, Option, Redacted } from "effect"
+
+export type Database =
+  | { readonly _tag: "Embedded" }
+  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string>; readonly poolSize: number }
+
+export interface ServiceConfig {
+  readonly port: number
+  readonly host: string
+  readonly database: Database
+  /** `PARLEY_DATA_DIR`: the embedded database, and the generated admin token and secret key. */
+  readonly dataDir: string
+  readonly adminToken: Option.Option<Redacted.Redacted<string>>
+  readonly secretKey: Option.Option<Redacted.Redacted<string>>
+  readonly whatsapp: {
+    readonly apiUrl: string
+    readonly apiVersion: string
+    readonly appSecret: Option.Option<Redacted.Redacted<string>>
+    readonly verifyToken: Option.Option<Redacted.Redacted<string>>
+  }
+  readonly rateLimitPerMinute: number
+  readonly logLevel: LogLevel.LogLevel
+}
+
+export class ConfigInvalid {
+  readonly _tag = "ConfigInvalid"
+  constructor(
+    readonly variable: string,
+    readonly reason: string
+  ) {}
+  get message() {
+    return `${this.variable} ${this.reason}`
+  }
+}
+
+export const defaults = {
+  port: 3000,
+  host: "127.0.0.1",
+  dataDir: "./.parley",
+  apiUrl: "https://graph.facebook.com",
+  apiVersion: "v24.0",
+  poolSize: 10,
+  rateLimitPerMinute: 1200
+} as const
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const set = (env: Env, name: string) => {
+  const value = env[name]
+  return value === undefined || value.trim() === "" ? undefined : value.trim()
+}
+
+const integer = (env: Env, name: string, fallback: number, min: number, max: number) => {
+  const raw = set(env, name)
+  if (raw === undefined) return Either.right(fallback)
+  const n = Number(raw)
+  return /^\d+$/.test(raw) && n >= min && n <= max
+    ? Either.right(n)
+    : Either.left(new ConfigInvalid(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`))
+}
+
+const secret = (env: Env, name: string, check?: (value: string) => string | undefined) => {
+  const raw = set(env, name)
+  if (raw === undefined) return Either.right(Option.none<Redacted.Redacted<string>>())
+  const problem = check?.(raw)
+  return problem === undefined
+    ? Either.right(Option.some(Redacted.make(raw)))
+    : Either.left(new ConfigInvalid(name, problem))
+}
+
+/** 32 bytes as base64 (44 characters), base64url (43) or hex (64), like `Secrets` accepts. */
+export const isSecretKey = (value: string): boolean => {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return true
+  return (
+    /^[A-Za-z0-9+/_-]{43}=?$/.test(value) &&
+    Buffer.from(value.replace(/-/g, "+").replace(/_/g, "/"), "base64").length === 32
+  )
+}
+
+const logLevels: Readonly<Record<string, LogLevel.LogLevel>> = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+}
+
+export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =>
+  Either.gen(function* () {
+    const port = yield* integer(env, "PORT", defaults.port, 0, 65535)
+    const host = set(env, "HOST") ?? defaults.host
+    const databaseUrl = set(env, "DATABASE_URL")
+    let database: Database = { _tag: "Embedded" }
+    if (databaseUrl !== undefined) {
+      let valid = false
+      try {
+        valid = ["postgres:", "postgresql:"].includes(new URL(databaseUrl).protocol)
+      } catch {
+        valid = false
+      }
+      if (!valid) {
+        return yield* Either.left(
+          new ConfigInvalid("DATABASE_URL", "must be a postgres:// URL (unset it to use the embedded database)")
+        )
+      }
+      const poolSize = yield* integer(env, "DATABASE_POOL_SIZE", defaults.poolSize, 1, 1000)
+      database = { _tag: "Postgres", url: Redacted.make(databaseUrl), poolSize }
+    }
+    const adminToken = yield* secret(env, "PARLEY_ADMIN_TOKEN", (v) =>
+      v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : "must be at least 16 printable characters, no spaces"
+    )
+    const secretKey = yield* secret(env, "PARLEY_SECRET_KEY", (v) =>
+      isSecretKey(v) ? undefined : "must be 32 bytes as base64 or hex (e.g. `openssl rand -base64 32`)"
+    )
+    if (database._tag === "Postgres" && Option.isNone(secretKey)) {
+      return yield* Either.left(
+        new ConfigInvalid("PARLEY_SECRET_KEY", "is required with DATABASE_URL (e.g. `openssl rand -base64 32`)")
+      )
+    }
+    const apiUrl = set(env, "WHATSAPP_API_URL") ?? defaults.apiUrl
+    if (!/^https?:\/\/[^\s/]+/.test(apiUrl)) {
+      return yield* Either.left(
+        new ConfigInvalid("WHATSAPP_API_URL", `must be an http(s) URL, got ${JSON.stringify(apiUrl)}`)
+      )
+    }
+    const apiVersion = set(env, "WHATSAPP_API_VERSION") ?? defaults.apiVersion
+    if (!/^v\d+\.\d+$/.test(apiVersion)) {
+      return yield* Either.left(
+        new ConfigInvalid("WHATSAPP_API_VERSION", `must look like v24.0, got ${JSON.stringify(apiVersion)}`)
+      )
+    }
+    const appSecret = yield* secret(env, "WHATSAPP_APP_SECRET")
+    const verifyToken = yield* secret(env, "WHATSAPP_VERIFY_TOKEN")
+    const rateLimitPerMinute = yield* integer(
+      env,
+      "PARLEY_RATE_LIMIT_PER_MINUTE",
+      defaults.rateLimitPerMinute,
+      0,
+      1_000_000
+    )
+    const level = (set(env, "PARLEY_LOG_LEVEL") ?? "info").toLowerCase()
+    const logLevel = logLevels[level]
+    if (logLevel === undefined) {
+      return yield* Either.left(
+        new ConfigInvalid(
+          "PARLEY_LOG_LEVEL",
+          `must be one of debug, info, warn, error, none; got ${JSON.stringify(level)}`
+        )
+      )
+    }
+    return {
+      port,
+      host,
+      database,
+      dataDir: set(env, "PARLEY_DATA_DIR") ?? defaults.dataDir,
+      adminToken,
+      secretKey,
+      whatsapp: { apiUrl: apiUrl.replace(/\/+$/, ""), apiVersion, appSecret, verifyToken },
+      rateLimitPerMinute,
+      logLevel
+    }
+  })

@@ -1,0 +1,115 @@
+/**
+ * The API-wide middleware every request passes through: a request id, the body-size limits, one structured log
+ * line per request (no keys, tokens, query strings or bodies), and the translation of every failure, whatever
+ * raised it, into the one error shape with the status `ErrorMapping` chose.
+ */
+
+import { randomUUID } from "node:crypto"
+import { type HttpApp, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Cause, Context, Effect, Option } from "effect"
+import { ApiError, internal, invalidRequest, malformedJson, notFound, payloadTooLarge, toResponse } from "./ApiError.js"
+import { isDomainError, toApiError } from "./ErrorMapping.js"
+
+/** What the log line of the current request says about it; filled in as the request is handled. */
+export class RequestInfo extends Context.Tag("@parley/http-server/RequestInfo")<
+  RequestInfo,
+  { readonly requestId: string; apiKey?: string; businessId?: string }
+>() {}
+
+export interface EdgeOptions {
+  /** Largest request body on API routes (default 1 MiB). */
+  readonly maxBodyBytes?: number | undefined
+  /** Largest body on `/webhooks/*` (default 4 MiB: Meta sends up to 3 MB). */
+  readonly maxWebhookBodyBytes?: number | undefined
+}
+
+export const defaults = { maxBodyBytes: 1024 * 1024, maxWebhookBodyBytes: 4 * 1024 * 1024 } as const
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
+
+const isTagged = (u: unknown, tag: string): u is Record<string, unknown> =>
+  typeof u === "object" && u !== null && "_tag" in u && u._tag === tag
+
+const issuesOf = (error: Record<string, unknown>) =>
+  Array.isArray(error.issues)
+    ? error.issues.map((issue: { readonly path?: ReadonlyArray<PropertyKey>; readonly message?: string }) => ({
+        path: (issue.path ?? []).map(String).join("."),
+        message: issue.message ?? "is invalid"
+      }))
+    : [{ path: "", message: String(error.message ?? "invalid request") }]
+
+/** Body-reading failures come as `RequestError`s: too large, or not JSON. */
+const requestErrorToApiError = (error: Record<string, unknown>, limit: number): ApiError => {
+  const cause = error.cause
+  if (cause instanceof Error && cause.message === "maxBytes exceeded") return payloadTooLarge(limit)
+  return malformedJson(cause instanceof Error ? cause.message : "the body could not be read")
+}
+
+/** Any failure → `ApiError`; `None` for what must not be answered (an interrupted, abandoned request). */
+export const classify = (cause: Cause.Cause<unknown>, limit: number): Option.Option<ApiError> => {
+  const failure = Cause.failureOption(cause)
+  const error = Option.isSome(failure) ? failure.value : Option.getOrUndefined(Cause.dieOption(cause))
+  if (error === undefined) return Cause.isInterruptedOnly(cause) ? Option.none() : Option.some(internal())
+  if (error instanceof ApiError) return Option.some(error)
+  if (isDomainError(error)) return Option.some(toApiError(error))
+  if (isTagged(error, "HttpApiDecodeError")) return Option.some(invalidRequest(issuesOf(error)))
+  if (isTagged(error, "RouteNotFound")) return Option.some(notFound())
+  if (isTagged(error, "RequestError")) return Option.some(requestErrorToApiError(error, limit))
+  return Option.some(internal())
+}
+
+const pathOf = (url: string) => {
+  const q = url.indexOf("?")
+  return q === -1 ? url : url.slice(0, q)
+}
+
+export const make =
+  (options: EdgeOptions = {}) =>
+  (app: HttpApp.Default): HttpApp.Default =>
+    Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const started = performance.now()
+      const incoming = request.headers["x-request-id"]
+      const requestId = incoming !== undefined && requestIdPattern.test(incoming) ? incoming : randomUUID()
+      const info: RequestInfo["Type"] = { requestId }
+      const path = pathOf(request.url)
+      const limit = path.startsWith("/webhooks/")
+        ? (options.maxWebhookBodyBytes ?? defaults.maxWebhookBodyBytes)
+        : (options.maxBodyBytes ?? defaults.maxBodyBytes)
+
+      const declared = Number(request.headers["content-length"] ?? "0")
+      const handled =
+        Number.isFinite(declared) && declared > limit
+          ? Effect.succeed(toResponse(payloadTooLarge(limit)))
+          : app.pipe(
+              HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+              Effect.provideService(RequestInfo, info),
+              Effect.catchAllCause((cause) =>
+                Option.match(classify(cause, limit), {
+                  onNone: () => Effect.failCause(cause),
+                  onSome: (error) =>
+                    Effect.as(
+                      error.status >= 500 && error.error.code === "internal_error"
+                        ? Effect.logError("unhandled failure", Cause.pretty(cause))
+                        : Effect.void,
+                      toResponse(error)
+                    )
+                })
+              )
+            )
+      const response = yield* Effect.annotateLogs(handled, "requestId", requestId)
+      const fields: Record<string, unknown> = {
+        method: request.method,
+        path,
+        status: response.status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10
+      }
+      if (info.apiKey !== undefined) fields.apiKey = info.apiKey
+      if (info.businessId !== undefined) fields.businessId = info.businessId
+      const line = `${request.method} ${path} ${response.status}`
+      yield* Effect.annotateLogs(response.status >= 500 ? Effect.logWarning(line) : Effect.logInfo(line), {
+        ...fields,
+        requestId
+      })
+      return HttpServerResponse.setHeader(response, "x-request-id", requestId)
+    })

@@ -1,0 +1,120 @@
+/**
+ * The whole service as one layer: the HTTP server (listening first, answering 503 while the rest starts), the API
+ * with its middlewares and handlers, `/openapi.json` and `/docs`, the inbox on the given storage, the WhatsApp Cloud
+ * API gateway and template sync, and the webhook retry worker. `main.ts` builds it from the environment; tests build
+ * it on a test database and the fake Cloud API.
+ */
+import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError } from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Inbox, layerUuidV7 } from "@parley/core"
+import { ApiKeys, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
+import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
+import { Duration, Effect, Layer, type Option, type Redacted } from "effect"
+import { AdminHandlersLive } from "./AdminHandlersLive.js"
+import { Api } from "./Api.js"
+import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
+import * as Edge from "./Edge.js"
+import { HealthLive } from "./HealthHandlers.js"
+import { MessagingLive } from "./MessagingHandlers.js"
+import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
+import * as RateLimit from "./RateLimit.js"
+import { WebhooksLive } from "./WebhookHandlers.js"
+import * as WebhookProcessor from "./WebhookProcessor.js"
+
+export interface ServerOptions {
+  readonly port: number
+  readonly host: string
+  readonly adminToken: Redacted.Redacted<string>
+  readonly whatsapp: {
+    /** Base URL of the Graph API (or of the fake Cloud API). */
+    readonly apiUrl: string
+    readonly apiVersion: string
+    readonly appSecret: Option.Option<Redacted.Redacted<string>>
+    readonly verifyToken: Option.Option<Redacted.Redacted<string>>
+    /** Gateway tuning (timeouts, retries, throughput), e.g. for tests. */
+    readonly gateway?: Omit<CloudApiGateway.Options, "baseUrl" | "apiVersion"> | undefined
+  }
+  /** Requests per minute per API key; 0 turns the limit off. */
+  readonly rateLimitPerMinute: number
+  readonly maxBodyBytes?: number | undefined
+  readonly maxWebhookBodyBytes?: number | undefined
+  /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
+  readonly webhookRetryEvery?: Duration.DurationInput | undefined
+  /** How long shutdown waits for in-flight requests (default 10 seconds). */
+  readonly shutdownGrace?: Duration.DurationInput | undefined
+  /** Runs after the server listens and before the service is built (tests hold startup open with it). */
+  readonly beforeStart?: Effect.Effect<void> | undefined
+  /** The server handle (in-flight count, drain), for tests. */
+  readonly handle?: ServerHandle | undefined
+}
+
+/** What the service stores through: the core's ports, the `SqlClient` and `Secrets`, migrated. */
+export type StorageLayer<E> = Layer.Layer<Storage.Ports | SqlClient.SqlClient | Secrets.Secrets, E>
+
+export const layer = <E>(
+  options: ServerOptions,
+  storage: StorageLayer<E>
+): Layer.Layer<HttpServer.HttpServer, E | HttpServerError.ServeError> => {
+  const handle = options.handle ?? makeHandle()
+  const gatewayOptions = {
+    ...options.whatsapp.gateway,
+    baseUrl: options.whatsapp.apiUrl,
+    apiVersion: options.whatsapp.apiVersion
+  }
+
+  const base = Layer.mergeAll(storage, layerUuidV7, NodeHttpClient.layerUndici)
+  const adapters = Layer.mergeAll(
+    ApiKeys.layer,
+    Tenancy.layer,
+    WebhookInbox.layer,
+    CloudApiGateway.layer(gatewayOptions),
+    TemplateSync.layer({
+      baseUrl: gatewayOptions.baseUrl,
+      apiVersion: gatewayOptions.apiVersion,
+      ...(options.whatsapp.gateway?.requestTimeout === undefined
+        ? {}
+        : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
+      ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
+    }),
+    RateLimit.layer({ perMinute: options.rateLimitPerMinute })
+  )
+  const services = WebhookProcessor.layer.pipe(
+    Layer.provideMerge(Inbox.layer()),
+    Layer.provideMerge(adapters),
+    Layer.provideMerge(base)
+  )
+
+  const api = HttpApiBuilder.api(Api).pipe(
+    Layer.provide([
+      MessagingLive,
+      AdminHandlersLive,
+      WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
+      HealthLive
+    ]),
+    Layer.provide([ApiKeyAuthLive, AdminAuthLive(options.adminToken)])
+  )
+
+  const serve = HttpApiBuilder.serve().pipe(
+    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(
+      HttpApiBuilder.middleware(
+        Edge.make({ maxBodyBytes: options.maxBodyBytes, maxWebhookBodyBytes: options.maxWebhookBodyBytes })
+      )
+    ),
+    Layer.provide(api)
+  )
+
+  const running = Layer.merge(serve, WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)))
+
+  // Acquired last, released first: in-flight requests finish before the service underneath is torn down.
+  const drain = Layer.scopedDiscard(Effect.addFinalizer(() => handle.drain(options.shutdownGrace ?? shutdownGrace)))
+
+  return drain.pipe(
+    Layer.provide(running),
+    Layer.provide(services),
+    Layer.provide(Layer.effectDiscard(options.beforeStart ?? Effect.void)),
+    Layer.provideMerge(NodeHttpServer.layer(handle.create, { port: options.port, host: options.host }))
+  )
+}

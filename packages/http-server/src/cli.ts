@@ -1,0 +1,234 @@
+/**
+ * `pnpm parley <resource> <action> ...`: the admin API for people. Talks to a running service over HTTP.
+ *
+ * Where: `--url` (else `PARLEY_URL`, else `http://127.0.0.1:$PORT`, port 3000 by default). Who: `--admin-token`
+ * (else `PARLEY_ADMIN_TOKEN`, else the token the service generated in `$PARLEY_DATA_DIR/admin-token`).
+ * Prints the response's `data` as JSON; on an error prints the message and exits 1.
+ */
+
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { allScopes } from "@parley/core"
+import { Console, Effect, Option, Redacted, Schema } from "effect"
+import { files } from "./DataDir.js"
+
+class CliError {
+  readonly _tag = "CliError"
+  constructor(readonly message: string) {}
+}
+
+const connection = Options.all({
+  url: Options.text("url").pipe(
+    Options.withDescription("Base URL of the Parley service (default: PARLEY_URL or http://127.0.0.1:$PORT)"),
+    Options.optional
+  ),
+  adminToken: Options.redacted("admin-token").pipe(
+    Options.withDescription("Admin token (default: PARLEY_ADMIN_TOKEN or $PARLEY_DATA_DIR/admin-token)"),
+    Options.optional
+  )
+})
+type Connection = typeof connection extends Options.Options<infer A> ? A : never
+
+const resolve = (options: Connection) =>
+  Effect.gen(function* () {
+    const env = process.env
+    const url = Option.getOrElse(options.url, () => env.PARLEY_URL || `http://127.0.0.1:${env.PORT || "3000"}`)
+    if (Option.isSome(options.adminToken)) return { url, token: Redacted.value(options.adminToken.value) }
+    if (env.PARLEY_ADMIN_TOKEN) return { url, token: env.PARLEY_ADMIN_TOKEN }
+    const file = Path.join(env.PARLEY_DATA_DIR || "./.parley", files.adminToken)
+    const token = yield* Effect.try({
+      try: () => Fs.readFileSync(file, "utf8").trim(),
+      catch: () =>
+        new CliError(`no admin token: pass --admin-token, set PARLEY_ADMIN_TOKEN, or run where ${file} exists`)
+    })
+    return { url, token }
+  })
+
+const call = (options: Connection, method: string, path: string, body?: unknown) =>
+  Effect.gen(function* () {
+    const { url, token } = yield* resolve(options)
+    const response = yield* Effect.tryPromise({
+      try: () =>
+        fetch(`${url.replace(/\/+$/, "")}/v1/admin${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" })
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) })
+        }),
+      catch: (error) => new CliError(`cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}`)
+    })
+    if (response.status === 204) return yield* Console.log(JSON.stringify({ ok: true }))
+    const text = yield* Effect.promise(() => response.text())
+    let json: { readonly message?: string; readonly data?: unknown; readonly error?: { readonly code?: string } }
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return yield* Effect.fail(new CliError(`unexpected answer (${response.status}): ${text.slice(0, 200)}`))
+    }
+    if (!response.ok) {
+      return yield* Effect.fail(
+        new CliError(`${json.message ?? "request failed"} (${response.status} ${json.error?.code ?? ""})`)
+      )
+    }
+    yield* Console.log(JSON.stringify(json.data, null, 2))
+  })
+
+const business = Options.text("business").pipe(Options.withDescription("The business id"))
+const name = Options.text("name")
+
+const businesses = Command.make("businesses").pipe(
+  Command.withSubcommands([
+    Command.make("create", { connection, name }, ({ connection, name }) =>
+      call(connection, "POST", "/businesses", { name })
+    ).pipe(Command.withDescription("Create a business"))
+  ])
+)
+
+const users = Command.make("users").pipe(
+  Command.withSubcommands([
+    Command.make("create", { connection, business, name }, ({ connection, business, name }) =>
+      call(connection, "POST", `/businesses/${encodeURIComponent(business)}/users`, { name })
+    ).pipe(Command.withDescription("Create a user of a business"))
+  ])
+)
+
+const numbers = Command.make("numbers").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "create",
+      {
+        connection,
+        business,
+        phoneNumberId: Options.text("phone-number-id").pipe(Options.withDescription("Meta's phone_number_id")),
+        displayPhoneNumber: Options.text("display-phone-number"),
+        wabaId: Options.text("waba-id").pipe(Options.optional),
+        accessToken: Options.redacted("access-token").pipe(
+          Options.withDescription("Meta access token (stored encrypted)")
+        )
+      },
+      (o) =>
+        call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/whatsapp-numbers`, {
+          phoneNumberId: o.phoneNumberId,
+          displayPhoneNumber: o.displayPhoneNumber,
+          ...(Option.isSome(o.wabaId) ? { wabaId: o.wabaId.value } : {}),
+          accessToken: Redacted.value(o.accessToken)
+        })
+    ).pipe(Command.withDescription("Add a business's WhatsApp number"))
+  ])
+)
+
+const keys = Command.make("keys").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "create",
+      {
+        connection,
+        business,
+        name: Options.text("name").pipe(Options.optional),
+        user: Options.text("user").pipe(Options.withDescription("The user the key acts for"), Options.optional),
+        scopes: Options.choice("scope", allScopes).pipe(
+          Options.repeated,
+          Options.withDescription("Repeat for several; default: all scopes")
+        )
+      },
+      (o) =>
+        call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/api-keys`, {
+          ...(Option.isSome(o.name) ? { name: o.name.value } : {}),
+          ...(Option.isSome(o.user) ? { userId: o.user.value } : {}),
+          scopes: o.scopes.length > 0 ? o.scopes : allScopes
+        })
+    ).pipe(Command.withDescription("Create an API key (the key is printed once)")),
+    Command.make(
+      "revoke",
+      { connection, business, key: Options.text("key").pipe(Options.withDescription("The API key's id")) },
+      (o) =>
+        call(
+          o.connection,
+          "DELETE",
+          `/businesses/${encodeURIComponent(o.business)}/api-keys/${encodeURIComponent(o.key)}`
+        )
+    ).pipe(Command.withDescription("Revoke an API key"))
+  ])
+)
+
+const parseComponents = Schema.decodeUnknownEither(Schema.parseJson(Schema.Array(Schema.Unknown)))
+
+const templates = Command.make("templates").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "create",
+      {
+        connection,
+        business,
+        key: Options.text("key").pipe(Options.withDescription("Your name for it, used by senders")),
+        name: Options.text("name").pipe(Options.withDescription("Meta's template name")),
+        language: Options.text("language").pipe(Options.withDefault("en")),
+        category: Options.choice("category", ["UTILITY", "MARKETING", "AUTHENTICATION"]).pipe(
+          Options.withDefault("UTILITY" as const)
+        ),
+        status: Options.text("status").pipe(Options.withDefault("APPROVED")),
+        parameterFormat: Options.choice("parameter-format", ["NAMED", "POSITIONAL"]).pipe(
+          Options.withDefault("NAMED" as const)
+        ),
+        body: Options.text("body").pipe(
+          Options.withDescription('The BODY text, e.g. "Order {{order_id}} arrives {{eta}}"'),
+          Options.optional
+        ),
+        components: Options.text("components").pipe(
+          Options.withDescription("All components as JSON, in Meta's format (instead of --body)"),
+          Options.optional
+        )
+      },
+      (o) =>
+        Effect.gen(function* () {
+          const components = Option.isSome(o.components)
+            ? yield* Effect.mapError(
+                parseComponents(o.components.value),
+                () => new CliError("--components must be a JSON array")
+              )
+            : Option.isSome(o.body)
+              ? [{ type: "BODY", text: o.body.value }]
+              : yield* Effect.fail(new CliError("pass --body or --components"))
+          yield* call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/templates`, {
+            key: o.key,
+            name: o.name,
+            language: o.language,
+            category: o.category,
+            status: o.status,
+            parameterFormat: o.parameterFormat,
+            components
+          })
+        })
+    ).pipe(Command.withDescription("Create or replace a template")),
+    Command.make(
+      "sync",
+      { connection, business, number: Options.text("number").pipe(Options.withDescription("The WhatsApp number id")) },
+      (o) =>
+        call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/templates/sync`, {
+          whatsappNumberId: o.number
+        })
+    ).pipe(Command.withDescription("Pull the templates of the number's WhatsApp Business Account from Meta"))
+  ])
+)
+
+const parley = Command.make("parley").pipe(
+  Command.withDescription("Administer a Parley service: businesses, users, numbers, API keys, templates"),
+  Command.withSubcommands([businesses, users, numbers, keys, templates])
+)
+
+const run = Command.run(parley, { name: "parley", version: "0.1.0" })
+
+run(process.argv).pipe(
+  Effect.catchAll((error) =>
+    Effect.sync(() => {
+      if (error instanceof CliError) console.error(`parley: ${error.message}`)
+      process.exitCode = 1
+    })
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+)
