@@ -30,13 +30,36 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 const isTagged = (u: unknown, tag: string): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && "_tag" in u && u._tag === tag
 
-const issuesOf = (error: Record<string, unknown>) =>
-  Array.isArray(error.issues)
-    ? error.issues.map((issue: { readonly path?: ReadonlyArray<PropertyKey>; readonly message?: string }) => ({
-        path: (issue.path ?? []).map(String).join("."),
-        message: issue.message ?? "is invalid"
-      }))
-    : [{ path: "", message: String(error.message ?? "invalid request") }]
+const expectedActual = /^Expected (.+), actual (.+)$/s
+
+/**
+ * One issue per field. A value outside a union fails every member: an optional field's `undefined` half says
+ * nothing to a caller and is dropped, and a literal union's "Expected "a", actual "x"" issues become one
+ * "Expected "a" | "b", actual "x"".
+ */
+const issuesOf = (error: Record<string, unknown>): ReadonlyArray<{ path: string; message: string }> => {
+  if (!Array.isArray(error.issues)) return [{ path: "", message: String(error.message ?? "invalid request") }]
+  const byPath = new Map<string, Array<string>>()
+  for (const issue of error.issues as ReadonlyArray<{
+    readonly path?: ReadonlyArray<PropertyKey>
+    readonly message?: string
+  }>) {
+    const path = (issue.path ?? []).map(String).join(".")
+    const messages = byPath.get(path) ?? []
+    messages.push(issue.message ?? "is invalid")
+    byPath.set(path, messages)
+  }
+  return [...byPath].flatMap(([path, all]) => {
+    const useful = all.length > 1 ? all.filter((m) => !m.startsWith("Expected undefined, actual")) : all
+    const parsed = useful.map((m) => expectedActual.exec(m))
+    const actuals = new Set(parsed.map((p) => p?.[2]))
+    if (useful.length > 1 && parsed.every((p) => p !== null) && actuals.size === 1) {
+      const expected = parsed.map((p) => p?.[1]).join(" | ")
+      return [{ path, message: `Expected ${expected}, actual ${parsed[0]?.[2]}` }]
+    }
+    return useful.map((message) => ({ path, message }))
+  })
+}
 
 /** Body-reading failures come as `RequestError`s: too large, or not JSON. */
 const requestErrorToApiError = (error: Record<string, unknown>, limit: number): ApiError => {

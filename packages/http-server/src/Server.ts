@@ -16,6 +16,7 @@ import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
+import * as Maintenance from "./Maintenance.js"
 import { MessagingLive } from "./MessagingHandlers.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
 import * as RateLimit from "./RateLimit.js"
@@ -41,6 +42,8 @@ export interface ServerOptions {
   readonly maxWebhookBodyBytes?: number | undefined
   /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
+  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
+  readonly maintenance?: Maintenance.MaintenanceOptions | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
@@ -106,7 +109,11 @@ export const layer = <E>(
     Layer.provide(api)
   )
 
-  const running = Layer.merge(serve, WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)))
+  const running = Layer.mergeAll(
+    serve,
+    WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)),
+    Maintenance.worker(options.maintenance)
+  )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.
   const drain = Layer.scopedDiscard(Effect.addFinalizer(() => handle.drain(options.shutdownGrace ?? shutdownGrace)))

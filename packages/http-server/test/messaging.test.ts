@@ -266,6 +266,8 @@ describe.each(list)("messaging API on $name", (engine) => {
     for (const query of ["limit=0", "limit=201", "limit=abc", "status=closed", "mode=robot", "assigned=someone"]) {
       const reply = await h.call<ErrorReply>("GET", `/v1/messaging/conversations?${query}`, { key: a.key })
       expect([query, reply.status, reply.body.error.code]).toEqual([query, 400, "invalid_request"])
+      // One issue, naming the parameter: not the "expected undefined" half of the optional's union too.
+      expect(reply.body.error.details).toEqual({ issues: [{ path: query.split("=")[0], message: expect.any(String) }] })
     }
     const cursor = await h.call<ErrorReply>("GET", "/v1/messaging/conversations?cursor=bm9wZQ", { key: a.key })
     expect([cursor.status, cursor.body.error.code]).toEqual([400, "invalid_cursor"])
