@@ -304,19 +304,18 @@ const makeInbox = (options: InboxOptions = {}) =>
         return yield* Effect.orElseFail(yield* numbers.findById(actor.businessId, id), notFound)
       })
 
-    /** The customer's conversation on this number, started (atomically, once) when there is none. */
-    const conversationWith = (
+    /** A new conversation with this customer on this number (not stored yet). */
+    const newConversation = (
       number: WhatsAppNumber,
       customer: CustomerIdentity,
       start: { readonly name: string | null; readonly status: ConversationStatus; readonly at: DateTime.Utc }
     ) =>
-      Effect.gen(function* () {
-        const existing = yield* conversations.findByCustomer(number.businessId, number.id, customer)
-        if (Option.isSome(existing)) return existing.value
-        return yield* conversations.findOrCreate(
+      Effect.map(
+        provideIds(nextConversationId),
+        (id) =>
           new Conversation(
             {
-              id: yield* provideIds(nextConversationId),
+              id,
               businessId: number.businessId,
               whatsappNumberId: number.id,
               customerPhone: Option.getOrNull(customer.phone),
@@ -333,8 +332,17 @@ const makeInbox = (options: InboxOptions = {}) =>
             },
             true
           )
-        )
-      })
+      )
+
+    /** The customer's conversation on this number, or a new one (not stored yet) when there is none. */
+    const conversationOf = (
+      number: WhatsAppNumber,
+      customer: CustomerIdentity,
+      start: Parameters<typeof newConversation>[2]
+    ) =>
+      Effect.flatMap(conversations.findByCustomer(number.businessId, number.id, customer), (existing) =>
+        Option.isSome(existing) ? Effect.succeed(existing.value) : newConversation(number, customer, start)
+      )
 
     /** A new outbound message, `pending` until the provider accepts it. */
     const outboundMessage = (
@@ -562,11 +570,18 @@ const makeInbox = (options: InboxOptions = {}) =>
           yield* ensureApproved(template)
           const bound = yield* bind(template, variables)
           const now = yield* DateTime.now
-          const conversation = yield* conversationWith(number, CustomerIdentity.byPhone(input.phone), {
-            name: input.customerName ?? null,
-            status: "pending_customer",
-            at: now
-          })
+          const customer = CustomerIdentity.byPhone(input.phone)
+          const existing = yield* conversations.findByCustomer(actor.businessId, number.id, customer)
+          // A new customer's conversation is started (atomically, once) before the message that needs it.
+          const conversation = Option.isSome(existing)
+            ? existing.value
+            : yield* conversations.findOrCreate(
+                yield* newConversation(number, customer, {
+                  name: input.customerName ?? null,
+                  status: "pending_customer",
+                  at: now
+                })
+              )
           const message = yield* outboundMessage(conversation, now, {
             messageType: "template",
             text: bound.renderedText,
@@ -586,7 +601,8 @@ const makeInbox = (options: InboxOptions = {}) =>
 
     const receiveOne = (number: WhatsAppNumber, inbound: InboundMessage) =>
       Effect.gen(function* () {
-        const conversation = yield* conversationWith(number, inbound.customer, {
+        // A new customer's conversation is stored by `recordInbound` itself, in the same step as the message.
+        const conversation = yield* conversationOf(number, inbound.customer, {
           name: Option.getOrNull(inbound.customerName),
           status: "open",
           at: inbound.timestamp
@@ -611,6 +627,7 @@ const makeInbox = (options: InboxOptions = {}) =>
           true
         )
         return yield* messages.recordInbound({
+          conversation,
           message,
           customerName: inbound.customerName,
           opensWindow: opensWindow(inbound)

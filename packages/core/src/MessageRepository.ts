@@ -51,8 +51,14 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
      * `lastActivityAt` never move backwards, `unreadCount + 1`, status → `open`, and the customer name when given.
      * When `opensWindow` is false (system notices), `lastInboundAt` is left alone.
      * Deduplicated by (business, provider message id): a duplicate changes nothing.
+     *
+     * `conversation` is the customer's conversation, or a new one for a customer who has none on this number yet:
+     * it is then stored in the same atomic step (as `ConversationRepository.findOrCreate` would), so a failure can
+     * never leave a conversation without its first message. The message belongs to the conversation that exists
+     * for the customer, whatever `message.conversationId` says.
      */
     readonly recordInbound: (input: {
+      readonly conversation: Conversation
       readonly message: Message
       readonly customerName: Option.Option<string>
       readonly opensWindow: boolean

@@ -12,13 +12,16 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import {
   type BusinessId,
+  type Conversation,
   type ConversationId,
+  ConversationRepository,
   type Cursor,
   type DeliveryFailure,
   type DeliveryStatus,
   deliveryStatusRank,
   InboundRecorded,
   type Message,
+  Message as MessageClass,
   type MessageId,
   MessageRepository,
   type OutboundRecord,
@@ -58,6 +61,7 @@ export const historyStatement = (
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const conversations = yield* ConversationRepository
   const columns = sql.literal(messageColumns)
   const rank = rankOf(sql, "delivery_status")
 
@@ -83,15 +87,28 @@ export const make = Effect.gen(function* () {
     )`
 
   const recordInbound = (input: {
+    readonly conversation: Conversation
     readonly message: Message
     readonly customerName: Option.Option<string>
     readonly opensWindow: boolean
   }) => {
-    const { message } = input
-    const at = toDate(message.createdAt)
+    const candidate = input.conversation
+    const at = toDate(input.message.createdAt)
     return sql
       .withTransaction(
         Effect.gen(function* () {
+          if (candidate.businessId !== input.message.businessId) {
+            return yield* storageFailure("MessageRepository.recordInbound", "the conversation is another business's")
+          }
+          // The usual case is a conversation that exists; a new customer's is stored here, in this transaction, so
+          // a failure below can never leave it without its first message.
+          const known = yield* sql`
+            SELECT id FROM conversations WHERE business_id = ${candidate.businessId} AND id = ${candidate.id}`
+          const conversationId = known.length > 0 ? candidate.id : (yield* conversations.findOrCreate(candidate)).id
+          const message =
+            conversationId === input.message.conversationId
+              ? input.message
+              : new MessageClass({ ...input.message, conversationId }, true)
           const inserted = yield* sql`
             ${insert(message)}
             ON CONFLICT (business_id, provider_message_id) DO NOTHING
@@ -351,4 +368,7 @@ export const make = Effect.gen(function* () {
   })
 })
 
-export const layer: Layer.Layer<MessageRepository, never, SqlClient.SqlClient> = Layer.effect(MessageRepository, make)
+export const layer: Layer.Layer<MessageRepository, never, SqlClient.SqlClient | ConversationRepository> = Layer.effect(
+  MessageRepository,
+  make
+)

@@ -37,7 +37,8 @@ export type Ports =
 /** The ports on the host's `SqlClient` (migrated) and `Secrets`. */
 export const layer: Layer.Layer<Ports, never, SqlClient.SqlClient | Secrets.Secrets> = Layer.mergeAll(
   SqlConversationRepository.layer,
-  SqlMessageRepository.layer,
+  // Inbound messages start a new customer's conversation in their own transaction.
+  SqlMessageRepository.layer.pipe(Layer.provide(SqlConversationRepository.layer)),
   SqlIdempotencyStore.layer,
   SqlTemplateCatalog.layer,
   SqlWhatsAppNumberDirectory.layer,

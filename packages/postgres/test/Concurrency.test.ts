@@ -141,6 +141,7 @@ const suite = (processes: Layer.Layer<Processes, unknown>) =>
           Effect.gen(function* () {
             const messages = yield* MessageRepository
             return yield* messages.recordInbound({
+              conversation,
               message: TestData.message({
                 id: yield* nextMessageId,
                 businessId: tenant.businessId,
@@ -181,6 +182,7 @@ const suite = (processes: Layer.Layer<Processes, unknown>) =>
           Effect.gen(function* () {
             const messages = yield* MessageRepository
             return yield* messages.recordInbound({
+              conversation,
               message: TestData.message({
                 id: yield* nextMessageId,
                 businessId: tenant.businessId,

@@ -121,6 +121,17 @@ const findCustomer = (
   )
 }
 
+const findOrCreateConversation = (store: MemoryStore, candidate: Conversation): Conversation => {
+  const customer = {
+    phone: Option.fromNullable(candidate.customerPhone),
+    userId: Option.fromNullable(candidate.customerUserId)
+  }
+  const existing = findCustomer(store, candidate.businessId, candidate.whatsappNumberId, customer)
+  if (existing !== undefined) return existing
+  store.conversations.set(candidate.id, candidate)
+  return candidate
+}
+
 const ownConversation = (store: MemoryStore, businessId: BusinessId, id: ConversationId) => {
   const conversation = store.conversations.get(id)
   return conversation !== undefined && conversation.businessId === businessId ? conversation : undefined
@@ -159,17 +170,7 @@ export const makeConversationRepository = (store: MemoryStore): ConversationRepo
   findById: (businessId, id) => Effect.sync(() => Option.fromNullable(ownConversation(store, businessId, id))),
   findByCustomer: (businessId, whatsappNumberId, customer) =>
     Effect.sync(() => Option.fromNullable(findCustomer(store, businessId, whatsappNumberId, customer))),
-  findOrCreate: (candidate) =>
-    Effect.sync(() => {
-      const customer = {
-        phone: Option.fromNullable(candidate.customerPhone),
-        userId: Option.fromNullable(candidate.customerUserId)
-      }
-      const existing = findCustomer(store, candidate.businessId, candidate.whatsappNumberId, customer)
-      if (existing !== undefined) return existing
-      store.conversations.set(candidate.id, candidate)
-      return candidate
-    }),
+  findOrCreate: (candidate) => Effect.sync(() => findOrCreateConversation(store, candidate)),
   update: (businessId, id, patch) =>
     Effect.sync(() => {
       const conversation = ownConversation(store, businessId, id)
@@ -206,13 +207,14 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
     return current
   }
   return {
-    recordInbound: ({ message, customerName, opensWindow }) =>
+    recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
       Effect.suspend((): Effect.Effect<InboundRecorded, StorageError> => {
-        const providerKey = scoped(message.businessId, message.providerMessageId ?? message.id)
+        const providerKey = scoped(named.businessId, named.providerMessageId ?? named.id)
         const duplicate = store.byProviderId.get(providerKey)
         if (duplicate !== undefined) return Effect.succeed(InboundRecorded.Duplicate({ messageId: duplicate }))
-        const conversation = ownConversation(store, message.businessId, message.conversationId)
-        if (conversation === undefined) return missingConversation("recordInbound")
+        if (candidate.businessId !== named.businessId) return missingConversation("recordInbound")
+        const conversation = findOrCreateConversation(store, candidate)
+        const message = withMessage(named, { conversationId: conversation.id })
         const received = applyInbound(conversation, message.createdAt, customerName)
         const updated = opensWindow
           ? received

@@ -5,7 +5,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { DateTime, Duration, Effect, Layer, Option, Redacted } from "effect"
-import { ConversationPatch } from "../Conversation.js"
+import { type Conversation, ConversationPatch } from "../Conversation.js"
 import { ConversationRepository } from "../ConversationRepository.js"
 import { type BusinessScopedUserId, CustomerIdentity } from "../Customer.js"
 import * as Idempotency from "../Idempotency.js"
@@ -56,7 +56,7 @@ const uniquePhone = (): E164 => {
 }
 
 const receive = (
-  conversationId: ConversationId,
+  conversation: Conversation,
   tenant: TestData.Tenant,
   providerMessageId: string,
   at: DateTime.Utc,
@@ -66,10 +66,11 @@ const receive = (
     const messages = yield* MessageRepository
     const id = yield* nextMessageId
     return yield* messages.recordInbound({
+      conversation,
       message: TestData.message({
         id,
         businessId: tenant.businessId,
-        conversationId,
+        conversationId: conversation.id,
         providerMessageId,
         createdAt: at
       }),
@@ -350,9 +351,9 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
             customerName: null
           })
           const id = wamid()
-          const first = yield* receive(c.id, tenant, id, TestData.at(10), { name: "Ada" })
+          const first = yield* receive(c, tenant, id, TestData.at(10), { name: "Ada" })
           assert.strictEqual(first._tag, "Recorded")
-          const again = yield* receive(c.id, tenant, id, TestData.at(10), { name: "Other" })
+          const again = yield* receive(c, tenant, id, TestData.at(10), { name: "Other" })
           assert.strictEqual(again._tag, "Duplicate")
           if (first._tag === "Recorded" && again._tag === "Duplicate")
             assert.strictEqual(again.messageId, first.message.id)
@@ -372,13 +373,65 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
             const repo = yield* ConversationRepository
             const tenant = yield* TestData.seedTenant()
             const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
-            yield* receive(c.id, tenant, wamid(), TestData.at(30))
-            yield* receive(c.id, tenant, wamid(), TestData.at(20))
-            yield* receive(c.id, tenant, wamid(), TestData.at(40), { opensWindow: false })
+            yield* receive(c, tenant, wamid(), TestData.at(30))
+            yield* receive(c, tenant, wamid(), TestData.at(20))
+            yield* receive(c, tenant, wamid(), TestData.at(40), { opensWindow: false })
             const stored = Option.getOrThrow(yield* repo.findById(tenant.businessId, c.id))
             assert.isTrue(DateTime.Equivalence(stored.lastInboundAt ?? TestData.epoch, TestData.at(30)))
             assert.isTrue(DateTime.Equivalence(stored.lastActivityAt, TestData.at(40)))
             assert.strictEqual(stored.unreadCount, 3)
+          })
+      )
+
+      it.effect("MessageRepository.recordInbound stores a new customer's conversation with the first message", () =>
+        Effect.gen(function* () {
+          const repo = yield* ConversationRepository
+          const messages = yield* MessageRepository
+          const tenant = yield* TestData.seedTenant()
+          const candidate = TestData.conversation({
+            id: yield* nextConversationId,
+            businessId: tenant.businessId,
+            whatsappNumberId: tenant.number.id,
+            customerPhone: uniquePhone(),
+            unreadCount: 0
+          })
+          assert.isTrue(Option.isNone(yield* repo.findById(tenant.businessId, candidate.id)))
+          const recorded = yield* receive(candidate, tenant, wamid(), TestData.at(7))
+          assert.strictEqual(recorded._tag, "Recorded")
+          if (recorded._tag !== "Recorded") return
+          assert.strictEqual(recorded.conversation.id, candidate.id)
+          assert.strictEqual(recorded.message.conversationId, candidate.id)
+          const stored = Option.getOrThrow(yield* repo.findById(tenant.businessId, candidate.id))
+          assert.strictEqual(stored.unreadCount, 1)
+          const history = yield* messages.listByConversation(tenant.businessId, candidate.id, { limit: 10 })
+          assert.deepStrictEqual(
+            history.map((m) => m.id),
+            [recorded.message.id]
+          )
+        })
+      )
+
+      it.effect(
+        "MessageRepository.recordInbound joins the customer's existing conversation, whatever id it was given",
+        () =>
+          Effect.gen(function* () {
+            const messages = yield* MessageRepository
+            const tenant = yield* TestData.seedTenant()
+            const customerPhone = uniquePhone()
+            const existing = yield* newConversation(tenant, { customerPhone })
+            const stranger = TestData.conversation({
+              id: yield* nextConversationId,
+              businessId: tenant.businessId,
+              whatsappNumberId: tenant.number.id,
+              customerPhone
+            })
+            const recorded = yield* receive(stranger, tenant, wamid(), TestData.at(8))
+            assert.strictEqual(recorded._tag, "Recorded")
+            if (recorded._tag !== "Recorded") return
+            assert.strictEqual(recorded.conversation.id, existing.id)
+            assert.strictEqual(recorded.message.conversationId, existing.id)
+            const stored = Option.getOrThrow(yield* messages.findById(tenant.businessId, recorded.message.id))
+            assert.strictEqual(stored.conversationId, existing.id)
           })
       )
 
@@ -389,8 +442,8 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const ca = yield* newConversation(a, { customerPhone: uniquePhone() })
           const cb = yield* newConversation(b, { customerPhone: uniquePhone() })
           const id = wamid()
-          assert.strictEqual((yield* receive(ca.id, a, id, TestData.at(1)))._tag, "Recorded")
-          assert.strictEqual((yield* receive(cb.id, b, id, TestData.at(1)))._tag, "Recorded")
+          assert.strictEqual((yield* receive(ca, a, id, TestData.at(1)))._tag, "Recorded")
+          assert.strictEqual((yield* receive(cb, b, id, TestData.at(1)))._tag, "Recorded")
         })
       )
 
@@ -418,7 +471,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
             providerMessageId: wamid(),
             createdAt: TestData.at(3)
           })
-          yield* messages.recordInbound({ message, customerName: Option.none(), opensWindow: true })
+          yield* messages.recordInbound({ conversation: c, message, customerName: Option.none(), opensWindow: true })
           assert.deepStrictEqual(Option.getOrThrow(yield* messages.findById(tenant.businessId, id)), message)
           const templateId = yield* nextMessageId
           const templated = TestData.message({
@@ -447,7 +500,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const repo = yield* ConversationRepository
           const tenant = yield* TestData.seedTenant()
           const c = yield* newConversation(tenant, { customerPhone: uniquePhone(), lastActivityAt: TestData.at(1) })
-          yield* receive(c.id, tenant, wamid(), TestData.at(2))
+          yield* receive(c, tenant, wamid(), TestData.at(2))
           const sent = yield* sendPending(c.id, tenant, TestData.at(3))
           assert.strictEqual(sent.deliveryStatus, "pending")
           const stored = Option.getOrThrow(yield* repo.findById(tenant.businessId, c.id))
@@ -568,10 +621,10 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const other = yield* newConversation(tenant, { customerPhone: uniquePhone() })
           const ids: Array<MessageId> = []
           for (let i = 0; i < 7; i++) {
-            const r = yield* receive(c.id, tenant, wamid(), TestData.at(Math.floor(i / 2)))
+            const r = yield* receive(c, tenant, wamid(), TestData.at(Math.floor(i / 2)))
             if (r._tag === "Recorded") ids.push(r.message.id)
           }
-          yield* receive(other.id, tenant, wamid(), TestData.at(100))
+          yield* receive(other, tenant, wamid(), TestData.at(100))
           const all = yield* messages.listByConversation(tenant.businessId, c.id, { limit: 50 })
           assert.strictEqual(all.length, 7)
           for (let i = 1; i < all.length; i++) {
@@ -605,8 +658,8 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const messages = yield* MessageRepository
           const tenant = yield* TestData.seedTenant()
           const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
-          yield* receive(c.id, tenant, wamid(), TestData.at(1))
-          yield* receive(c.id, tenant, wamid(), TestData.at(2))
+          yield* receive(c, tenant, wamid(), TestData.at(1))
+          yield* receive(c, tenant, wamid(), TestData.at(2))
           const out = yield* sendPending(c.id, tenant, TestData.at(3))
           const read = Option.getOrThrow(yield* repo.markRead(tenant.businessId, c.id))
           assert.strictEqual(read.unreadCount, 0)
@@ -822,6 +875,33 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
         })
       )
 
+      it.effect("concurrent first messages of a new customer, each with its own new conversation, make one", () =>
+        Effect.gen(function* () {
+          const repo = yield* ConversationRepository
+          const tenant = yield* TestData.seedTenant()
+          const customerPhone = uniquePhone()
+          const results = yield* Effect.all(
+            Array.from({ length: 50 }, (_, i) =>
+              Effect.gen(function* () {
+                const candidate = TestData.conversation({
+                  id: yield* nextConversationId,
+                  businessId: tenant.businessId,
+                  whatsappNumberId: tenant.number.id,
+                  customerPhone
+                })
+                return yield* receive(candidate, tenant, wamid(), TestData.at(i))
+              })
+            ),
+            { concurrency: "unbounded" }
+          )
+          const ids = new Set(results.flatMap((r) => (r._tag === "Recorded" ? [r.conversation.id] : [])))
+          assert.strictEqual(ids.size, 1)
+          const all = yield* repo.list(tenant.businessId, { limit: 100 })
+          assert.strictEqual(all.length, 1)
+          assert.strictEqual(all[0]?.unreadCount, 50)
+        })
+      )
+
       it.effect("concurrent redeliveries of one inbound message record it once", () =>
         Effect.gen(function* () {
           const repo = yield* ConversationRepository
@@ -829,7 +909,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
           const id = wamid()
           const results = yield* Effect.all(
-            Array.from({ length: 50 }, () => receive(c.id, tenant, id, TestData.at(1))),
+            Array.from({ length: 50 }, () => receive(c, tenant, id, TestData.at(1))),
             { concurrency: "unbounded" }
           )
           assert.strictEqual(results.filter((r) => r._tag === "Recorded").length, 1)
