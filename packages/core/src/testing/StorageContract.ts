@@ -7,7 +7,7 @@ import { assert, layer } from "@effect/vitest"
 import { DateTime, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { type Conversation, ConversationPatch } from "../Conversation.js"
 import { ConversationRepository } from "../ConversationRepository.js"
-import { type BusinessScopedUserId, CustomerIdentity } from "../Customer.js"
+import { BusinessScopedUserId, CustomerIdentity } from "../Customer.js"
 import * as Idempotency from "../Idempotency.js"
 import {
   type ConversationId,
@@ -50,9 +50,7 @@ let phoneCounter = 0
 /** A phone number no other test uses. */
 const uniquePhone = (): E164 => {
   phoneCounter++
-  return TestData.phone(
-    `4479${String(Date.now() % 1_000_000).padStart(6, "0")}${String(phoneCounter).padStart(3, "0")}`
-  )
+  return TestData.phone(`4479${String(phoneCounter).padStart(9, "0")}`)
 }
 
 const receive = (
@@ -111,7 +109,7 @@ const status = (
 })
 
 let wamidCounter = 0
-const wamid = () => `wamid.CONTRACT${Date.now()}${++wamidCounter}`
+const wamid = () => `wamid.CONTRACT${++wamidCounter}`
 
 const times = (now: DateTime.Utc) => ({
   now,
@@ -149,7 +147,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
         Effect.gen(function* () {
           const repo = yield* ConversationRepository
           const tenant = yield* TestData.seedTenant()
-          const userId = `US.${Date.now()}${++phoneCounter}` as BusinessScopedUserId
+          const userId = BusinessScopedUserId.make(`US.${++phoneCounter}`)
           const created = yield* newConversation(tenant, { customerPhone: null, customerUserId: userId })
           const again = yield* newConversation(tenant, { customerPhone: null, customerUserId: userId })
           assert.strictEqual(again.id, created.id)
@@ -747,7 +745,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const tenant = yield* TestData.seedTenant()
           const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
           const now = TestData.at(0)
-          const key = `key-${Date.now()}-${++phoneCounter}`
+          const key = `key-${++phoneCounter}`
           assert.strictEqual((yield* store.claim(tenant.businessId, key, "fp-1", times(now)))._tag, "Claimed")
           assert.strictEqual((yield* store.claim(tenant.businessId, key, "fp-1", times(now)))._tag, "InFlight")
           assert.strictEqual((yield* store.claim(tenant.businessId, key, "fp-2", times(now)))._tag, "Mismatch")
@@ -769,7 +767,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
         Effect.gen(function* () {
           const store = yield* Idempotency.IdempotencyStore
           const tenant = yield* TestData.seedTenant()
-          const key = `key-${Date.now()}-${++phoneCounter}`
+          const key = `key-${++phoneCounter}`
           const outcome = new Idempotency.Refused({
             error: new ProviderWindowClosed({ code: 131047, title: "Re-engagement message" })
           })
@@ -786,7 +784,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const store = yield* Idempotency.IdempotencyStore
           const a = yield* TestData.seedTenant("A")
           const b = yield* TestData.seedTenant("B")
-          const key = `key-${Date.now()}-${++phoneCounter}`
+          const key = `key-${++phoneCounter}`
           const now = TestData.at(0)
           assert.strictEqual((yield* store.claim(a.businessId, key, "fp-a", times(now)))._tag, "Claimed")
           assert.strictEqual((yield* store.claim(b.businessId, key, "fp-b", times(now)))._tag, "Claimed")
@@ -809,10 +807,10 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
           const now = TestData.at(0)
           const afterLease = DateTime.add(now, { minutes: 3 })
-          const quiet = `key-${Date.now()}-${++phoneCounter}`
+          const quiet = `key-${++phoneCounter}`
           yield* store.claim(tenant.businessId, quiet, "fp", times(now))
           assert.strictEqual((yield* store.claim(tenant.businessId, quiet, "fp", times(afterLease)))._tag, "Claimed")
-          const recorded = `key-${Date.now()}-${++phoneCounter}`
+          const recorded = `key-${++phoneCounter}`
           yield* store.claim(tenant.businessId, recorded, "fp", times(now))
           const m = yield* sendPending(c.id, tenant, TestData.at(1), recorded)
           const taken = yield* store.claim(tenant.businessId, recorded, "fp", times(afterLease))
@@ -829,8 +827,8 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
         Effect.gen(function* () {
           const store = yield* Idempotency.IdempotencyStore
           const tenant = yield* TestData.seedTenant()
-          const old = `key-${Date.now()}-${++phoneCounter}`
-          const young = `key-${Date.now()}-${++phoneCounter}`
+          const old = `key-${++phoneCounter}`
+          const young = `key-${++phoneCounter}`
           yield* store.claim(tenant.businessId, old, "fp", times(TestData.at(-60 * 72)))
           yield* store.claim(tenant.businessId, young, "fp", times(TestData.at(0)))
           const purged = yield* store.purgeExpired(TestData.at(1))
@@ -850,7 +848,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
         Effect.gen(function* () {
           const store = yield* Idempotency.IdempotencyStore
           const tenant = yield* TestData.seedTenant()
-          const key = `key-${Date.now()}-${++phoneCounter}`
+          const key = `key-${++phoneCounter}`
           const results = yield* Effect.all(
             Array.from({ length: 50 }, () => store.claim(tenant.businessId, key, "fp", times(TestData.at(0)))),
             { concurrency: "unbounded" }
