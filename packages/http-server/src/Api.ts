@@ -21,8 +21,12 @@ import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
 /** Request bodies reject properties they do not define (400 naming the field), and report every problem. */
 const strict = { parseOptions: { onExcessProperty: "error", errors: "all" } } as const
 
-const Limit = (max: number, description: string) =>
-  Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, max)).annotations({ description })
+// A query parameter arrives as a string; OpenAPI shows it as the integer it stands for.
+const Limit = (max: number, fallback: number, description: string) =>
+  Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, max)).annotations({
+    description,
+    jsonSchema: { type: "integer", minimum: 1, maximum: max, default: fallback, description }
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // Messaging (the public contract)
@@ -40,14 +44,14 @@ export const ListConversationsParams = Schema.Struct({
       description: "Matches the customer's name or phone number (digits)"
     })
   ),
-  limit: Schema.optional(Limit(200, "Page size, 1–200 (default 50)")),
+  limit: Schema.optional(Limit(200, 50, "Page size, 1–200 (default 50)")),
   cursor: Schema.optional(
     Schema.String.pipe(Schema.maxLength(512)).annotations({ description: "`page.nextCursor` of the previous page" })
   )
 })
 
 export const GetConversationParams = Schema.Struct({
-  messagesLimit: Schema.optional(Limit(200, "Messages per page, 1–200 (default 20)")),
+  messagesLimit: Schema.optional(Limit(200, 20, "Messages per page, 1–200 (default 20)")),
   before: Schema.optional(
     Schema.String.pipe(Schema.maxLength(512)).annotations({
       description: "`page.nextCursor` of the previous response: the next older messages"
