@@ -3,6 +3,7 @@
  * required scope. The server, `/openapi.json` and `/docs` are all built from this one definition.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import type { HttpMethod } from "@effect/platform/HttpMethod"
 import {
   ConversationMode,
   ConversationStatus,
@@ -27,6 +28,19 @@ const Limit = (max: number, fallback: number, description: string) =>
     description,
     jsonSchema: { type: "integer", minimum: 1, maximum: max, default: fallback, description }
   })
+
+/** Documents the error statuses an endpoint answers; every one has the same body, `{ message, error }`. */
+const answers =
+  (...statuses: readonly [number, ...Array<number>]) =>
+  <Name extends string, Method extends HttpMethod, Path, UrlParams, Payload, Headers, Success, Error, R, RE>(
+    endpoint: HttpApiEndpoint.HttpApiEndpoint<Name, Method, Path, UrlParams, Payload, Headers, Success, Error, R, RE>
+  ) => {
+    const [first, ...rest] = statuses
+    return rest.reduce(
+      (e, status) => e.addError(ErrorBody, { status }),
+      endpoint.addError(ErrorBody, { status: first })
+    )
+  }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Messaging (the public contract)
@@ -108,7 +122,7 @@ const messaging = HttpApiGroup.make("messaging")
     HttpApiEndpoint.get("listConversations", "/conversations")
       .setUrlParams(ListConversationsParams)
       .addSuccess(PagedEnvelope(Schema.Array(ConversationJson)))
-      .addError(ErrorBody, { status: 400 })
+      .pipe(answers(400))
       .annotate(RequiredScope, "messaging:conversations:read")
       .annotate(OpenApi.Summary, "List conversations")
       .annotate(
@@ -122,8 +136,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setPath(ConversationPath)
       .setUrlParams(GetConversationParams)
       .addSuccess(PagedEnvelope(ConversationDetailJson))
-      .addError(ErrorBody, { status: 400 })
-      .addError(ErrorBody, { status: 404 })
+      .pipe(answers(400, 404))
       .annotate(RequiredScope, "messaging:messages:read")
       .annotate(OpenApi.Summary, "Get a conversation")
       .annotate(
@@ -138,12 +151,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setHeaders(IdempotencyHeaders)
       .setPayload(SendTextBody)
       .addSuccess(Envelope(MessageJson), { status: 201 })
-      .addError(ErrorBody, { status: 400 })
-      .addError(ErrorBody, { status: 404 })
-      .addError(ErrorBody, { status: 409 })
-      .addError(ErrorBody, { status: 413 })
-      .addError(ErrorBody, { status: 422 })
-      .addError(ErrorBody, { status: 502 })
+      .pipe(answers(400, 404, 409, 413, 422, 502))
       .annotate(RequiredScope, "messaging:messages:send")
       .annotate(OpenApi.Summary, "Send a text message")
       .annotate(
@@ -157,12 +165,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setHeaders(IdempotencyHeaders)
       .setPayload(SendTemplateBody)
       .addSuccess(Envelope(MessageJson), { status: 201 })
-      .addError(ErrorBody, { status: 400 })
-      .addError(ErrorBody, { status: 404 })
-      .addError(ErrorBody, { status: 409 })
-      .addError(ErrorBody, { status: 413 })
-      .addError(ErrorBody, { status: 422 })
-      .addError(ErrorBody, { status: 502 })
+      .pipe(answers(400, 404, 409, 413, 422, 502))
       .annotate(RequiredScope, "messaging:messages:send")
       .annotate(OpenApi.Summary, "Send a template")
       .annotate(
@@ -177,10 +180,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setPath(ConversationPath)
       .setPayload(UpdateConversationBody)
       .addSuccess(Envelope(ConversationJson))
-      .addError(ErrorBody, { status: 400 })
-      .addError(ErrorBody, { status: 404 })
-      .addError(ErrorBody, { status: 413 })
-      .addError(ErrorBody, { status: 422 })
+      .pipe(answers(400, 404, 413, 422))
       .annotate(RequiredScope, "messaging:conversations:write")
       .annotate(OpenApi.Summary, "Update a conversation")
       .annotate(
@@ -192,7 +192,7 @@ const messaging = HttpApiGroup.make("messaging")
     HttpApiEndpoint.post("markRead", "/conversations/:id/read")
       .setPath(ConversationPath)
       .addSuccess(Envelope(ConversationJson))
-      .addError(ErrorBody, { status: 404 })
+      .pipe(answers(404))
       .annotate(RequiredScope, "messaging:conversations:write")
       .annotate(OpenApi.Summary, "Mark a conversation read")
       .annotate(
@@ -308,7 +308,7 @@ const admin = HttpApiGroup.make("admin")
       .setPath(BusinessPath)
       .setPayload(CreateWhatsAppNumberBody)
       .addSuccess(Envelope(WhatsAppNumberJson), { status: 201 })
-      .addError(ErrorBody, { status: 409 })
+      .pipe(answers(409))
   )
   .add(
     HttpApiEndpoint.post("createApiKey", "/businesses/:businessId/api-keys")
@@ -332,8 +332,7 @@ const admin = HttpApiGroup.make("admin")
       .setPath(BusinessPath)
       .setPayload(SyncTemplatesBody)
       .addSuccess(Envelope(SyncJson))
-      .addError(ErrorBody, { status: 422 })
-      .addError(ErrorBody, { status: 502 })
+      .pipe(answers(422, 502))
   )
   .addError(ErrorBody, { status: 400 })
   .addError(ErrorBody, { status: 401 })
@@ -367,7 +366,7 @@ const webhooks = HttpApiGroup.make("webhooks")
     HttpApiEndpoint.get("verifyWebhook", "/webhooks/whatsapp")
       .setUrlParams(VerifyParams)
       .addSuccess(HttpApiSchema.Text())
-      .addError(ErrorBody, { status: 403 })
+      .pipe(answers(403))
       .annotate(OpenApi.Summary, "Meta's verification handshake")
       .annotate(OpenApi.Description, "Echoes `hub.challenge` when `hub.verify_token` is `WHATSAPP_VERIFY_TOKEN`.")
   )
@@ -376,10 +375,7 @@ const webhooks = HttpApiGroup.make("webhooks")
       .setHeaders(Schema.Struct({ "x-hub-signature-256": Schema.optional(Schema.String) }))
       .setPayload(WebhookEnvelope)
       .addSuccess(Envelope(Schema.Struct({ delivery: Schema.Literal("stored", "duplicate") })))
-      .addError(ErrorBody, { status: 400 })
-      .addError(ErrorBody, { status: 401 })
-      .addError(ErrorBody, { status: 413 })
-      .addError(ErrorBody, { status: 503 })
+      .pipe(answers(400, 401, 413, 503))
       .annotate(OpenApi.Summary, "Receive Meta's webhooks")
       .annotate(
         OpenApi.Description,
@@ -403,7 +399,7 @@ const health = HttpApiGroup.make("health")
   .add(
     HttpApiEndpoint.get("ready", "/ready")
       .addSuccess(HealthJson)
-      .addError(ErrorBody, { status: 503 })
+      .pipe(answers(503))
       .annotate(OpenApi.Description, "Ready: the database answers. 503 otherwise.")
   )
   .annotate(OpenApi.Title, "Health")
