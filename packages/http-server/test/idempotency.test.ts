@@ -4,15 +4,14 @@
  * 20 parallel sends with one key reach WhatsApp once, and a malformed key is 400.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { ConversationJson, MessageJson } from "../src/Representation.js"
+import type { MessageJson } from "../src/Representation.js"
 import {
   createTenant,
+  customerWrites,
   type Envelope,
   type ErrorReply,
   engines,
-  envelope,
   type Harness,
-  inboundChange,
   start,
   type Tenant
 } from "./support/Harness.js"
@@ -23,21 +22,9 @@ describe.each(list)("idempotent sends on $name", (engine) => {
   let h: Harness
   let a: Tenant
   let b: Tenant
-  let seq = 0
-
   const openConversation = async (t: Tenant) => {
-    const from = `2348055${String(100000 + seq++).padStart(6, "0")}`
-    await h.webhook(envelope(inboundChange(t.phoneNumberId, [{ from, text: "hi" }])))
-    const found = await h.call<Envelope<ReadonlyArray<ConversationJson>>>(
-      "GET",
-      `/v1/messaging/conversations?search=${from}`,
-      {
-        key: t.key
-      }
-    )
-    const conversation = found.body.data[0]
-    if (conversation === undefined) throw new Error("no conversation")
-    return { id: conversation.id, phone: `+${from}` }
+    const { conversation, phone } = await customerWrites(h, t)
+    return { id: conversation.id, phone }
   }
 
   /** Send requests WhatsApp received for this recipient, accepted or not. */

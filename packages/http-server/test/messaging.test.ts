@@ -16,9 +16,11 @@ import {
   envelope,
   type Harness,
   inboundChange,
+  nextPhone,
   nowSeconds,
   start,
-  type Tenant
+  type Tenant,
+  customerWrites as writes
 } from "./support/Harness.js"
 
 type Detail = ConversationJson & { readonly messages: ReadonlyArray<MessageJson> }
@@ -29,34 +31,7 @@ describe.each(list)("messaging API on $name", (engine) => {
   let h: Harness
   let a: Tenant
   let b: Tenant
-  let phoneSeq = 0
-  const nextPhone = () => `23480${String(1_000_000 + phoneSeq++).padStart(8, "0")}`
-
-  /** A customer writes to tenant `t`: returns the conversation as the API lists it. */
-  const customerWrites = async (t: Tenant, options: { readonly minutesAgo?: number; readonly name?: string } = {}) => {
-    const from = nextPhone()
-    const reply = await h.webhook(
-      envelope(
-        inboundChange(t.phoneNumberId, [
-          {
-            from,
-            text: "Is my order shipped?",
-            name: options.name ?? "Ada Lovelace",
-            timestamp: nowSeconds() - (options.minutesAgo ?? 0) * 60
-          }
-        ])
-      )
-    )
-    expect(reply.status).toBe(200)
-    const found = await h.call<Envelope<ReadonlyArray<ConversationJson>>>(
-      "GET",
-      `/v1/messaging/conversations?search=${from}`,
-      { key: t.key }
-    )
-    const conversation = found.body.data[0]
-    if (conversation === undefined) throw new Error("the conversation did not appear")
-    return { conversation, phone: `+${from}` }
-  }
+  const customerWrites = (t: Tenant, options: Parameters<typeof writes>[2] = {}) => writes(h, t, options)
 
   beforeAll(async () => {
     h = await start(engine)

@@ -10,6 +10,7 @@ import { Webhook } from "@parley/whatsapp-cloud"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
 import type { Layer as LayerType } from "effect"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
+import type { ConversationJson } from "../../src/Representation.js"
 import * as Server from "../../src/Server.js"
 
 export const adminToken = "test-admin-token-0123456789"
@@ -274,6 +275,43 @@ export const inboundChange = (phoneNumberId: string, messages: ReadonlyArray<Inb
     }))
   }
 })
+
+let phoneSeq = 0
+/** A customer phone (wa_id digits) that no earlier call returned. */
+export const nextPhone = () => `23480${String(1_000_000 + phoneSeq++).padStart(8, "0")}`
+
+/**
+ * A new customer (a phone no other call used) writes to tenant `t` through a signed webhook; returns the
+ * conversation as the API lists it.
+ */
+export const customerWrites = async (
+  h: Harness,
+  t: Tenant,
+  options: { readonly minutesAgo?: number; readonly name?: string } = {}
+): Promise<{ readonly conversation: ConversationJson; readonly phone: string }> => {
+  const from = nextPhone()
+  const reply = await h.webhook(
+    envelope(
+      inboundChange(t.phoneNumberId, [
+        {
+          from,
+          text: "Is my order shipped?",
+          name: options.name ?? "Ada Lovelace",
+          timestamp: nowSeconds() - (options.minutesAgo ?? 0) * 60
+        }
+      ])
+    )
+  )
+  if (reply.status !== 200) throw new Error(`the webhook was answered ${reply.status}`)
+  const found = await h.call<Envelope<ReadonlyArray<ConversationJson>>>(
+    "GET",
+    `/v1/messaging/conversations?search=${from}`,
+    { key: t.key }
+  )
+  const conversation = found.body.data[0]
+  if (conversation === undefined) throw new Error("the conversation did not appear")
+  return { conversation, phone: `+${from}` }
+}
 
 export const statusChange = (
   phoneNumberId: string,
