@@ -20,42 +20,10 @@ import * as CloudApiGateway from "../src/CloudApiGateway.js"
 import * as MessagePayload from "../src/MessagePayload.js"
 import { FakeCloudApi, type Fault } from "../src/testing/FakeCloudApi.js"
 import { accessToken, gatewayLayer, number, testOptions } from "./support/harness.js"
+import { named, positional } from "./support/templates.js"
 
 const customer = CustomerIdentity.byPhone(E164.make("+15550001111"))
 const messageId = MessageId.make("0190f5a4-7c1e-7b2a-9d3e-1a2b3c4d5e6f")
-
-const positional: BoundTemplate = {
-  name: "order_shipped",
-  language: "en_US",
-  components: [
-    { type: "header", parameters: [{ type: "text", text: "A-1001" }] },
-    {
-      type: "body",
-      parameters: [
-        { type: "text", text: "Ada" },
-        { type: "text", text: "A-1001" },
-        { type: "text", text: "Friday 9 January" }
-      ]
-    },
-    { type: "button", subType: "url", index: 0, parameters: [{ type: "text", text: "A-1001" }] }
-  ],
-  renderedText: "Hi Ada, your order A-1001 ships Friday 9 January."
-}
-
-const named: BoundTemplate = {
-  name: "order_confirmation_named",
-  language: "en_US",
-  components: [
-    {
-      type: "body",
-      parameters: [
-        { type: "text", text: "Ada", parameterName: "first_name" },
-        { type: "text", text: "A-1001", parameterName: "order_id" }
-      ]
-    }
-  ],
-  renderedText: "Thanks Ada, order A-1001 is confirmed."
-}
 
 const media: BoundTemplate = {
   name: "invoice_ready",

@@ -8,6 +8,7 @@ import { type BoundTemplate, CustomerIdentity, E164, MessageId } from "@parley/c
 import { Either, Option, Schema } from "effect"
 import * as MessagePayload from "../src/MessagePayload.js"
 import * as Fixtures from "./support/fixtures.js"
+import { named, positional } from "./support/templates.js"
 
 const to = CustomerIdentity.byPhone(E164.make("+15550001111"))
 const messageId = MessageId.make("0190f5a4-7c1e-7b2a-9d3e-1a2b3c4d5e6f")
@@ -24,23 +25,7 @@ describe("MessagePayload", () => {
   })
 
   it("a positional template matches the fixture: header, three body params in order, a URL button", () => {
-    const template: BoundTemplate = {
-      name: "order_shipped",
-      language: "en_US",
-      components: [
-        { type: "header", parameters: [{ type: "text", text: "A-1001" }] },
-        {
-          type: "body",
-          parameters: [
-            { type: "text", text: "Ada" },
-            { type: "text", text: "A-1001" },
-            { type: "text", text: "Friday 9 January" }
-          ]
-        },
-        { type: "button", subType: "url", index: 0, parameters: [{ type: "text", text: "A-1001" }] }
-      ],
-      renderedText: "Hi Ada, your order A-1001 ships Friday 9 January."
-    }
+    const template = positional
     assert.deepStrictEqual<unknown>(MessagePayload.templateMessage({ to, messageId, template }), {
       ...Fixtures.readRecord("send-template-positional.request.json"),
       biz_opaque_callback_data: messageId
@@ -49,20 +34,7 @@ describe("MessagePayload", () => {
 
   it("a named template carries parameter_name on every body parameter, as in the fixture", () => {
     const fixture = Fixtures.readRecord("send-template-named.request.json")
-    const template: BoundTemplate = {
-      name: "order_confirmation_named",
-      language: "en_US",
-      components: [
-        {
-          type: "body",
-          parameters: [
-            { type: "text", text: "Ada", parameterName: "first_name" },
-            { type: "text", text: "A-1001", parameterName: "order_id" }
-          ]
-        }
-      ],
-      renderedText: "Thanks Ada, order A-1001 is confirmed."
-    }
+    const template = named
     const built = MessagePayload.templateMessage({ to, messageId, template })
     const expected = fixture.template as { components: ReadonlyArray<{ type: string }> }
     // The fixture's quick-reply payload button has no counterpart in the core's BoundComponent yet.
