@@ -7,23 +7,16 @@ import type {
   AssigneeNotFound,
   ConversationNotFound,
   DeliveryUnconfirmed,
+  GatewayError,
   IdempotencyKeyInFlight,
   IdempotencyKeyReused,
   InvalidCursor,
   InvalidRequest,
   MissingScope,
-  ProviderMisconfigured,
-  ProviderOutcomeUnknown,
-  ProviderRateLimited,
-  ProviderRejected,
-  ProviderUnavailable,
-  ProviderWindowClosed,
-  RecipientInvalid,
   ServiceWindowClosed,
   StorageError,
   TemplateNotApproved,
   TemplateNotFound,
-  TemplateRejected,
   TemplateVariablesInvalid,
   WhatsAppNumberNotFound
 } from "@parley/core"
@@ -46,14 +39,7 @@ export type DomainError =
   | ServiceWindowClosed
   | IdempotencyKeyReused
   | IdempotencyKeyInFlight
-  | ProviderWindowClosed
-  | RecipientInvalid
-  | TemplateRejected
-  | ProviderRejected
-  | ProviderRateLimited
-  | ProviderMisconfigured
-  | ProviderUnavailable
-  | ProviderOutcomeUnknown
+  | GatewayError
   | DeliveryUnconfirmed
   | StorageError
   | Tenancy.BusinessNotFound
