@@ -410,6 +410,82 @@ const admin = HttpApiGroup.make("admin")
   .annotate(OpenApi.Description, "Businesses, users, numbers, API keys and templates. Bearer `PARLEY_ADMIN_TOKEN`.")
 
 // ---------------------------------------------------------------------------------------------------------------
+// Admin lists (what exists): one page at a time, like the public API. Never a secret.
+
+export const AdminListParams = Schema.Struct({
+  limit: Schema.optional(Limit(200, 50, "Page size, 1–200 (default 50)")),
+  cursor: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(512)).annotations({ description: "`page.nextCursor` of the previous page" })
+  )
+})
+
+const Iso = Schema.String.annotations({ format: "date-time", description: "ISO 8601, UTC" })
+
+export const WhatsAppNumberSummaryJson = Schema.Struct({
+  ...WhatsAppNumberJson.fields,
+  createdAt: Iso
+}).annotations({ identifier: "WhatsAppNumberSummary", description: "A number; its access token is never returned" })
+export const ApiKeySummaryJson = Schema.Struct({
+  id: Schema.String,
+  businessId: Schema.String,
+  userId: Schema.NullOr(Schema.String),
+  name: Schema.String,
+  prefix: Schema.String.annotations({
+    description: "The key's public start, `parley_<shortId>_`: enough to recognise it, never to use it"
+  }),
+  shortId: Schema.String,
+  scopes: Schema.Array(Scope),
+  createdAt: Iso,
+  lastUsedAt: Schema.NullOr(Iso).annotations({ description: "Last authentication, to the minute; null if never" }),
+  revokedAt: Schema.NullOr(Iso)
+}).annotations({ identifier: "ApiKeySummary", description: "An API key without its secret" })
+
+const adminLists = HttpApiGroup.make("adminLists")
+  .add(
+    HttpApiEndpoint.get("listBusinesses", "/businesses")
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(BusinessJson)))
+      .annotate(OpenApi.Summary, "List businesses")
+      .annotate(OpenApi.Description, "Oldest first, one page at a time.")
+  )
+  .add(
+    HttpApiEndpoint.get("listUsers", "/businesses/:businessId/users")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(UserJson)))
+      .annotate(OpenApi.Summary, "List a business's users")
+  )
+  .add(
+    HttpApiEndpoint.get("listWhatsAppNumbers", "/businesses/:businessId/whatsapp-numbers")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(WhatsAppNumberSummaryJson)))
+      .annotate(OpenApi.Summary, "List a business's WhatsApp numbers")
+  )
+  .add(
+    HttpApiEndpoint.get("listApiKeys", "/businesses/:businessId/api-keys")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(ApiKeySummaryJson)))
+      .annotate(OpenApi.Summary, "List a business's API keys")
+      .annotate(OpenApi.Description, "Revoked keys included (`revokedAt`). The secret is never shown again.")
+  )
+  .add(
+    HttpApiEndpoint.get("listTemplates", "/businesses/:businessId/templates")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(TemplateJson)))
+      .annotate(OpenApi.Summary, "List a business's templates")
+  )
+  .addError(ErrorBody, { status: 400 })
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 404 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(AdminAuth)
+  .prefix("/v1/admin")
+  .annotate(OpenApi.Title, "Admin")
+
+// ---------------------------------------------------------------------------------------------------------------
 // Webhooks (Meta)
 
 export const VerifyParams = Schema.Struct({
@@ -538,6 +614,7 @@ const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
   .add(admin)
+  .add(adminLists)
   .add(webhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")

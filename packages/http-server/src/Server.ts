@@ -8,10 +8,11 @@ import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError } 
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
-import { ApiKeys, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
+import { ApiKeys, Listing, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { Duration, Effect, Layer, type Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
+import { AdminListHandlersLive } from "./AdminListHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
 import * as Edge from "./Edge.js"
@@ -80,7 +81,8 @@ export const layer = <E>(
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
     }),
-    RateLimit.layer({ perMinute: options.rateLimitPerMinute })
+    RateLimit.layer({ perMinute: options.rateLimitPerMinute }),
+    Listing.layer
   )
   const services = WebhookProcessor.layer.pipe(
     Layer.provideMerge(Inbox.layer()),
@@ -92,6 +94,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       AdminHandlersLive,
+      AdminListHandlersLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),
