@@ -15,6 +15,7 @@ import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
+import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
@@ -102,7 +103,8 @@ export const layer = <E>(
   )
 
   const serve = HttpApiBuilder.serve().pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+    Layer.provide(HttpApiScalar.layer({ path: Docs.path, scalar: { withDefaultFonts: false } })),
+    Layer.provide(HttpApiBuilder.middleware(Docs.serve)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(
       HttpApiBuilder.middleware(
