@@ -20,6 +20,7 @@ import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
 import { MessagingLive } from "./MessagingHandlers.js"
+import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
 import * as RateLimit from "./RateLimit.js"
 import { WebhooksLive } from "./WebhookHandlers.js"
@@ -38,6 +39,8 @@ export interface ServerOptions {
     /** Gateway tuning (timeouts, retries, throughput), e.g. for tests. */
     readonly gateway?: Omit<CloudApiGateway.Options, "baseUrl" | "apiVersion"> | undefined
   }
+  /** `/metrics`: off unless a token or the public opt-in is given. */
+  readonly metrics?: Metrics.MetricsOptions | undefined
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number
   readonly maxBodyBytes?: number | undefined
@@ -104,6 +107,9 @@ export const layer = <E>(
 
   const serve = HttpApiBuilder.serve().pipe(
     Layer.provide(HttpApiScalar.layer({ path: Docs.path, scalar: { withDefaultFonts: false } })),
+    // Middlewares built later wrap those built earlier, and `Layer.provide`s lower in this pipe are built first:
+    // Metrics wraps Docs, which wraps Edge, so every answer is measured with its final status.
+    Layer.provide(HttpApiBuilder.middleware(Metrics.measure(options.metrics))),
     Layer.provide(HttpApiBuilder.middleware(Docs.serve)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(

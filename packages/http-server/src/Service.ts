@@ -47,6 +47,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           host: config.host,
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
+          metrics: config.metrics,
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },

@@ -9,6 +9,7 @@ import { Inbox, Phone, type StorageError, WhatsAppNumberDirectory } from "@parle
 import { WebhookInbox } from "@parley/postgres"
 import { Webhook } from "@parley/whatsapp-cloud"
 import { Context, DateTime, Duration, Effect, Either, Layer, Schedule } from "effect"
+import * as Metrics from "./Metrics.js"
 
 export interface Delivery {
   readonly id: string
@@ -104,17 +105,32 @@ export const make = Effect.gen(function* () {
       }
     })
 
+  /** Marks a delivery processed, counting it and its lag since arrival. */
+  const processed = (delivery: { readonly id: string; readonly receivedAt: DateTime.Utc }) =>
+    Effect.flatMap(DateTime.now, (now) =>
+      Effect.zipRight(
+        store.markProcessed(delivery.id, now),
+        Effect.zipRight(
+          Metrics.countWebhook("processed"),
+          Metrics.recordLag(DateTime.distanceDuration(delivery.receivedAt, now))
+        )
+      )
+    )
+
   const process = (delivery: Delivery) =>
     apply(delivery).pipe(
-      Effect.zipRight(Effect.flatMap(DateTime.now, (now) => store.markProcessed(delivery.id, now))),
+      Effect.zipRight(processed(delivery)),
       Effect.tapError((error) =>
         Effect.flatMap(DateTime.now, (now) =>
           Effect.zipRight(
-            logWith("Warning", "webhook processing failed; it will be retried", {
-              delivery: delivery.id,
-              reason: error.message
-            }),
-            Effect.ignore(store.markFailed(delivery.id, error.message, DateTime.addDuration(now, retryDelay(1))))
+            Metrics.countWebhook("failed"),
+            Effect.zipRight(
+              logWith("Warning", "webhook processing failed; it will be retried", {
+                delivery: delivery.id,
+                reason: error.message
+              }),
+              Effect.ignore(store.markFailed(delivery.id, error.message, DateTime.addDuration(now, retryDelay(1))))
+            )
           )
         )
       ),
@@ -126,10 +142,13 @@ export const make = Effect.gen(function* () {
     const claimed = yield* store.claim({ limit: 25, now, leaseUntil: DateTime.addDuration(now, Duration.minutes(2)) })
     for (const delivery of claimed) {
       yield* apply(delivery).pipe(
-        Effect.zipRight(Effect.flatMap(DateTime.now, (at) => store.markProcessed(delivery.id, at))),
+        Effect.zipRight(processed(delivery)),
         Effect.catchAll((error) =>
           Effect.flatMap(DateTime.now, (at) =>
-            store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+            Effect.zipRight(
+              Metrics.countWebhook("failed"),
+              store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+            )
           )
         )
       )

@@ -17,6 +17,7 @@ import {
 import { Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as GraphHttp from "./internal/graphHttp.js"
 import * as MessagePayload from "./MessagePayload.js"
+import * as ProviderMetrics from "./ProviderMetrics.js"
 import * as RateLimiter from "./RateLimiter.js"
 
 export interface RetryOptions {
@@ -157,12 +158,16 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
       const pairKey = `${numberKey}\u0000${recipient}`
       const attempt = Effect.gen(function* () {
         yield* RateLimiter.take(pairs, pairKey, config.maxQueueWait).pipe(
-          Effect.mapError((wait) => queueFull("pair rate limit (same recipient)", wait))
+          Effect.mapError((wait) => queueFull("pair rate limit (same recipient)", wait)),
+          ProviderMetrics.timeLimiter("pair")
         )
         yield* RateLimiter.take(numbers, numberKey, config.maxQueueWait).pipe(
-          Effect.mapError((wait) => queueFull("throughput limit (messages per second)", wait))
+          Effect.mapError((wait) => queueFull("throughput limit (messages per second)", wait)),
+          ProviderMetrics.timeLimiter("number")
         )
-        const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout)
+        const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout).pipe(
+          ProviderMetrics.timeRequest("send")
+        )
         return yield* accepted(response.body)
       })
       return GraphHttp.retrying(attempt, config.retry, {
@@ -192,6 +197,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
         MessagePayload.recipientOf(input.to),
         MessagePayload.textMessage(input, config.previewUrls)
       ).pipe(
+        ProviderMetrics.countSend("text"),
         Effect.withSpan("CloudApiGateway.sendText", {
           attributes: {
             "parley.message_id": input.messageId,
@@ -203,6 +209,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
 
     const sendTemplate = (input: SendTemplate) =>
       send(input.from, MessagePayload.recipientOf(input.to), MessagePayload.templateMessage(input)).pipe(
+        ProviderMetrics.countSend("template"),
         Effect.withSpan("CloudApiGateway.sendTemplate", {
           attributes: {
             "parley.message_id": input.messageId,
@@ -218,7 +225,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
           client,
           request(input.from, MessagePayload.readReceipt(input.providerMessageId)),
           config.requestTimeout
-        ),
+        ).pipe(ProviderMetrics.timeRequest("mark_read")),
         config.retry,
         { idempotent: true }
       ).pipe(

@@ -79,6 +79,8 @@ export interface HarnessOptions {
   readonly beforeStart?: Effect.Effect<void>
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
+  /** `/metrics` exposure (off by default, like the service). */
+  readonly metrics?: Server.ServerOptions["metrics"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -128,7 +130,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
             maxBodyBytes: options.maxBodyBytes,
             webhookRetryEvery: "1 second",
-            beforeStart: options.beforeStart
+            beforeStart: options.beforeStart,
+            metrics: options.metrics
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),
