@@ -39,6 +39,11 @@ export interface ServerOptions {
     /** Gateway tuning (timeouts, retries, throughput), e.g. for tests. */
     readonly gateway?: Omit<CloudApiGateway.Options, "baseUrl" | "apiVersion"> | undefined
   }
+  /**
+   * Installs the tracer every span goes to (`Tracing.layerOtlp`, `Tracing.layerOff`, or a test's in-memory SDK);
+   * without it, Effect's default tracer.
+   */
+  readonly tracing?: Layer.Layer<never> | undefined
   /** `/metrics`: off unless a token or the public opt-in is given. */
   readonly metrics?: Metrics.MetricsOptions | undefined
   /** Requests per minute per API key; 0 turns the limit off. */
@@ -133,6 +138,8 @@ export const layer = <E>(
     Layer.provide(running),
     Layer.provide(services),
     Layer.provide(Layer.effectDiscard(options.beforeStart ?? Effect.void)),
-    Layer.provideMerge(NodeHttpServer.layer(handle.create, { port: options.port, host: options.host }))
+    Layer.provideMerge(NodeHttpServer.layer(handle.create, { port: options.port, host: options.host })),
+    // Built first, so the server and every fiber it starts use this tracer.
+    Layer.provide(options.tracing ?? Layer.empty)
   )
 }

@@ -10,6 +10,7 @@ import { Context, Effect, Layer, Option, type Redacted, type Scope } from "effec
 import type { ServiceConfig } from "./Config.js"
 import * as DataDir from "./DataDir.js"
 import * as Server from "./Server.js"
+import * as Tracing from "./Tracing.js"
 
 export interface Started {
   readonly url: string
@@ -48,6 +49,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
           metrics: config.metrics,
+          tracing: Tracing.fromEndpoint(config.otlpEndpoint),
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },

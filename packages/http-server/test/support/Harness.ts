@@ -79,6 +79,8 @@ export interface HarnessOptions {
   readonly beforeStart?: Effect.Effect<void>
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
+  /** The tracer the server's spans go to (e.g. an in-memory exporter). */
+  readonly tracing?: Server.ServerOptions["tracing"]
   /** `/metrics` exposure (off by default, like the service). */
   readonly metrics?: Server.ServerOptions["metrics"]
 }
@@ -131,7 +133,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             maxBodyBytes: options.maxBodyBytes,
             webhookRetryEvery: "1 second",
             beforeStart: options.beforeStart,
-            metrics: options.metrics
+            metrics: options.metrics,
+            tracing: options.tracing
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),
