@@ -46,7 +46,7 @@ export const idempotencyReplays = Metric.counter("parley_idempotency_replays_tot
 export const webhookDeliveries = Metric.counter("parley_webhook_deliveries_total", {
   description:
     "Meta webhook deliveries: received (stored), duplicate, rejected (bad signature), processed, failed " +
-    "(to be retried), dead_lettered",
+    "(to be retried)",
   incremental: true
 })
 
@@ -56,6 +56,7 @@ export const webhookLag = Metric.histogram(
   "From a delivery's arrival to the end of its processing (retries included)"
 )
 
+/** `dead_lettered` is for the path that gives up on a delivery (counted there when it exists). */
 export type WebhookOutcome = "received" | "duplicate" | "rejected" | "processed" | "failed" | "dead_lettered"
 
 export const countWebhook = (outcome: WebhookOutcome) =>

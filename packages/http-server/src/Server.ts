@@ -23,6 +23,7 @@ import { MessagingLive } from "./MessagingHandlers.js"
 import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
 import * as RateLimit from "./RateLimit.js"
+import * as Tracing from "./Tracing.js"
 import { WebhooksLive } from "./WebhookHandlers.js"
 import * as WebhookProcessor from "./WebhookProcessor.js"
 
@@ -139,7 +140,8 @@ export const layer = <E>(
     Layer.provide(services),
     Layer.provide(Layer.effectDiscard(options.beforeStart ?? Effect.void)),
     Layer.provideMerge(NodeHttpServer.layer(handle.create, { port: options.port, host: options.host })),
-    // Built first, so the server and every fiber it starts use this tracer.
+    // Built first, so the server and every fiber it starts use this tracer, with query strings redacted.
+    Layer.provide(Tracing.layerRedacting),
     Layer.provide(options.tracing ?? Layer.empty)
   )
 }

@@ -9,7 +9,7 @@
  */
 import { OtlpSerialization, OtlpTracer } from "@effect/opentelemetry"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Layer, Option } from "effect"
+import { Effect, Layer, Option, Tracer } from "effect"
 
 export interface OtlpOptions {
   /** The collector's base URL, e.g. `http://localhost:4318`; traces go to `<endpoint>/v1/traces`. */
@@ -27,6 +27,53 @@ export const layerOtlp = (options: OtlpOptions): Layer.Layer<never> =>
 
 /** No tracer: `withSpan` and the HTTP spans become no-ops (the zero-cost default of the standalone service). */
 export const layerOff: Layer.Layer<never> = Layer.setTracerEnabled(false)
+
+/** `a=1&b=2` → `a=REDACTED&b=REDACTED`: names tell what was asked, values may be a phone number or a token. */
+const redactQuery = (query: string) =>
+  query
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=")
+      return eq === -1 ? pair : `${pair.slice(0, eq)}=REDACTED`
+    })
+    .join("&")
+
+const redactAttribute = (key: string, value: unknown): unknown => {
+  if (typeof value !== "string") return value
+  if (key === "url.query") return redactQuery(value)
+  if (key === "url.full") {
+    const q = value.indexOf("?")
+    return q === -1 ? value : `${value.slice(0, q)}?${redactQuery(value.slice(q + 1))}`
+  }
+  return value
+}
+
+/**
+ * The HTTP server and client spans record the URL with its query string: a conversation search by phone number,
+ * Meta's `hub.verify_token`. This tracer keeps the parameter names and replaces their values before any exporter
+ * sees them.
+ */
+export const redactingQueries = (tracer: Tracer.Tracer): Tracer.Tracer =>
+  Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) => {
+      const span = tracer.span(name, parent, context, links, startTime, kind, options)
+      return new Proxy(span, {
+        get: (target, property, receiver) => {
+          if (property === "attribute") {
+            return (key: string, value: unknown) => target.attribute(key, redactAttribute(key, value))
+          }
+          const value: unknown = Reflect.get(target, property, receiver)
+          return typeof value === "function" ? value.bind(target) : value
+        }
+      })
+    },
+    context: (f, fiber) => tracer.context(f, fiber)
+  })
+
+/** Wraps whatever tracer is installed (by a layer built before this one) with {@link redactingQueries}. */
+export const layerRedacting: Layer.Layer<never> = Layer.unwrapEffect(
+  Effect.map(Effect.tracer, (tracer) => Layer.setTracer(redactingQueries(tracer)))
+)
 
 /** From `OTEL_EXPORTER_OTLP_ENDPOINT` (see `Config`): OTLP when set, off otherwise. */
 export const fromEndpoint = (endpoint: Option.Option<string>): Layer.Layer<never> =>

@@ -89,6 +89,20 @@ describe("traces", () => {
     // The key never appears in a span.
     expect(JSON.stringify(inTrace.map((s) => s.attributes))).not.toContain(t.key)
   }, 60_000)
+
+  it("keeps query values (a phone number searched for, Meta's verify token) out of every span", async () => {
+    exporter.reset()
+    await h.call("GET", "/v1/messaging/conversations?search=2348012345678&limit=5", { key: t.key })
+    await h.call("GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=7")
+    const spans = exporter.getFinishedSpans()
+    const server = spans.filter((s) => s.name.startsWith("http.server GET"))
+    expect(server.length).toBe(2)
+    expect(server.map((s) => s.attributes["url.query"])).toContain("search=REDACTED&limit=REDACTED")
+    const everything = JSON.stringify(spans.map((s) => s.attributes))
+    expect(everything).not.toContain("2348012345678")
+    expect(everything).not.toContain("test-verify-token")
+    expect(everything).not.toContain(t.key)
+  }, 60_000)
 })
 
 describe("OTLP export", () => {
