@@ -37,7 +37,8 @@ export const scriptHashes = (html: string): ReadonlyArray<string> =>
 export const contentSecurityPolicy = (html: string): string =>
   [
     "default-src 'none'",
-    `script-src ${scriptHashes(html).join(" ")}`,
+    // The viewer compiles a WebAssembly module: 'wasm-unsafe-eval' allows that, and still no eval() of strings.
+    `script-src ${scriptHashes(html).join(" ")} 'wasm-unsafe-eval'`,
     // The viewer injects its styles at run time.
     "style-src 'unsafe-inline'",
     "img-src 'self' data:",
