@@ -162,7 +162,11 @@ describe("the OpenAPI document", () => {
     const succeeded = new Set(
       calls.filter((c) => c.status >= 200 && c.status < 300).map((c) => `${c.method} ${c.path}`)
     )
-    expect(documented.filter((operation) => !succeeded.has(operation))).toEqual([])
+    // A new endpoint fails here until test/support/generatedClient.ts calls it.
+    expect(
+      documented.filter((operation) => !succeeded.has(operation)),
+      "operations the generated client did not call successfully (add them to test/support/generatedClient.ts)"
+    ).toEqual([])
     expect(documented.length).toBeGreaterThanOrEqual(22)
   }, 120_000)
 })
