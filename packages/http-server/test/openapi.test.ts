@@ -13,10 +13,12 @@ import { promisify } from "node:util"
 import { TestDatabase } from "@parley/postgres/testing"
 import { Webhook } from "@parley/whatsapp-cloud"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
+import { Either, Option, Schema, SchemaAST } from "effect"
 import createClient from "openapi-fetch"
 import openapiTS, { astToString } from "openapi-typescript"
 import ts from "typescript"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Api from "../src/Api.js"
 import { clientSource, wrongClientSource } from "./support/generatedClient.js"
 import {
   adminToken,
@@ -70,6 +72,46 @@ describe("the OpenAPI document", () => {
     expect(report.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([])
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 })
   }, 60_000)
+
+  it("has a summary, an operationId and, for a request body, examples that the server accepts, on every operation", () => {
+    const schemas = (JSON.parse(specText) as { components: { schemas: Record<string, { examples?: unknown }> } })
+      .components.schemas
+    for (const [path, item] of Object.entries(spec.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const op = operation as {
+          operationId?: string
+          summary?: string
+          requestBody?: { content: Record<string, { schema: { $ref?: string; examples?: unknown } }> }
+        }
+        expect(op.operationId, `${method} ${path}`).toBeTruthy()
+        expect(op.summary, `${method} ${path}`).toBeTruthy()
+        for (const media of Object.values(op.requestBody?.content ?? {})) {
+          const ref = media.schema.$ref
+          const schema = ref === undefined ? media.schema : schemas[ref.replace("#/components/schemas/", "")]
+          expect(Array.isArray(schema?.examples) && schema.examples.length > 0, `${method} ${path}`).toBe(true)
+        }
+      }
+    }
+    // Every example is a valid request: decoding it with the endpoint's own schema succeeds.
+    for (const body of [
+      Api.SendTextBody,
+      Api.SendTemplateBody,
+      Api.UpdateConversationBody,
+      Api.CreateBusinessBody,
+      Api.CreateUserBody,
+      Api.CreateWhatsAppNumberBody,
+      Api.CreateApiKeyBody,
+      Api.CreateTemplateBody,
+      Api.SyncTemplatesBody,
+      Api.WebhookEnvelope
+    ]) {
+      const examples = Option.getOrElse(SchemaAST.getExamplesAnnotation(body.ast), () => [])
+      expect(examples.length).toBeGreaterThan(0)
+      for (const example of examples) {
+        expect(Either.isRight(Schema.decodeUnknownEither(body as Schema.Schema<unknown, unknown>)(example))).toBe(true)
+      }
+    }
+  })
 
   it("names the error envelope once and refers to it from every error response", () => {
     const errors = Object.values(spec.paths).flatMap((item) =>
