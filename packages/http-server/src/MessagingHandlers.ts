@@ -9,6 +9,7 @@ import { Inbox, InvalidRequest, RequestIssue, type SendReceipt } from "@parley/c
 import { Effect, Option } from "effect"
 import { Api } from "./Api.js"
 import { type ApiError, invalidRequest } from "./ApiError.js"
+import { CursorSigning } from "./CursorSigning.js"
 import { type DomainError, toApiError } from "./ErrorMapping.js"
 import { messageJson, viewJson } from "./Representation.js"
 import { CurrentActor } from "./Security.js"
@@ -65,26 +66,39 @@ const renameTemplateFields = (error: DomainError): DomainError =>
 export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =>
   Effect.gen(function* () {
     const inbox = yield* Inbox.Inbox
+    const cursors = yield* CursorSigning
+    /** The core's cursor inside the signed one the client sent back. */
+    const opened = (signed: string | undefined) =>
+      signed === undefined ? Effect.succeed(undefined) : cursors.open(signed)
+    const signed = (cursor: Option.Option<string>) => Option.getOrNull(Option.map(cursor, cursors.sign))
     return handlers
       .handle("listConversations", ({ urlParams }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const page = yield* inbox.listConversations(actor, urlParams)
+          const cursor = yield* opened(urlParams.cursor)
+          const page = yield* inbox.listConversations(actor, {
+            ...urlParams,
+            ...(cursor === undefined ? {} : { cursor })
+          })
           return {
             message: "Conversations retrieved",
             data: page.conversations.map(viewJson),
-            page: { nextCursor: Option.getOrNull(page.nextCursor) }
+            page: { nextCursor: signed(page.nextCursor) }
           }
         }).pipe(Effect.mapError(toApiError))
       )
       .handle("getConversation", ({ path, urlParams }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const detail = yield* inbox.getConversation(actor, path.id, urlParams)
+          const before = yield* opened(urlParams.before)
+          const detail = yield* inbox.getConversation(actor, path.id, {
+            ...urlParams,
+            ...(before === undefined ? {} : { before })
+          })
           return {
             message: "Conversation retrieved",
             data: { ...viewJson(detail), messages: detail.messages.map(messageJson) },
-            page: { nextCursor: Option.getOrNull(detail.olderCursor) }
+            page: { nextCursor: signed(detail.olderCursor) }
           }
         }).pipe(Effect.mapError(toApiError))
       )
