@@ -18,7 +18,10 @@ export const problemOf = (text: string): string | undefined =>
 
 /** A string without NUL characters or lone surrogates. */
 export const Storable = Schema.String.pipe(
-  Schema.filter((text) => problemOf(text) ?? true, { identifier: "StorableText" })
+  Schema.filter((text) => problemOf(text) ?? true, {
+    identifier: "StorableText",
+    description: "Text without the NUL character (U+0000) or lone UTF-16 surrogates"
+  })
 )
 
 /** `Storable` that is not only whitespace. */

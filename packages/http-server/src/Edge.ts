@@ -42,6 +42,31 @@ export interface EdgeOptions {
 
 export const defaults = { maxBodyBytes: 1024 * 1024, maxWebhookBodyBytes: 4 * 1024 * 1024 } as const
 
+/**
+ * Deepest nesting of arrays and objects in an API request body. No body the API defines goes past 5 levels; a
+ * hand-made `[[[[…]]]]` 150,000 levels deep parses, but then overflows the stack of anything that walks it (the
+ * decoder's own error message did, answering 500).
+ */
+export const maxJsonDepth = 32
+
+/** Whether JSON `text` nests arrays and objects deeper than `max` (one pass, strings skipped). */
+export const nestsDeeperThan = (text: string, max: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 
 const isTagged = (u: unknown, tag: string): u is Record<string, unknown> =>
@@ -127,15 +152,19 @@ const allowedMethods = (routes: EdgeOptions["routes"]) => {
   }
 }
 
-const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+// Exactly what the decoder reads as JSON (it matches the type case-sensitively); any other type would be read as
+// bytes and refused field by field, so it is refused here, naming the type.
+const jsonType = /^application\/json\s*(?:;|$)/
 
-/** A request with a body that is not JSON, on a route that only takes JSON: the body is never read. */
-const hasNonJsonBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
   if (request.method === "GET" || request.method === "HEAD" || request.method === "DELETE") return false
   const length = request.headers["content-length"]
-  const hasBody = request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
-  return hasBody && !jsonType.test(request.headers["content-type"] ?? "")
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
 }
+
+/** A request with a body that is not JSON, on a route that only takes JSON: the body is never read. */
+const hasNonJsonBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  hasBody(request) && !jsonType.test(request.headers["content-type"] ?? "")
 
 /** The error code of an error response, for the request's log line (bodies the API wrote are small JSON). */
 const errorCodeOf = (response: HttpServerResponse.HttpServerResponse): string | undefined => {
@@ -172,15 +201,24 @@ export const make =
           : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasNonJsonBody(request)
             ? unsupportedMediaType("application/json")
             : undefined
+      // API bodies are read here first (the platform keeps the text for the decoder); webhooks read their raw bytes.
+      const checked =
+        path.startsWith("/v1/") && hasBody(request)
+          ? Effect.flatMap(request.text, (text) =>
+              nestsDeeperThan(text, maxJsonDepth)
+                ? Effect.fail(invalidRequest([{ path: "", message: `nests deeper than ${maxJsonDepth} levels` }]))
+                : app
+            )
+          : app
       const handled =
         refused !== undefined
           ? Effect.succeed(toResponse(refused))
-          : app.pipe(
+          : checked.pipe(
               HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
               Effect.provideService(RequestInfo, info),
               Effect.catchAllCause((cause) =>
                 Option.match(classify(cause, limit, allowedFor(path)), {
-                  onNone: () => Effect.failCause(cause),
+                  onNone: () => Effect.interrupt,
                   onSome: (error) =>
                     Effect.as(
                       error.status >= 500 && error.error.code === "internal_error"
