@@ -86,6 +86,9 @@ export const invalidRequest = (issues: ReadonlyArray<{ readonly path: string; re
 export const malformedJson = (reason: string) =>
   ApiError.make(400, "malformed_json", "the request body is not valid JSON", { reason: truncate(reason) })
 
+export const invalidCursor = (parameter: string) =>
+  ApiError.make(400, "invalid_cursor", `${parameter}: the cursor is not one this API returned`, { parameter })
+
 export const unsupportedMediaType = (expected: string) =>
   ApiError.make(415, "unsupported_media_type", `the request body must be ${expected}`, { expected })
 

@@ -8,7 +8,7 @@ import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Inbox, InvalidRequest, RequestIssue, type SendReceipt } from "@parley/core"
 import { Effect, Option } from "effect"
 import { Api } from "./Api.js"
-import { type ApiError, invalidRequest } from "./ApiError.js"
+import { type ApiError, invalidCursor, invalidRequest } from "./ApiError.js"
 import { CursorSigning } from "./CursorSigning.js"
 import { type DomainError, toApiError } from "./ErrorMapping.js"
 import { messageJson, viewJson } from "./Representation.js"
@@ -63,6 +63,12 @@ const renameTemplateFields = (error: DomainError): DomainError =>
       })
     : error
 
+/** `toApiError`, with an invalid cursor's 400 naming the query parameter it came in. */
+const naming =
+  (parameter: "cursor" | "before") =>
+  (error: DomainError): ApiError =>
+    error._tag === "InvalidCursor" ? invalidCursor(parameter) : toApiError(error)
+
 export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =>
   Effect.gen(function* () {
     const inbox = yield* Inbox.Inbox
@@ -85,7 +91,7 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
             data: page.conversations.map(viewJson),
             page: { nextCursor: signed(page.nextCursor) }
           }
-        }).pipe(Effect.mapError(toApiError))
+        }).pipe(Effect.mapError(naming("cursor")))
       )
       .handle("getConversation", ({ path, urlParams }) =>
         Effect.gen(function* () {
@@ -100,7 +106,7 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
             data: { ...viewJson(detail), messages: detail.messages.map(messageJson) },
             page: { nextCursor: signed(detail.olderCursor) }
           }
-        }).pipe(Effect.mapError(toApiError))
+        }).pipe(Effect.mapError(naming("before")))
       )
       .handle("sendText", ({ path, payload, headers, request }) =>
         Effect.gen(function* () {

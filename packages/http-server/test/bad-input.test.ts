@@ -130,12 +130,13 @@ describe.each(list)("bad input on $name", (engine) => {
     )
     const flipped = `${mac.slice(0, -1)}${mac.endsWith("A") ? "B" : "A"}`
     for (const bad of [core, `${core}.${flipped}`, `${handBuilt}.${mac}`, handBuilt, "x", `${cursor}x`, `.${mac}`]) {
-      for (const path of [
-        `/v1/messaging/conversations?cursor=${encodeURIComponent(bad)}`,
-        `/v1/messaging/conversations/${conversation.id}?before=${encodeURIComponent(bad)}`
-      ]) {
+      for (const [parameter, path] of [
+        ["cursor", `/v1/messaging/conversations?cursor=${encodeURIComponent(bad)}`],
+        ["before", `/v1/messaging/conversations/${conversation.id}?before=${encodeURIComponent(bad)}`]
+      ] as const) {
         const reply = await h.call<ErrorReply>("GET", path, { key: a.key })
         expect([reply.status, reply.body.error.code], `${path}`).toEqual([400, "invalid_cursor"])
+        expect(reply.body.error.details).toEqual({ parameter })
       }
     }
   })
@@ -178,24 +179,39 @@ describe.each(list)("bad input on $name", (engine) => {
     expect(health.status).toBe(200)
   })
 
-  it("a 1 MiB body of unknown fields gets a small, quick 400, and /health stays quick meanwhile", async () => {
-    const fields: Record<string, string> = {}
-    for (let i = 0; fields && JSON.stringify(fields).length < 1_000_000; i++) {
-      for (let j = 0; j < 1000; j++) fields[`field_${i}_${j}`] = "v"
-    }
-    const raw = JSON.stringify(fields).slice(0, 1_040_000)
-    const body = `${raw.slice(0, raw.lastIndexOf(","))}}`
+  it("six 1 MiB bodies of unknown fields get small, quick 400s, and /health stays quick meanwhile", async () => {
+    const fields: Array<string> = []
+    for (let i = 0; fields.length * 12 < 1_000_000; i++) fields.push(`"f_${String(i).padStart(5, "0")}":1`)
+    const body = `{${fields.join(",")}}`
+    expect(body.length).toBeGreaterThan(1_000_000)
+    expect(body.length).toBeLessThan(1024 * 1024)
     const started = performance.now()
-    const [reply, health] = await Promise.all([
-      h.call<ErrorReply>("POST", `/v1/messaging/conversations/${conversation.id}/messages`, { key: a.key, raw: body }),
-      new Promise((resolve) => setTimeout(resolve, 20)).then(() => h.call("GET", "/health"))
-    ])
+    const healthTimes: Array<number> = []
+    const health = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const t = performance.now()
+      const reply = await h.call("GET", "/health")
+      healthTimes.push(performance.now() - t)
+      return reply.status
+    })()
+    const replies = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        h.call<ErrorReply>("POST", `/v1/messaging/conversations/${conversation.id}/messages`, { key: a.key, raw: body })
+      )
+    )
     const elapsed = performance.now() - started
-    expect([reply.status, reply.body.error.code]).toEqual([400, "invalid_request"])
-    expect(reply.text.length).toBeLessThan(8_000)
-    expect(health.status).toBe(200)
-    // Generous for a loaded machine; the unbounded answer took 2.5 s and 12 MB.
-    expect(elapsed).toBeLessThan(2_000)
+    for (const reply of replies) {
+      expect([reply.status, reply.body.error.code]).toEqual([400, "invalid_request"])
+      expect(reply.text.length).toBeLessThan(2_000)
+    }
+    expect(await health).toBe(200)
+    console.log(
+      `6 × ${body.length} B of unknown fields: answers of ${replies[0]?.text.length} B, all in ${Math.round(elapsed)} ms; ` +
+        `/health during them: ${Math.round(healthTimes[0] ?? -1)} ms`
+    )
+    // Generous for a loaded shared machine (2 cores, many suites); unbounded, one such body took 2.5 s on an idle
+    // one and answered 12 MB, and six took the process to 1 GB.
+    expect(elapsed).toBeLessThan(15_000)
   })
 
   it("an error body lists at most 20 issues, each short, and counts the rest", async () => {
