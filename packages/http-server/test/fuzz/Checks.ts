@@ -14,11 +14,13 @@ export interface Sent {
 
 export interface Tally {
   requests: number
+  /** Requests fetch would not send (never reached the server). */
+  refusedByClient: number
   byStatus: Record<string, number>
   slowestMs: number
 }
 
-export const emptyTally = (): Tally => ({ requests: 0, byStatus: {}, slowestMs: 0 })
+export const emptyTally = (): Tally => ({ requests: 0, refusedByClient: 0, byStatus: {}, slowestMs: 0 })
 
 /** A request that has not been answered after this long is a hang. */
 export const answerTimeoutMs = 15_000
@@ -49,17 +51,14 @@ export const sendAndCheck = async (baseUrl: string, request: Sent, tally: Tally)
     })
     text = await response.text()
   } catch (error) {
-    // fetch refuses some requests itself (a header value it cannot send): not the server's doing.
-    if (
-      error instanceof TypeError &&
-      !String(error.cause ?? "").includes("ECONNRESET") &&
-      !String(error.cause ?? "").includes("socket")
-    ) {
+    // fetch refuses to build some requests itself (a header value it cannot send): a TypeError other than "fetch
+    // failed", raised before anything reaches the server. A network failure (reset, closed, timeout) is a failure.
+    if (error instanceof TypeError && error.message !== "fetch failed") {
+      tally.refusedByClient++
       return -1
     }
-    throw new Error(
-      `no answer (${String(error)}${error instanceof Error ? ` ${String(error.cause)}` : ""}): ${describeRequest(request)}`
-    )
+    const cause = error instanceof Error ? ` (${String(error.cause)})` : ""
+    throw new Error(`no answer: ${String(error)}${cause} ← ${describeRequest(request)}`)
   }
   const elapsed = performance.now() - started
   tally.requests++
@@ -89,7 +88,7 @@ export const summary = (name: string, seed: number, tally: Tally) =>
   `fuzz ${name}: seed=${seed} requests=${tally.requests} statuses=${JSON.stringify(tally.byStatus)} ` +
   `5xx=${Object.entries(tally.byStatus)
     .filter(([s]) => Number(s) >= 500)
-    .reduce((n, [, c]) => n + c, 0)} slowestMs=${tally.slowestMs}`
+    .reduce((n, [, c]) => n + c, 0)} slowestMs=${tally.slowestMs} refusedByClient=${tally.refusedByClient}`
 
 /** Seed, runs and time budget: short in CI, long on demand (PARLEY_FUZZ_RUNS, PARLEY_FUZZ_SECONDS, PARLEY_FUZZ_SEED). */
 export const settings = (defaultRuns: number, defaultSeconds: number) => {

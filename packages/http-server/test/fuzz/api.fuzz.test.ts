@@ -22,7 +22,7 @@ import { anyRequest } from "./Requests.js"
 import type { Spec } from "./SchemaArbitrary.js"
 
 const list = await engines()
-const { seed, runs, seconds } = settings(250, 60)
+const { seed, runs, seconds } = settings(250, 45)
 
 describe.each(list)("fuzzing the API on $name", (engine) => {
   let h: Harness

@@ -30,7 +30,7 @@ import { printable } from "./Requests.js"
 import { hostileString, hostileValue } from "./SchemaArbitrary.js"
 
 const list = await engines()
-const { seed, runs, seconds } = settings(150, 45)
+const { seed, runs, seconds } = settings(150, 30)
 
 type Json = unknown
 
