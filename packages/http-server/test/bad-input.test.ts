@@ -15,7 +15,9 @@ import {
   type Envelope,
   type ErrorReply,
   engines,
+  envelope,
   type Harness,
+  inboundChange,
   start,
   type Tenant
 } from "./support/Harness.js"
@@ -231,6 +233,21 @@ describe.each(list)("bad input on $name", (engine) => {
     expect(details.issues).toHaveLength(20)
     expect(reply.body.error.details?.moreIssues, JSON.stringify(details.issues.slice(0, 3))).toBe(80)
     expect(reply.text.length).toBeLessThan(8_000)
+  })
+
+  it("a signed inbound message dated past the year 9999 is skipped, and the inbox still reads", async () => {
+    const t = await createTenant(h, "Far future", "200000000000009", "token-b")
+    for (const timestamp of [8_640_000_000_000, 253_402_300_800]) {
+      const reply = await h.webhook(
+        envelope(inboundChange(t.phoneNumberId, [{ from: "2348011112222", text: "from the future", timestamp }]))
+      )
+      expect(reply.status).toBe(200)
+    }
+    // The largest JavaScript date, once stored on PostgreSQL, made its window's end no date at all: 500 on every list.
+    const listed = await h.call<Envelope<ReadonlyArray<ConversationJson>>>("GET", "/v1/messaging/conversations", {
+      key: t.key
+    })
+    expect([listed.status, listed.body.data]).toEqual([200, []])
   })
 
   it("log lines carry the error code of every 4xx", async () => {
