@@ -4,7 +4,7 @@
  * frequencies (a counter per value) and summaries (quantiles, `_sum`, `_count`).
  */
 import type { MetricPair } from "effect"
-import { MetricState, Option } from "effect"
+import { MetricKeyType, MetricState, Option } from "effect"
 
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -53,7 +53,11 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
     const name = metricName(key.name)
     const tags = key.tags.map((t) => [t.key, t.value] as const)
     if (MetricState.isCounterState(state)) {
-      family(name, "counter", key.description).push(`${name}${labels(tags)} ${number(state.count)}`)
+      // An Effect counter that is not `incremental` may go down (e.g. active fibers): Prometheus calls that a gauge.
+      const incremental = MetricKeyType.isCounterKey(key.keyType) && key.keyType.incremental
+      family(name, incremental ? "counter" : "gauge", key.description).push(
+        `${name}${labels(tags)} ${number(state.count)}`
+      )
     } else if (MetricState.isGaugeState(state)) {
       family(name, "gauge", key.description).push(`${name}${labels(tags)} ${number(state.value)}`)
     } else if (MetricState.isHistogramState(state)) {

@@ -46,11 +46,14 @@ describe("Prometheus rendering", () => {
   it("renders counters, gauges and cumulative histograms with +Inf, escaping label values", async () => {
     const counter = Metric.counter("test_render_total", { description: "a counter", incremental: true })
     const gauge = Metric.gauge("test_render_gauge")
+    const upDown = Metric.counter("test_render_up_down")
     const histogram = Metric.histogram("test_render_seconds", MetricBoundaries.fromIterable([0.1, 1]), "a histogram")
     await Effect.runPromise(
       Effect.all([
         Metric.incrementBy(Metric.tagged(counter, "path", 'a"b\\c\nd'), 2),
         Metric.set(gauge, 7),
+        Metric.incrementBy(upDown, 3),
+        Metric.incrementBy(upDown, -1),
         Metric.update(histogram, 0.05),
         Metric.update(histogram, 0.5),
         Metric.update(histogram, 5)
@@ -60,6 +63,8 @@ describe("Prometheus rendering", () => {
     expect(text).toContain("# HELP test_render_total a counter\n# TYPE test_render_total counter\n")
     expect(text).toContain('test_render_total{path="a\\"b\\\\c\\nd"} 2\n')
     expect(text).toContain("# TYPE test_render_gauge gauge\ntest_render_gauge 7\n")
+    // A counter that may go down is exposed as a gauge.
+    expect(text).toContain("# TYPE test_render_up_down gauge\ntest_render_up_down 2\n")
     expect(text).toContain('test_render_seconds_bucket{le="0.1"} 1\n')
     expect(text).toContain('test_render_seconds_bucket{le="1"} 2\n')
     expect(text).toContain('test_render_seconds_bucket{le="+Inf"} 3\n')
