@@ -12,9 +12,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { PGlite } from "@electric-sql/pglite"
-import { btree_gin } from "@electric-sql/pglite/contrib/btree_gin"
-import { pg_trgm } from "@electric-sql/pglite/contrib/pg_trgm"
 import { Effect, Layer, type Scope, Stream } from "effect"
 
 export interface PgliteClientOptions {
@@ -36,11 +33,18 @@ export const make = (
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () =>
-          PGlite.create({
+        // Loaded on first use: a service on PostgreSQL never loads PGlite (about 10 MB resident).
+        try: async () => {
+          const [{ PGlite }, { btree_gin }, { pg_trgm }] = await Promise.all([
+            import("@electric-sql/pglite"),
+            import("@electric-sql/pglite/contrib/btree_gin"),
+            import("@electric-sql/pglite/contrib/pg_trgm")
+          ])
+          return PGlite.create({
             ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
             extensions: { pg_trgm, btree_gin }
-          }),
+          })
+        },
         catch: failed("Failed to open PGlite")
       }),
       (db) => Effect.promise(() => db.close())
