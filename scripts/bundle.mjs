@@ -13,11 +13,7 @@ import { pnpmCommand } from "./pack.mjs"
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const target = Path.resolve(process.argv[2] ?? Path.join(root, "bundle"))
 
-execFileSync(process.execPath, [Path.join(root, "node_modules/typescript/bin/tsc"), "-b", "packages/http-server"], {
-  cwd: root,
-  stdio: "inherit"
-})
-execFileSync(process.execPath, ["packages/http-server/scripts/bundle-bin.mjs"], { cwd: root, stdio: "inherit" })
+execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "inherit" })
 rmSync(target, { recursive: true, force: true })
 const [command, ...prefix] = pnpmCommand()
 execFileSync(command, [...prefix, "--filter", "@parley/http-server", "deploy", "--prod", target], {

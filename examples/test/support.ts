@@ -14,14 +14,7 @@ export const repositoryRoot = Path.resolve(import.meta.dirname, "../..")
 
 /** Builds what the tarballs hold (tsc's JavaScript and declarations, the bundled `parley` command). */
 export const build = async (): Promise<void> => {
-  await run(
-    process.execPath,
-    [Path.join(repositoryRoot, "node_modules/typescript/bin/tsc"), "-b", "packages/http-server"],
-    {
-      cwd: repositoryRoot
-    }
-  )
-  await run(process.execPath, ["packages/http-server/scripts/bundle-bin.mjs"], { cwd: repositoryRoot })
+  await run(process.execPath, ["scripts/build.mjs"], { cwd: repositoryRoot })
 }
 
 /** Every package packed into a new temporary folder: package name → tarball path. */

@@ -40,6 +40,10 @@ const upToDate = () => {
 
 if (!upToDate()) await bundle()
 
+// PGlite's seed cluster is found beside the module that opens PGlite: in the bundle, that is dist/bin.
+const seed = Path.join(packageDir, "../postgres/dist/pglite-seed.tar.gz")
+if (Fs.existsSync(seed)) Fs.copyFileSync(seed, Path.join(packageDir, "dist/bin/pglite-seed.tar.gz"))
+
 async function bundle() {
   Fs.rmSync(Path.join(packageDir, "dist/bin"), { recursive: true, force: true })
   await esbuild.build({
