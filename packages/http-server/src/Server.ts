@@ -8,12 +8,14 @@ import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError } 
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
-import { ApiKeys, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
+import { ApiKeys, SecretRotation, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { Duration, Effect, Layer, type Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
+import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
+import * as AuthFailureLimit from "./AuthFailureLimit.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
@@ -38,6 +40,8 @@ export interface ServerOptions {
   }
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number
+  /** Failed authentications per minute per client address before 429 (default 0: off; the service sets 20). */
+  readonly authFailuresPerMinute?: number | undefined
   readonly maxBodyBytes?: number | undefined
   readonly maxWebhookBodyBytes?: number | undefined
   /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
@@ -80,7 +84,10 @@ export const layer = <E>(
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
     }),
-    RateLimit.layer({ perMinute: options.rateLimitPerMinute })
+    RateLimit.layer({ perMinute: options.rateLimitPerMinute }),
+    // Secrets and operations: failed authentications per address, key rotation.
+    AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
+    SecretRotation.layer
   )
   const services = WebhookProcessor.layer.pipe(
     Layer.provideMerge(Inbox.layer()),
@@ -92,6 +99,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       AdminHandlersLive,
+      AdminSecretsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),
