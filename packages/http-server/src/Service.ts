@@ -95,6 +95,8 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
         storage
       )
     )
+    // The migrations have created files too (PGlite makes them 0666): owner-only before the service says it is up.
+    if (embedded) yield* DataDir.secure(config.dataDir)
     const address = Context.get(context, HttpServer.HttpServer).address
     const host =
       address._tag === "TcpAddress"
