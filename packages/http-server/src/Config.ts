@@ -165,7 +165,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
     )
     const authFailuresPerMinute = yield* integer(
       env,
-      "PARLEY_AUTH_FAILURES_PER_MINUTE",
+      "PARLEY_AUTH_FAILURE_LIMIT",
       defaults.authFailuresPerMinute,
       0,
       1_000_000
