@@ -1,10 +1,11 @@
 /**
  * The one-line description of a failed start, for every cause it names (the process tests spawn the service for a
- * port in use, a refused connection and a missing database): never a password, never more than one line.
+ * port in use, a refused connection and a missing database): never a password, never more than one line. And the
+ * variables of secrets and operations, whose problems are named like every other configuration problem.
  */
 import { HttpServerError } from "@effect/platform"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Either } from "effect"
+import { Cause, Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Config from "../src/Config.js"
 import { DataDirInUse } from "../src/DataDir.js"
@@ -101,4 +102,30 @@ describe("StartupFailure.describe", () => {
       expect(described.line).not.toContain("\n")
     })
   }
+})
+
+describe("configuration of secrets and operations", () => {
+  const key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+  const other = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+
+  it("PARLEY_PREVIOUS_SECRET_KEYS: comma-separated keys, blanks ignored; a bad entry is named by position, never shown", () => {
+    const parsed = Either.getOrThrow(Config.fromEnv({ PARLEY_PREVIOUS_SECRET_KEYS: ` ${key}, ,${other} ` }))
+    expect(parsed.previousSecretKeys.map(Redacted.value)).toEqual([key, other])
+    expect(Either.getOrThrow(Config.fromEnv({})).previousSecretKeys).toEqual([])
+    const bad = Config.fromEnv({ PARLEY_PREVIOUS_SECRET_KEYS: `${key},not-a-key-but-a-secret` })
+    expect(Either.isLeft(bad)).toBe(true)
+    if (Either.isLeft(bad)) {
+      expect(bad.left.variable).toBe("PARLEY_PREVIOUS_SECRET_KEYS")
+      expect(bad.left.message).toContain("entry 2")
+      expect(bad.left.message).not.toContain("not-a-key-but-a-secret")
+      expect(bad.left.message).not.toContain(key)
+    }
+  })
+
+  it("PARLEY_AUTH_FAILURE_LIMIT: 20 by default, 0 turns it off, anything else is named", () => {
+    expect(Either.getOrThrow(Config.fromEnv({})).authFailuresPerMinute).toBe(20)
+    expect(Either.getOrThrow(Config.fromEnv({ PARLEY_AUTH_FAILURE_LIMIT: "0" })).authFailuresPerMinute).toBe(0)
+    const bad = Config.fromEnv({ PARLEY_AUTH_FAILURE_LIMIT: "-5" })
+    expect(Either.isLeft(bad) && bad.left.variable).toBe("PARLEY_AUTH_FAILURE_LIMIT")
+  })
 })
