@@ -11,6 +11,7 @@ import { TestDatabase } from "@parley/postgres/testing"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { accepts, freePort, runCli, type ServiceProcess, startService, timedGet } from "./support/ServiceProcess.js"
 
+const postgres = await TestDatabase.resolvePostgres()
 const running = /Parley is running at (http:\/\/\S+)/
 
 /** Entries under `dir` whose mode is not owner-only (0700 directories, 0600 files). */
@@ -253,18 +254,19 @@ describe("start-up failures name their cause in one line, exit code 1", () => {
     )
   }, 120_000)
 
-  it("a database that does not exist", async (context) => {
-    const target = await TestDatabase.resolvePostgres()
-    if (target._tag === "Unavailable") return context.skip()
-    const url = new URL(target.url)
-    url.pathname = "/parley_missing_database"
-    const line = await failing({
-      PORT: "0",
-      DATABASE_URL: url.toString(),
-      PARLEY_SECRET_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-    })
-    expect(line).toBe(
-      `parley: could not start on PostgreSQL (DATABASE_URL): database "parley_missing_database" does not exist on ${url.host}: create it first`
-    )
-  }, 120_000)
+  // Needs a PostgreSQL server: required in CI (TEST_DATABASE_URL or CI set), else left out with one warning line.
+  if (postgres._tag !== "Unavailable") {
+    it("a database that does not exist", async () => {
+      const url = new URL(postgres.url)
+      url.pathname = "/parley_missing_database"
+      const line = await failing({
+        PORT: "0",
+        DATABASE_URL: url.toString(),
+        PARLEY_SECRET_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+      })
+      expect(line).toBe(
+        `parley: could not start on PostgreSQL (DATABASE_URL): database "parley_missing_database" does not exist on ${url.host}: create it first`
+      )
+    }, 120_000)
+  }
 })
