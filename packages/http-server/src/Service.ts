@@ -43,9 +43,12 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
     if (embedded) yield* DataDir.lock(config.dataDir)
     const generated = Option.isNone(config.adminToken) ? yield* DataDir.adminToken(config.dataDir) : undefined
     const adminToken = Option.getOrElse(config.adminToken, () => generated!.value)
-    const secretKey = Option.isSome(config.secretKey)
-      ? config.secretKey.value
-      : (yield* DataDir.secretKey(config.dataDir)).value
+    const secretKey =
+      config.database._tag === "Postgres"
+        ? Option.getOrThrow(config.secretKey)
+        : Option.isSome(config.secretKey)
+          ? config.secretKey.value
+          : (yield* DataDir.secretKey(config.dataDir)).value
     const keySource = Option.isSome(config.secretKey)
       ? "PARLEY_SECRET_KEY"
       : `the secret key in ${Path.join(config.dataDir, DataDir.files.secretKey)} (PARLEY_SECRET_KEY unset)`
@@ -89,6 +92,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
           authFailuresPerMinute: config.authFailuresPerMinute,
+          cursorSecret: secretKey,
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },
