@@ -31,7 +31,7 @@ export const startService = (env: Readonly<Record<string, string>>): ServiceProc
       ([name]) => !name.startsWith("PARLEY_") && !name.startsWith("WHATSAPP_") && name !== "DATABASE_URL"
     )
   )
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["--conditions=@parley/source", "--import", "tsx", "src/main.ts"], {
     cwd: packageDir,
     env: { ...base, PARLEY_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"]
@@ -91,7 +91,7 @@ export const runCli = (
   new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "src/cli.ts", ...args],
+      ["--conditions=@parley/source", "--import", "tsx", "src/cli.ts", ...args],
       { cwd: packageDir, env: { ...process.env, ...env } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
