@@ -24,6 +24,9 @@ export interface Rate {
  */
 export type Reservation = Either.Either<number, number>
 
+/** How a store can fail: its state could not be read or written. */
+export type StoreError = StorageError
+
 export class RateLimitStore extends Context.Tag("@parley/core/RateLimitStore")<
   RateLimitStore,
   {

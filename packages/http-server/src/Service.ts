@@ -47,6 +47,8 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           host: config.host,
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
+          // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
+          sharedRateLimits: config.database._tag === "Postgres",
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },

@@ -6,20 +6,35 @@
  * A reservation is taken before the caller sleeps, so concurrent callers queue in arrival order. The pure `*Step`
  * functions hold the arithmetic; the `make*` functions wrap them in a `Ref` and the clock.
  */
+import type { RateLimit, RateLimitStore } from "@parley/core"
 import { Clock, Duration, Effect, Either, Ref } from "effect"
 
 /** How long the caller must wait before its slot, or (Left) how long it would have had to wait: nothing reserved. */
 export type Reservation = Either.Either<number, number>
 
-export interface Limiter {
+/** `E`: how the limiter's state can fail to be read (never, in memory; a `StorageError` for a shared store). */
+export interface Limiter<E = never> {
   /**
    * Reserves the next slot for `key` and returns the wait in milliseconds, or `Left(wait)` without reserving when
    * the wait would exceed `maxWaitMillis`.
    */
-  readonly reserve: (key: string, maxWaitMillis: number) => Effect.Effect<Reservation>
+  readonly reserve: (key: string, maxWaitMillis: number) => Effect.Effect<Reservation, E>
   /** Holds every slot of `key` until `millis` from now (the provider said to slow down). */
-  readonly pause: (key: string, millis: number) => Effect.Effect<void>
+  readonly pause: (key: string, millis: number) => Effect.Effect<void, E>
 }
+
+/**
+ * A limiter whose state lives in a `RateLimitStore` (shared by every process on the store), under keys prefixed by
+ * `namespace` so several limits can share one store.
+ */
+export const fromStore = (
+  store: RateLimitStore["Type"],
+  namespace: string,
+  rate: RateLimit.Rate
+): Limiter<RateLimit.StoreError> => ({
+  reserve: (key, maxWaitMillis) => store.reserve(`${namespace}:${key}`, rate, maxWaitMillis),
+  pause: (key, millis) => store.pause(`${namespace}:${key}`, millis)
+})
 
 /**
  * Waits for `key`'s turn. Fails with the wait it would have taken when that exceeds `maxWait`.
