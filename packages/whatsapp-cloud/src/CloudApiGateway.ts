@@ -17,7 +17,7 @@ import {
   type SendText,
   type WhatsAppNumber
 } from "@parley/core"
-import { Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as GraphHttp from "./internal/graphHttp.js"
 import * as MessagePayload from "./MessagePayload.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -159,7 +159,12 @@ const limiters = (config: Settings) =>
               intervalMillis: Math.max(1, Duration.toMillis(config.pairRate.every)),
               burst: config.pairRate.burst
             })
-      return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}:${recipient}` }
+      return {
+        numbers,
+        pairs,
+        pairKey: (number: string, recipient: string) => `${number}:${recipient}`,
+        serialize: RateLimiter.serializePerKey()
+      }
     }
     const numbers: RateLimiter.Limiter<RateLimit.StoreError> = yield* RateLimiter.makeSlidingWindow({
       limit: config.messagesPerSecond,
@@ -169,25 +174,56 @@ const limiters = (config: Settings) =>
       config.pairRate === false
         ? RateLimiter.unlimited
         : yield* RateLimiter.makeTokenBucket({ capacity: config.pairRate.burst, refillEvery: config.pairRate.every })
-    return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}` }
+    return {
+      numbers,
+      pairs,
+      pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}`,
+      serialize: RateLimiter.concurrent
+    }
   })
 
-/** Waits for `key`'s turn; a turn further than `maxWait` is a full queue, reported as the provider's rate limit. */
+/**
+ * A turn taken or woken later than this is given up and taken again: a process that stalls (CPU, GC) would
+ * otherwise release every turn due during the stall at once, as one burst the provider counts in one second.
+ */
+const maxLatenessMillis = 20
+/** Turns given up for lateness before a send goes late anyway (the limit then errs towards sending less). */
+const maxRetakes = 3
+
+/**
+ * Waits for `key`'s turn; a turn further than `maxWait` is a full queue, reported as the provider's rate limit.
+ * `serialize` runs one reservation per key at a time in this process, so a reservation's round trip is its own
+ * (not a queue for a pool connection) and a slow one means a stale answer.
+ */
 const takeTurn = (
   limiter: RateLimiter.Limiter<RateLimit.StoreError>,
+  serialize: RateLimiter.Serialize,
   key: string,
   maxWait: Duration.Duration,
   limit: string
-): Effect.Effect<void, GraphHttp.AttemptFailure> =>
-  limiter.reserve(key, Duration.toMillis(maxWait)).pipe(
-    Effect.mapError(storeUnavailable),
-    Effect.flatMap(
-      Either.match({
-        onLeft: (wait) => Effect.fail(queueFull(limit, wait)),
-        onRight: (wait) => (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void)
-      })
-    )
+): Effect.Effect<void, GraphHttp.AttemptFailure> => {
+  const reserve = serialize(
+    key,
+    Effect.gen(function* () {
+      const sent = yield* Clock.currentTimeMillis
+      const reservation = yield* limiter.reserve(key, Duration.toMillis(maxWait))
+      const answered = yield* Clock.currentTimeMillis
+      return { reservation, answered, late: answered - sent > maxLatenessMillis }
+    })
   )
+  const turn = (retakes: number): Effect.Effect<void, GraphHttp.AttemptFailure> =>
+    Effect.gen(function* () {
+      const { answered, late, reservation } = yield* reserve.pipe(Effect.mapError(storeUnavailable))
+      if (Either.isLeft(reservation)) return yield* Effect.fail(queueFull(limit, reservation.left))
+      const wait = reservation.right
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      const woke = yield* Clock.currentTimeMillis
+      if ((late || woke - (answered + wait) > maxLatenessMillis) && retakes < maxRetakes) {
+        return yield* turn(retakes + 1)
+      }
+    })
+  return turn(0)
+}
 
 /**
  * Builds the gateway on the `HttpClient` in context, throttled through the `RateLimitStore` in context when there is
@@ -198,7 +234,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient ? options.transformClient(base) : base
     const config = settings(options)
-    const { numbers, pairs, pairKey: pairKeyOf } = yield* limiters(config)
+    const { numbers, pairs, pairKey: pairKeyOf, serialize } = yield* limiters(config)
     // A failed pause only means the provider's next 429 comes a little sooner; the send it came from has its answer.
     const pause = (limiter: RateLimiter.Limiter<RateLimit.StoreError>, key: string, millis: number) =>
       limiter
@@ -221,8 +257,8 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
       const numberKey = from.providerPhoneNumberId
       const pairKey = pairKeyOf(numberKey, recipient)
       const attempt = Effect.gen(function* () {
-        yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)")
-        yield* takeTurn(numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)")
+        yield* takeTurn(pairs, serialize, pairKey, config.maxQueueWait, "pair rate limit (same recipient)")
+        yield* takeTurn(numbers, serialize, numberKey, config.maxQueueWait, "throughput limit (messages per second)")
         const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout)
         return yield* accepted(response.body)
       })

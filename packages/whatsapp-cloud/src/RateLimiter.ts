@@ -36,6 +36,37 @@ export const fromStore = (
   pause: (key, millis) => store.pause(`${namespace}:${key}`, millis)
 })
 
+/** Runs an effect for a key, possibly one at a time per key. */
+export type Serialize = <A, E>(key: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
+/** No serialization (an in-memory reservation is instantaneous). */
+export const concurrent: Serialize = (_key, effect) => effect
+
+/** One effect at a time per key; a key's lock is forgotten when nobody holds or waits for it. */
+export const serializePerKey = (): Serialize => {
+  const locks = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  return (key, effect) =>
+    Effect.suspend(() => {
+      let lock = locks.get(key)
+      if (lock === undefined) {
+        lock = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+        locks.set(key, lock)
+      }
+      const held = lock
+      held.users++
+      return held.semaphore
+        .withPermits(1)(effect)
+        .pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              held.users--
+              if (held.users === 0) locks.delete(key)
+            })
+          )
+        )
+    })
+}
+
 /**
  * Waits for `key`'s turn. Fails with the wait it would have taken when that exceeds `maxWait`.
  */
