@@ -24,6 +24,12 @@ export interface Rate {
  */
 export type Reservation = Either.Either<number, number>
 
+/** The waits of consecutive slots, or (Left) the wait of the first when it was too long: nothing reserved. */
+export type Batch = Either.Either<ReadonlyArray<number>, number>
+
+/** A single reservation from a batch of one. */
+export const firstOf = (batch: Batch): Reservation => Either.map(batch, (waits) => waits[0] ?? 0)
+
 /** How a store can fail: its state could not be read or written. */
 export type StoreError = StorageError
 
@@ -35,6 +41,17 @@ export class RateLimitStore extends Context.Tag("@parley/core/RateLimitStore")<
      * any process sharing the store) queue rather than fail; one waiting more than `maxWaitMillis` reserves nothing.
      */
     readonly reserve: (key: string, rate: Rate, maxWaitMillis: number) => Effect.Effect<Reservation, StorageError>
+    /**
+     * Reserves `count` consecutive slots of `key` in one step (for callers that coalesce their waiters): the waits
+     * of each, or (Left) the wait of the first when that exceeds `maxWaitMillis`, and then nothing is reserved.
+     * `reserve` is this with a count of 1.
+     */
+    readonly reserveBatch: (
+      key: string,
+      rate: Rate,
+      count: number,
+      maxWaitMillis: number
+    ) => Effect.Effect<Batch, StorageError>
     /** Holds every slot of `key` until `millis` from now (the provider said to slow down). */
     readonly pause: (key: string, millis: number) => Effect.Effect<void, StorageError>
   }
@@ -63,13 +80,29 @@ export const gcraStep = (
   now: number,
   maxWaitMillis: number
 ): readonly [Reservation, CellState] => {
+  const [batch, next] = gcraBatch(state, rate, now, maxWaitMillis, 1)
+  return [firstOf(batch), next]
+}
+
+/**
+ * `count` reservations at once, exactly as `count` calls of {@link gcraStep} at the same `now` would make them
+ * (slot i is i intervals after the first, never before the pause's end), or none when the first would wait too long.
+ */
+export const gcraBatch = (
+  state: CellState,
+  rate: Rate,
+  now: number,
+  maxWaitMillis: number,
+  count: number
+): readonly [Batch, CellState] => {
+  const n = Math.max(1, Math.floor(count))
   const tolerance = (Math.max(1, rate.burst) - 1) * rate.intervalMillis
   const from = Math.max(now, state.pausedUntil)
   const base = Math.max(state.tat, from)
-  const grantAt = Math.max(base - tolerance, from)
-  const wait = grantAt - now
-  if (wait > maxWaitMillis) return [Either.left(wait), state]
-  return [Either.right(wait), { tat: base + rate.intervalMillis, pausedUntil: state.pausedUntil }]
+  const first = Math.max(base - tolerance, from) - now
+  if (first > maxWaitMillis) return [Either.left(first), state]
+  const waits = Array.from({ length: n }, (_, i) => Math.max(base + i * rate.intervalMillis - tolerance, from) - now)
+  return [Either.right(waits), { tat: base + n * rate.intervalMillis, pausedUntil: state.pausedUntil }]
 }
 
 /** Keys whose state is equivalent to a new one are forgotten once the map grows past this size. */
@@ -89,19 +122,21 @@ export const makeMemory: Effect.Effect<RateLimitStore["Type"]> = Effect.map(
         return [at, { ...current, lastNow: at }]
       })
     )
+    const reserveBatch = (key: string, rate: Rate, count: number, maxWaitMillis: number) =>
+      Effect.flatMap(now, (at) =>
+        Ref.modify(ref, (current) => {
+          const cells = current.cells
+          if (cells.size > sweepThreshold) {
+            for (const [k, cell] of cells) if (cell.tat <= at && cell.pausedUntil <= at) cells.delete(k)
+          }
+          const [batch, next] = gcraBatch(cells.get(key) ?? restingCell, rate, at, maxWaitMillis, count)
+          cells.set(key, next)
+          return [batch, current]
+        })
+      )
     return RateLimitStore.of({
-      reserve: (key, rate, maxWaitMillis) =>
-        Effect.flatMap(now, (at) =>
-          Ref.modify(ref, (current) => {
-            const cells = current.cells
-            if (cells.size > sweepThreshold) {
-              for (const [k, cell] of cells) if (cell.tat <= at && cell.pausedUntil <= at) cells.delete(k)
-            }
-            const [reservation, next] = gcraStep(cells.get(key) ?? restingCell, rate, at, maxWaitMillis)
-            cells.set(key, next)
-            return [reservation, current]
-          })
-        ),
+      reserve: (key, rate, maxWaitMillis) => Effect.map(reserveBatch(key, rate, 1, maxWaitMillis), firstOf),
+      reserveBatch,
       pause: (key, millis) =>
         Effect.flatMap(now, (at) =>
           Ref.update(ref, (current) => {

@@ -90,6 +90,40 @@ describe("RateLimit.gcraStep", () => {
     }
   )
 
+  it.prop(
+    "a batch of n is n single reservations at the same instant",
+    {
+      limit: rate,
+      calls: FastCheck.array(call, { maxLength: 30 }),
+      count: FastCheck.integer({ min: 1, max: 70 }),
+      maxWait: call.map((c) => c.maxWait)
+    },
+    ({ limit, calls, count, maxWait }) => {
+      let state = RateLimit.restingCell
+      let now = 0
+      for (const c of calls) {
+        now += c.dt
+        state = RateLimit.gcraStep(state, limit, now, c.maxWait)[1]
+      }
+      const [batch, afterBatch] = RateLimit.gcraBatch(state, limit, now, maxWait, count)
+      const [first, afterFirst] = RateLimit.gcraStep(state, limit, now, maxWait)
+      if (Either.isLeft(first)) {
+        assert.deepStrictEqual(batch, Either.left(first.left))
+        assert.strictEqual(afterBatch, state)
+        return
+      }
+      let single = afterFirst
+      const waits = [first.right]
+      for (let i = 1; i < count; i++) {
+        const [next, after] = RateLimit.gcraStep(single, limit, now, Number.POSITIVE_INFINITY)
+        waits.push(Either.getOrThrow(next))
+        single = after
+      }
+      assert.deepStrictEqual(Either.getOrThrow(batch), waits)
+      assert.deepStrictEqual(afterBatch, single)
+    }
+  )
+
   it("a burst from rest goes at once, then one per interval", () => {
     const limit = { intervalMillis: 6_000, burst: 45 }
     const waits: Array<number> = []

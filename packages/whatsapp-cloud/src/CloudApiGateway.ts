@@ -148,23 +148,18 @@ const limiters = (config: Settings) =>
   Effect.gen(function* () {
     const store = yield* Effect.serviceOption(RateLimitStore)
     if (Option.isSome(store)) {
-      const numbers = RateLimiter.fromStore(store.value, "whatsapp.number", {
+      const numbers = yield* RateLimiter.fromStore(store.value, "whatsapp.number", {
         intervalMillis: 1_000 / config.messagesPerSecond,
         burst: 1
       })
       const pairs =
         config.pairRate === false
           ? RateLimiter.unlimited
-          : RateLimiter.fromStore(store.value, "whatsapp.pair", {
+          : yield* RateLimiter.fromStore(store.value, "whatsapp.pair", {
               intervalMillis: Math.max(1, Duration.toMillis(config.pairRate.every)),
               burst: config.pairRate.burst
             })
-      return {
-        numbers,
-        pairs,
-        pairKey: (number: string, recipient: string) => `${number}:${recipient}`,
-        serialize: RateLimiter.serializePerKey()
-      }
+      return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}:${recipient}` }
     }
     const numbers: RateLimiter.Limiter<RateLimit.StoreError> = yield* RateLimiter.makeSlidingWindow({
       limit: config.messagesPerSecond,
@@ -174,51 +169,35 @@ const limiters = (config: Settings) =>
       config.pairRate === false
         ? RateLimiter.unlimited
         : yield* RateLimiter.makeTokenBucket({ capacity: config.pairRate.burst, refillEvery: config.pairRate.every })
-    return {
-      numbers,
-      pairs,
-      pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}`,
-      serialize: RateLimiter.concurrent
-    }
+    return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}` }
   })
 
 /**
- * A turn taken or woken later than this is given up and taken again: a process that stalls (CPU, GC) would
- * otherwise release every turn due during the stall at once, as one burst the provider counts in one second.
+ * A turn woken later than this is given up and taken again: a process that stalls (CPU, GC) would otherwise wake
+ * every turn due during the stall at once, as one burst the provider counts in one second.
  */
 const maxLatenessMillis = 20
 /** Turns given up for lateness before a send goes late anyway (the limit then errs towards sending less). */
 const maxRetakes = 3
 
-/**
- * Waits for `key`'s turn; a turn further than `maxWait` is a full queue, reported as the provider's rate limit.
- * `serialize` runs one reservation per key at a time in this process, so a reservation's round trip is its own
- * (not a queue for a pool connection) and a slow one means a stale answer.
- */
+/** Waits for `key`'s turn; a turn further than `maxWait` is a full queue, reported as the provider's rate limit. */
 const takeTurn = (
   limiter: RateLimiter.Limiter<RateLimit.StoreError>,
-  serialize: RateLimiter.Serialize,
   key: string,
   maxWait: Duration.Duration,
   limit: string
 ): Effect.Effect<void, GraphHttp.AttemptFailure> => {
-  const reserve = serialize(
-    key,
-    Effect.gen(function* () {
-      const sent = yield* Clock.currentTimeMillis
-      const reservation = yield* limiter.reserve(key, Duration.toMillis(maxWait))
-      const answered = yield* Clock.currentTimeMillis
-      return { reservation, answered, late: answered - sent > maxLatenessMillis }
-    })
-  )
   const turn = (retakes: number): Effect.Effect<void, GraphHttp.AttemptFailure> =>
     Effect.gen(function* () {
-      const { answered, late, reservation } = yield* reserve.pipe(Effect.mapError(storeUnavailable))
+      const reservation = yield* limiter
+        .reserve(key, Duration.toMillis(maxWait))
+        .pipe(Effect.mapError(storeUnavailable))
       if (Either.isLeft(reservation)) return yield* Effect.fail(queueFull(limit, reservation.left))
       const wait = reservation.right
-      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-      const woke = yield* Clock.currentTimeMillis
-      if ((late || woke - (answered + wait) > maxLatenessMillis) && retakes < maxRetakes) {
+      if (wait <= 0) return
+      const due = (yield* Clock.currentTimeMillis) + wait
+      yield* Effect.sleep(Duration.millis(wait))
+      if ((yield* Clock.currentTimeMillis) - due > maxLatenessMillis && retakes < maxRetakes) {
         return yield* turn(retakes + 1)
       }
     })
@@ -234,7 +213,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient ? options.transformClient(base) : base
     const config = settings(options)
-    const { numbers, pairs, pairKey: pairKeyOf, serialize } = yield* limiters(config)
+    const { numbers, pairs, pairKey: pairKeyOf } = yield* limiters(config)
     // A failed pause only means the provider's next 429 comes a little sooner; the send it came from has its answer.
     const pause = (limiter: RateLimiter.Limiter<RateLimit.StoreError>, key: string, millis: number) =>
       limiter
@@ -257,8 +236,8 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
       const numberKey = from.providerPhoneNumberId
       const pairKey = pairKeyOf(numberKey, recipient)
       const attempt = Effect.gen(function* () {
-        yield* takeTurn(pairs, serialize, pairKey, config.maxQueueWait, "pair rate limit (same recipient)")
-        yield* takeTurn(numbers, serialize, numberKey, config.maxQueueWait, "throughput limit (messages per second)")
+        yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)")
+        yield* takeTurn(numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)")
         const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout)
         return yield* accepted(response.body)
       })

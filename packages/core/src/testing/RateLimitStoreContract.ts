@@ -102,4 +102,53 @@ export const runRateLimitStoreContract = <E>(name: string, store: Layer.Layer<Ra
         assert.deepStrictEqual(slots, expected)
       })
     )
+
+    it.effect("a batch takes the slots that as many single reservations would take", () =>
+      Effect.gen(function* () {
+        const limits = yield* RateLimitStore
+        const key = freshKey("batch")
+        const rate = { intervalMillis: 10_000, burst: 2 }
+        const batch = yield* limits.reserveBatch(key, rate, 5, Number.POSITIVE_INFINITY)
+        assert.isTrue(Either.isRight(batch))
+        if (Either.isRight(batch)) {
+          assert.strictEqual(batch.right.length, 5)
+          for (const [i, wait] of batch.right.entries()) near(wait, [0, 0, 10_000, 20_000, 30_000][i]!)
+        }
+        near(right(yield* limits.reserve(key, rate, Number.POSITIVE_INFINITY)), 40_000)
+      })
+    )
+
+    it.effect("a batch whose first slot is too far reserves nothing", () =>
+      Effect.gen(function* () {
+        const limits = yield* RateLimitStore
+        const key = freshKey("batch-refused")
+        const rate = { intervalMillis: 60_000, burst: 1 }
+        near(right(yield* limits.reserve(key, rate, 0)), 0)
+        const refused = yield* limits.reserveBatch(key, rate, 3, 1_000)
+        assert.isTrue(Either.isLeft(refused))
+        if (Either.isLeft(refused)) near(refused.left, 60_000)
+        near(right(yield* limits.reserve(key, rate, Number.POSITIVE_INFINITY)), 60_000)
+      })
+    )
+
+    it.effect("10 concurrent batches of 5 take 50 distinct slots", () =>
+      Effect.gen(function* () {
+        const limits = yield* RateLimitStore
+        const key = freshKey("concurrent-batches")
+        const interval = 10_000
+        const batches = yield* Effect.forEach(
+          Array.from({ length: 10 }),
+          () => limits.reserveBatch(key, { intervalMillis: interval, burst: 5 }, 5, Number.POSITIVE_INFINITY),
+          { concurrency: "unbounded" }
+        )
+        const slots = batches
+          .flatMap((batch) => Either.getOrThrow(batch))
+          .map((wait) => Math.round(wait / interval))
+          .sort((a, b) => a - b)
+        assert.deepStrictEqual(slots, [
+          ...Array.from({ length: 5 }, () => 0),
+          ...Array.from({ length: 45 }, (_, k) => k + 1)
+        ])
+      })
+    )
   })

@@ -1,11 +1,13 @@
 /**
  * One "Parley process" for the scale test: the WhatsApp Cloud API gateway on its own PostgreSQL pool, throttled
  * through the shared `SqlRateLimitStore`, sending to the fake Cloud API. The test starts two of these as separate
- * Node processes, releases them together (a line on stdin), and counts what reaches the fake.
+ * Node processes, releases them together (a line on stdin), and counts what reaches the fake. Each request carries
+ * `x-sent-at`: when the limiter let it go, by this process's clock.
  *
  * Input: `SENDER_CONFIG` (JSON, see `SenderConfig`). Output: one JSON line on stdout (`SenderResult`).
  */
 import { createInterface } from "node:readline"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import {
   BusinessId,
@@ -18,7 +20,7 @@ import {
 } from "@parley/core"
 import { PostgresClient, SqlRateLimitStore } from "@parley/postgres"
 import { CloudApiGateway } from "@parley/whatsapp-cloud"
-import { Effect, Layer, Redacted } from "effect"
+import { Clock, Effect, Layer, Redacted } from "effect"
 
 export interface SenderConfig {
   readonly databaseUrl: string
@@ -81,7 +83,11 @@ const gateway = CloudApiGateway.layer({
   messagesPerSecond: config.messagesPerSecond,
   pairRate: config.pairRate === false ? false : { burst: config.pairRate.burst, every: config.pairRate.everyMillis },
   maxQueueWait: "60 seconds",
-  requestTimeout: "10 seconds"
+  requestTimeout: "10 seconds",
+  // When the limiter let the request go, by this process's clock (the fake also notes when it arrived).
+  transformClient: HttpClient.mapRequestEffect((request) =>
+    Effect.map(Clock.currentTimeMillis, (now) => HttpClientRequest.setHeader(request, "x-sent-at", String(now)))
+  )
 }).pipe(
   Layer.provide(SqlRateLimitStore.layer()),
   Layer.provide(PostgresClient.layer({ url: Redacted.make(config.databaseUrl), maxConnections: 10 })),
