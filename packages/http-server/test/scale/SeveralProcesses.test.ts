@@ -10,7 +10,8 @@
  * one interval apart); what the fake sees is each grant shifted by the time from the statement's answer to the
  * request's arrival (driver, timer, HTTP over loopback). Only the spread of that delay matters; on this shared
  * machine it stays under 100 ms, so a window may hold `ceil(100 ms / interval)` arrivals more than the limit.
- * Without sharing, two processes let through twice the limit; every bound below stays well under that.
+ * Without sharing, two processes let through twice the limit (a control case checks that the measurement sees it);
+ * every bound below stays well under that.
  */
 import * as Path from "node:path"
 import { allScopes } from "@parley/core"
@@ -78,7 +79,7 @@ if (target._tag !== "Unavailable") {
     /** Starts one sender per recipient list, releases them together, and returns their results. */
     const sendFromTwoProcesses = async (
       recipients: readonly [ReadonlyArray<string>, ReadonlyArray<string>],
-      limits: Pick<SenderConfig, "messagesPerSecond" | "pairRate">
+      limits: Pick<SenderConfig, "messagesPerSecond" | "pairRate" | "shared">
     ): Promise<ReadonlyArray<SenderResult>> => {
       const senders = recipients.map((list, i) => {
         const config: SenderConfig = {
@@ -120,6 +121,21 @@ if (target._tag !== "Unavailable") {
       expect(seen.busiestSent).toBeLessThanOrEqual(perSecond + Math.ceil(jitterMillis / interval))
       expect(seen.busiestArrived).toBeLessThanOrEqual(perSecond + Math.ceil((jitterMillis + seen.spread) / interval))
       expect(seen.span).toBeGreaterThanOrEqual((2 * each - 1) * interval - jitterMillis)
+    }, 120_000)
+
+    it("control: the same two processes with their limits in memory exceed the number's rate", async () => {
+      const perSecond = 40
+      const each = 200
+      const results = await sendFromTwoProcesses([phones("2348040", each), phones("2348050", each)], {
+        messagesPerSecond: perSecond,
+        pairRate: false,
+        shared: false
+      })
+      expect(results.map((r) => r.failed)).toEqual([[], []])
+      const seen = measure(2 * each, 1_000)
+      console.info(`[scale] control, limits in memory: busiest 1-s window ${seen.busiestSent} as sent`)
+      // Each process keeps its own 40/s: together well above what the shared limit allows.
+      expect(seen.busiestSent).toBeGreaterThan(perSecond + Math.ceil(jitterMillis / (1_000 / perSecond)))
     }, 120_000)
 
     it("the pair rate (a burst, then one per interval) holds across two processes", async () => {

@@ -33,6 +33,8 @@ export interface SenderConfig {
   readonly recipients: ReadonlyArray<string>
   readonly messagesPerSecond: number
   readonly pairRate: { readonly burst: number; readonly everyMillis: number } | false
+  /** false: limits in this process's memory, as without a shared store (a control; default true). */
+  readonly shared?: boolean
 }
 
 export interface SenderResult {
@@ -89,7 +91,7 @@ const gateway = CloudApiGateway.layer({
     Effect.map(Clock.currentTimeMillis, (now) => HttpClientRequest.setHeader(request, "x-sent-at", String(now)))
   )
 }).pipe(
-  Layer.provide(SqlRateLimitStore.layer()),
+  Layer.provide(config.shared === false ? Layer.empty : SqlRateLimitStore.layer()),
   Layer.provide(PostgresClient.layer({ url: Redacted.make(config.databaseUrl), maxConnections: 10 })),
   Layer.provide(NodeHttpClient.layerUndici)
 )
