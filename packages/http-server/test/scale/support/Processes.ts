@@ -20,11 +20,15 @@ export interface Child {
 }
 
 export const spawnScript = (script: string, env: Readonly<Record<string, string>>): Child => {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--import", "tsx", script], {
-    cwd: packageDir,
-    env: { ...process.env, ...env },
-    stdio: ["pipe", "pipe", "pipe"]
-  })
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    ["--conditions=@parley/source", "--import", "tsx", script],
+    {
+      cwd: packageDir,
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"]
+    }
+  )
   const lines: Array<string> = []
   const waiting: Array<{ readonly pattern: RegExp; readonly resolve: (line: string) => void }> = []
   let errors = ""
