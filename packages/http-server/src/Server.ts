@@ -8,13 +8,24 @@ import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError, O
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
-import { ApiKeys, Listing, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
+import {
+  ApiKeys,
+  Listing,
+  SecretRotation,
+  type Secrets,
+  SqlRateLimitStore,
+  type Storage,
+  Tenancy,
+  WebhookInbox
+} from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
+import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
+import * as AuthFailureLimit from "./AuthFailureLimit.js"
 import * as CursorSigning from "./CursorSigning.js"
 import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
@@ -55,6 +66,13 @@ export interface ServerOptions {
   readonly cursorSecret?: Redacted.Redacted<string> | undefined
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number
+  /** Failed authentications per minute per client address before 429 (default 0: off; the service sets 20). */
+  readonly authFailuresPerMinute?: number | undefined
+  /**
+   * Keep the rate limits (per API key, per number, per recipient) in the database, so they hold across every process
+   * on it (several processes on one PostgreSQL). Default false: in this process's memory (embedded PGlite).
+   */
+  readonly sharedRateLimits?: boolean | undefined
   readonly maxBodyBytes?: number | undefined
   readonly maxWebhookBodyBytes?: number | undefined
   /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
@@ -97,11 +115,19 @@ export const layer = <E>(
   }
 
   const base = Layer.mergeAll(storage, layerUuidV7, NodeHttpClient.layerUndici)
+  // The gateway finds the store in its context; without one it limits in memory.
+  const limited =
+    options.sharedRateLimits === true
+      ? Layer.merge(
+          CloudApiGateway.layer(gatewayOptions),
+          RateLimit.layerStore({ perMinute: options.rateLimitPerMinute })
+        ).pipe(Layer.provide(SqlRateLimitStore.layer()))
+      : Layer.merge(CloudApiGateway.layer(gatewayOptions), RateLimit.layer({ perMinute: options.rateLimitPerMinute }))
   const adapters = Layer.mergeAll(
     ApiKeys.layer,
     Tenancy.layer,
     WebhookInbox.layer,
-    CloudApiGateway.layer(gatewayOptions),
+    limited,
     TemplateSync.layer({
       baseUrl: gatewayOptions.baseUrl,
       apiVersion: gatewayOptions.apiVersion,
@@ -110,7 +136,9 @@ export const layer = <E>(
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
     }),
-    RateLimit.layer({ perMinute: options.rateLimitPerMinute }),
+    // Secrets and operations: failed authentications per address, key rotation.
+    AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
+    SecretRotation.layer,
     Listing.layer
   )
   const services = WebhookProcessor.layer.pipe(
@@ -124,6 +152,7 @@ export const layer = <E>(
       MessagingLive,
       AdminHandlersLive,
       AdminListHandlersLive,
+      AdminSecretsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),

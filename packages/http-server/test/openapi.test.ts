@@ -103,6 +103,7 @@ describe("the OpenAPI document", () => {
       Api.CreateApiKeyBody,
       Api.CreateTemplateBody,
       Api.SyncTemplatesBody,
+      Api.ReplaceAccessTokenBody,
       Api.WebhookEnvelope
     ]) {
       const examples = Option.getOrElse(SchemaAST.getExamplesAnnotation(body.ast), () => [])

@@ -11,7 +11,7 @@ import { Effect, Layer, Schema } from "effect"
 import * as Migrations from "../src/Migrations.js"
 import { storage, TestDatabase } from "../src/testing/index.js"
 
-/** Tables that hold one business's data. The others are global: businesses, the two route tables, the inbox. */
+/** Tables that hold one business's data. The others are global: businesses, the two route tables, the inbox, the rate limits. */
 const tenantTables = [
   "users",
   "whatsapp_numbers",
@@ -39,7 +39,14 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
       const applied = yield* sql`SELECT name FROM parley_migrations ORDER BY migration_id`
       assert.deepStrictEqual(
         applied.map((row) => row.name),
-        ["create_tenancy", "create_conversations", "create_messages", "create_idempotency_keys", "create_webhook_inbox"]
+        [
+          "create_tenancy",
+          "create_conversations",
+          "create_messages",
+          "create_idempotency_keys",
+          "create_webhook_inbox",
+          "create_rate_limit_cells"
+        ]
       )
     })
   )

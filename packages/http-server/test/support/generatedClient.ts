@@ -82,6 +82,14 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
     })
   )
   ok(
+    "replaceAccessToken",
+    await admin.PUT("/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token", {
+      params: { path: { businessId, whatsappNumberId: number.data.id } },
+      body: { accessToken: ctx.accessToken }
+    })
+  )
+  ok("resealAccessTokens", await admin.POST("/v1/admin/secret-key/reseal"))
+  ok(
     "syncTemplates",
     await admin.POST("/v1/admin/businesses/{businessId}/templates/sync", {
       ...byBusiness,
