@@ -3,6 +3,8 @@ import { defineProject } from "vitest/config"
 export default defineProject({
   test: {
     name: "core",
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts"],
+    // Property tests run a hundred cases each; on a loaded machine that can take longer than vitest's 5 s default.
+    testTimeout: 60_000
   }
 })

@@ -16,7 +16,7 @@ import * as Cursor from "./Cursor.js"
 import { CustomerIdentity } from "./Customer.js"
 import * as Idempotency from "./Idempotency.js"
 import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAppNumberId } from "./Ids.js"
-import { type InboundMessage, opensWindow } from "./Inbound.js"
+import { type InboundMessage, opensWindow, plausibleTimestamp } from "./Inbound.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
 import { DeliveryFailure, Message, TemplateUse } from "./Message.js"
 import { type InboundRecorded, MessageRepository, type StatusApplied, type StatusUpdate } from "./MessageRepository.js"
@@ -638,14 +638,21 @@ const makeInbox = (options: InboxOptions = {}) =>
       number: WhatsAppNumber,
       batch: ReadonlyArray<InboundMessage>
     ) {
-      return yield* Effect.forEach(batch, (inbound) => receiveOne(number, inbound))
+      // Signed is not the same as plausible: a timestamp far in the future is clamped to now (see Inbound).
+      const now = yield* DateTime.now
+      return yield* Effect.forEach(batch, (inbound) =>
+        receiveOne(number, { ...inbound, timestamp: plausibleTimestamp(inbound.timestamp, now) })
+      )
     })
 
     const applyDeliveryStatus = Effect.fn("Inbox.applyDeliveryStatus")(function* (
       number: WhatsAppNumber,
       updates: ReadonlyArray<StatusUpdate>
     ) {
-      return yield* Effect.forEach(updates, (update) => messages.applyStatus(number.businessId, update))
+      const now = yield* DateTime.now
+      return yield* Effect.forEach(updates, (update) =>
+        messages.applyStatus(number.businessId, { ...update, timestamp: plausibleTimestamp(update.timestamp, now) })
+      )
     })
 
     const updateConversation = Effect.fn("Inbox.updateConversation")(function* (
