@@ -10,8 +10,9 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
 import { ApiKeys, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
-import { Duration, Effect, Layer, type Option, type Redacted } from "effect"
+import { type Duration, Effect, Layer, type Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
+import { AdminWebhooksLive } from "./AdminWebhookHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
 import * as Edge from "./Edge.js"
@@ -40,7 +41,10 @@ export interface ServerOptions {
   readonly rateLimitPerMinute: number
   readonly maxBodyBytes?: number | undefined
   readonly maxWebhookBodyBytes?: number | undefined
-  /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
+  /**
+   * How often the webhook worker looks for work nobody woke it for: deliveries stored by other processes, failed ones
+   * due for a retry, expired leases (default 1 second). A delivery stored by this process is processed at once.
+   */
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
   /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
@@ -92,6 +96,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       AdminHandlersLive,
+      AdminWebhooksLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),
@@ -111,7 +116,7 @@ export const layer = <E>(
 
   const running = Layer.mergeAll(
     serve,
-    WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)),
+    WebhookProcessor.worker(options.webhookRetryEvery ?? WebhookProcessor.defaultPollEvery),
     Maintenance.worker(options.maintenance)
   )
 

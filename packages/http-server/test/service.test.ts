@@ -166,7 +166,12 @@ describe("the standalone service", () => {
       (await fetch(`${url}/v1/messaging/conversations`, { headers: { authorization: `Bearer ${key.data.key}` } }).then(
         (r) => r.json()
       )) as Envelope<ReadonlyArray<ConversationJson>>
-    const before = await list(started.url)
+    // The 200 comes before processing: wait (bounded) for the worker to apply the delivery.
+    let before = await list(started.url)
+    for (let i = 0; i < 500 && before.data.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      before = await list(started.url)
+    }
     expect(before.data).toHaveLength(1)
     await Effect.runPromise(quiet(Scope.close(first, Exit.void)))
 
