@@ -210,8 +210,8 @@ const failureColumns =
 const ItemRefRow = Schema.Struct({ provider_phone_number_id: Schema.String, item_key: Schema.String })
 const decodeItemRefRows = Schema.decodeUnknown(Schema.Array(ItemRefRow))
 const isUuid = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
-/** Errors are kept for people to read; a driver's message is short, but a bound keeps a row small whatever it says. */
-const errorText = (error: string) => error.slice(0, 2000)
+/** Errors are kept for people to read: bounded, and with NUL (which text cannot hold) spelled out. */
+const errorText = (error: string) => error.replaceAll("\u0000", "\\u0000").slice(0, 2000)
 
 const CountRow = Schema.Struct({ count: Integer })
 const decodeCountRows = Schema.decodeUnknown(Schema.Array(CountRow))
