@@ -46,6 +46,8 @@ export interface ServerOptions {
    * due for a retry, expired leases (default 1 second). A delivery stored by this process is processed at once.
    */
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
+  /** Item retries of the webhook worker (attempts before an item is set aside, first retry delay). */
+  readonly webhookProcessing?: WebhookProcessor.ProcessorOptions | undefined
   /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
@@ -86,7 +88,7 @@ export const layer = <E>(
     }),
     RateLimit.layer({ perMinute: options.rateLimitPerMinute })
   )
-  const services = WebhookProcessor.layer.pipe(
+  const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
     Layer.provideMerge(Inbox.layer()),
     Layer.provideMerge(adapters),
     Layer.provideMerge(base)

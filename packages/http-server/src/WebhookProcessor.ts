@@ -36,7 +36,15 @@ export const deliveryLease: Duration.Duration = Duration.minutes(5)
 /** How long the worker waits between looks at the inbox when nothing wakes it (other processes' deliveries). */
 export const defaultPollEvery: Duration.Duration = Duration.seconds(1)
 
-const retryDelay = (attempts: number) => Duration.seconds(Math.min(300, 5 * 2 ** Math.max(0, attempts - 1)))
+/** The first retry's delay; each later one doubles it, up to five minutes. */
+export const defaultRetryDelay: Duration.Duration = Duration.seconds(5)
+
+export interface ProcessorOptions {
+  /** Default `maxItemAttempts`. */
+  readonly maxItemAttempts?: number | undefined
+  /** Default `defaultRetryDelay` (tests shorten it). */
+  readonly retryDelay?: Duration.DurationInput | undefined
+}
 
 /** What an operator's replay of a failed item did. */
 export interface Replayed {
@@ -103,282 +111,291 @@ interface Source {
   readonly payload: unknown
 }
 
-export const make = Effect.gen(function* () {
-  const inbox = yield* Inbox.Inbox
-  const numbers = yield* WhatsAppNumberDirectory
-  const store = yield* WebhookInbox.WebhookInbox
-  const signal = yield* Queue.sliding<void>(1)
+export const makeWith = (options: ProcessorOptions = {}) =>
+  Effect.gen(function* () {
+    const maxAttempts = options.maxItemAttempts ?? maxItemAttempts
+    const firstDelay = Duration.toMillis(options.retryDelay ?? defaultRetryDelay)
+    const retryDelay = (attempts: number) =>
+      Duration.millis(Math.min(300_000, firstDelay * 2 ** Math.max(0, attempts - 1)))
+    const inbox = yield* Inbox.Inbox
+    const numbers = yield* WhatsAppNumberDirectory
+    const store = yield* WebhookInbox.WebhookInbox
+    const signal = yield* Queue.sliding<void>(1)
 
-  /** Applies a batch; when the database refuses it, each item alone, so only the bad items fail. */
-  const isolate = <A>(
-    items: ReadonlyArray<A>,
-    apply: (batch: ReadonlyArray<A>) => Effect.Effect<unknown, StorageError>,
-    failed: (item: A, error: StorageError) => WebhookInbox.ItemFailed
-  ): Effect.Effect<ReadonlyArray<WebhookInbox.ItemFailed>> =>
-    items.length === 0
-      ? Effect.succeed([])
-      : apply(items).pipe(
-          Effect.as([]),
-          Effect.catchAll(() =>
-            Effect.forEach(items, (item) =>
-              apply([item]).pipe(
-                Effect.as(Option.none<WebhookInbox.ItemFailed>()),
-                Effect.catchAll((error) => Effect.succeed(Option.some(failed(item, error))))
-              )
-            ).pipe(Effect.map((results) => results.flatMap(Option.toArray)))
+    /** Applies a batch; when the database refuses it, each item alone, so only the bad items fail. */
+    const isolate = <A>(
+      items: ReadonlyArray<A>,
+      apply: (batch: ReadonlyArray<A>) => Effect.Effect<unknown, StorageError>,
+      failed: (item: A, error: StorageError) => WebhookInbox.ItemFailed
+    ): Effect.Effect<ReadonlyArray<WebhookInbox.ItemFailed>> =>
+      items.length === 0
+        ? Effect.succeed([])
+        : apply(items).pipe(
+            Effect.as([]),
+            Effect.catchAll(() =>
+              Effect.forEach(items, (item) =>
+                apply([item]).pipe(
+                  Effect.as(Option.none<WebhookInbox.ItemFailed>()),
+                  Effect.catchAll((error) => Effect.succeed(Option.some(failed(item, error))))
+                )
+              ).pipe(Effect.map((results) => results.flatMap(Option.toArray)))
+            )
           )
-        )
 
-  /** Applies one number's messages and statuses; the items that failed. Items in `skip` are left alone. */
-  const applyRouted = (
-    number: WhatsAppNumber,
-    updates: Webhook.NumberUpdates,
-    skip: (itemKey: string) => boolean,
-    source: Source
-  ) =>
-    Effect.gen(function* () {
-      const pnid = storable(updates.providerPhoneNumberId)
-      const inbound = updates.inbound.filter((m) => !skip(messageKey(m)))
-      const statuses = updates.statuses.filter((s) => !skip(statusKey(s)))
-      const failedMessages = yield* isolate(
-        inbound,
-        (batch) => inbox.receiveInbound(number, batch),
-        (m, error) => ({ providerPhoneNumberId: pnid, kind: "message", itemKey: messageKey(m), error: error.message })
-      )
-      const failedStatuses = yield* isolate(
-        statuses,
-        (batch) => inbox.applyDeliveryStatus(number, batch),
-        (s, error) => ({ providerPhoneNumberId: pnid, kind: "status", itemKey: statusKey(s), error: error.message })
-      )
-      yield* logWith("Info", "webhook applied", {
-        delivery: source.deliveryId,
-        businessId: number.businessId,
-        messages: inbound.length - failedMessages.length,
-        statuses: statuses.length - failedStatuses.length,
-        failed: failedMessages.length + failedStatuses.length,
-        setAside: updates.inbound.length - inbound.length + updates.statuses.length - statuses.length,
-        from: inbound.map((m) => (m.customer.phone._tag === "Some" ? Phone.mask(m.customer.phone.value) : "…")),
-        skipped: updates.skipped.map((s) => `${s.kind}: ${s.reason}`),
-        errors: updates.errors.map((e) => `${e.code} ${e.title}`)
-      })
-      return [...failedMessages, ...failedStatuses]
-    })
-
-  /** Routes one number's changes: applied for its business, or kept aside when no business owns the number. */
-  const applyNumber = (
-    updates: Webhook.NumberUpdates,
-    skip: (itemKey: string) => boolean,
-    source: Source
-  ): Effect.Effect<ReadonlyArray<WebhookInbox.ItemFailed>> => {
-    const pnid = updates.providerPhoneNumberId
-    const numberFailed = (error: StorageError): ReadonlyArray<WebhookInbox.ItemFailed> => [
-      { providerPhoneNumberId: storable(pnid), kind: "number", itemKey: numberKey, error: error.message }
-    ]
-    if (skip(numberKey)) return Effect.succeed([])
-    return numbers.findByProviderId(pnid).pipe(
-      Effect.flatMap(
-        Option.match({
-          onSome: (number) => applyRouted(number, updates, skip, source),
-          onNone: () =>
-            store
-              .keepUnrouted({
-                providerPhoneNumberId: pnid,
-                deliveryId: source.deliveryId,
-                payload: changesFor(source.payload, pnid),
-                receivedAt: source.receivedAt
-              })
-              .pipe(
-                Effect.zipRight(
-                  logWith("Warning", "webhook for an unknown phone_number_id kept aside", {
-                    delivery: source.deliveryId,
-                    phoneNumberId: pnid
-                  })
-                ),
-                Effect.as([])
-              )
-        })
-      ),
-      Effect.catchAll((error) => Effect.succeed(numberFailed(error)))
-    )
-  }
-
-  /** Applies every number's changes of a payload, skipping items set aside; records what failed. */
-  const applyPayload = (batch: Webhook.WebhookBatch, source: Source, only?: string) =>
-    Effect.gen(function* () {
-      const dead = yield* store.deadItems(source.deliveryId)
-      const failed: Array<WebhookInbox.ItemFailed> = []
-      for (const updates of batch) {
-        if (only !== undefined && updates.providerPhoneNumberId !== only) continue
+    /** Applies one number's messages and statuses; the items that failed. Items in `skip` are left alone. */
+    const applyRouted = (
+      number: WhatsAppNumber,
+      updates: Webhook.NumberUpdates,
+      skip: (itemKey: string) => boolean,
+      source: Source
+    ) =>
+      Effect.gen(function* () {
         const pnid = storable(updates.providerPhoneNumberId)
-        const skip = (itemKey: string) => dead.some((d) => d.providerPhoneNumberId === pnid && d.itemKey === itemKey)
-        failed.push(...(yield* applyNumber(updates, skip, source)))
-      }
-      const now = yield* DateTime.now
-      const recorded =
-        failed.length === 0
-          ? []
-          : yield* store.recordFailures({
-              deliveryId: source.deliveryId,
-              failures: failed,
-              at: now,
-              maxAttempts: maxItemAttempts
-            })
-      for (const failure of recorded) {
-        yield* logWith("Warning", failure.state === "dead" ? "webhook item set aside" : "webhook item failed", {
-          delivery: source.deliveryId,
-          failure: failure.id,
-          phoneNumberId: failure.providerPhoneNumberId,
-          kind: failure.kind,
-          attempts: failure.attempts,
-          reason: failure.lastError
-        })
-      }
-      if (only === undefined) yield* store.resolveRetrying(source.deliveryId, failed, now)
-      return recorded
-    })
-
-  const processDelivery = (delivery: WebhookInbox.WebhookDelivery) =>
-    Effect.gen(function* () {
-      const parsed = Webhook.parse(delivery.body)
-      const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
-      if (Either.isLeft(decoded)) {
-        // Signed by Meta but unreadable: retrying cannot help. It stays stored for inspection.
-        yield* logWith("Warning", "webhook payload not understood", {
-          delivery: delivery.id,
-          reason: decoded.left.reason
-        })
-        return yield* store.markProcessed(delivery.id, yield* DateTime.now)
-      }
-      const recorded = yield* applyPayload(decoded.right, {
-        deliveryId: delivery.id,
-        receivedAt: delivery.receivedAt,
-        payload: Either.getOrNull(parsed)
-      })
-      const retrying = recorded.filter((f) => f.state === "retrying")
-      const now = yield* DateTime.now
-      if (retrying.length === 0) return yield* store.markProcessed(delivery.id, now)
-      yield* store.markFailed(
-        delivery.id,
-        `${retrying.length} item(s) failed: ${retrying[0]?.lastError ?? ""}`,
-        DateTime.addDuration(now, retryDelay(delivery.attempts))
-      )
-    }).pipe(Effect.withSpan("WebhookProcessor.processDelivery"))
-
-  /** Kept-aside changes whose number a business registered since: applied, then forgotten once nothing retries. */
-  const replayUnrouted = (kept: WebhookInbox.UnroutedWebhook) =>
-    Effect.gen(function* () {
-      const decoded = Webhook.decodeUnknown(kept.payload)
-      if (Either.isRight(decoded)) {
-        const recorded = yield* applyPayload(
-          decoded.right,
-          { deliveryId: kept.deliveryId, receivedAt: kept.receivedAt, payload: kept.payload },
-          kept.providerPhoneNumberId
+        const inbound = updates.inbound.filter((m) => !skip(messageKey(m)))
+        const statuses = updates.statuses.filter((s) => !skip(statusKey(s)))
+        const failedMessages = yield* isolate(
+          inbound,
+          (batch) => inbox.receiveInbound(number, batch),
+          (m, error) => ({ providerPhoneNumberId: pnid, kind: "message", itemKey: messageKey(m), error: error.message })
         )
-        if (recorded.some((f) => f.state === "retrying")) return
-      }
-      yield* store.dropUnrouted(kept.providerPhoneNumberId, kept.deliveryId)
-      yield* logWith("Info", "kept-aside webhook replayed for a newly registered number", {
-        delivery: kept.deliveryId,
-        phoneNumberId: kept.providerPhoneNumberId
+        const failedStatuses = yield* isolate(
+          statuses,
+          (batch) => inbox.applyDeliveryStatus(number, batch),
+          (s, error) => ({ providerPhoneNumberId: pnid, kind: "status", itemKey: statusKey(s), error: error.message })
+        )
+        yield* logWith("Info", "webhook applied", {
+          delivery: source.deliveryId,
+          businessId: number.businessId,
+          messages: inbound.length - failedMessages.length,
+          statuses: statuses.length - failedStatuses.length,
+          failed: failedMessages.length + failedStatuses.length,
+          setAside: updates.inbound.length - inbound.length + updates.statuses.length - statuses.length,
+          from: inbound.map((m) => (m.customer.phone._tag === "Some" ? Phone.mask(m.customer.phone.value) : "…")),
+          skipped: updates.skipped.map((s) => `${s.kind}: ${s.reason}`),
+          errors: updates.errors.map((e) => `${e.code} ${e.title}`)
+        })
+        return [...failedMessages, ...failedStatuses]
       })
-    })
 
-  const drain = Effect.gen(function* () {
-    let handled = 0
-    while (true) {
-      const now = yield* DateTime.now
-      const [delivery] = yield* store.claim({ limit: 1, now, leaseUntil: DateTime.addDuration(now, deliveryLease) })
-      if (delivery === undefined) break
-      yield* processDelivery(delivery).pipe(
-        Effect.catchAll((error) =>
-          Effect.flatMap(DateTime.now, (at) =>
-            Effect.zipRight(
-              logWith("Warning", "webhook processing failed; it will be retried", {
-                delivery: delivery.id,
-                reason: error.message
-              }),
-              store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+    /** Routes one number's changes: applied for its business, or kept aside when no business owns the number. */
+    const applyNumber = (
+      updates: Webhook.NumberUpdates,
+      skip: (itemKey: string) => boolean,
+      source: Source
+    ): Effect.Effect<ReadonlyArray<WebhookInbox.ItemFailed>> => {
+      const pnid = updates.providerPhoneNumberId
+      const numberFailed = (error: StorageError): ReadonlyArray<WebhookInbox.ItemFailed> => [
+        { providerPhoneNumberId: storable(pnid), kind: "number", itemKey: numberKey, error: error.message }
+      ]
+      if (skip(numberKey)) return Effect.succeed([])
+      return numbers.findByProviderId(pnid).pipe(
+        Effect.flatMap(
+          Option.match({
+            onSome: (number) => applyRouted(number, updates, skip, source),
+            onNone: () =>
+              store
+                .keepUnrouted({
+                  providerPhoneNumberId: pnid,
+                  deliveryId: source.deliveryId,
+                  payload: changesFor(source.payload, pnid),
+                  receivedAt: source.receivedAt
+                })
+                .pipe(
+                  Effect.zipRight(
+                    logWith("Warning", "webhook for an unknown phone_number_id kept aside", {
+                      delivery: source.deliveryId,
+                      phoneNumberId: pnid
+                    })
+                  ),
+                  Effect.as([])
+                )
+          })
+        ),
+        Effect.catchAll((error) => Effect.succeed(numberFailed(error)))
+      )
+    }
+
+    /** Applies every number's changes of a payload, skipping items set aside; records what failed. */
+    const applyPayload = (batch: Webhook.WebhookBatch, source: Source, only?: string) =>
+      Effect.gen(function* () {
+        const dead = yield* store.deadItems(source.deliveryId)
+        const failed: Array<WebhookInbox.ItemFailed> = []
+        for (const updates of batch) {
+          if (only !== undefined && updates.providerPhoneNumberId !== only) continue
+          const pnid = storable(updates.providerPhoneNumberId)
+          const skip = (itemKey: string) => dead.some((d) => d.providerPhoneNumberId === pnid && d.itemKey === itemKey)
+          failed.push(...(yield* applyNumber(updates, skip, source)))
+        }
+        const now = yield* DateTime.now
+        const recorded =
+          failed.length === 0
+            ? []
+            : yield* store.recordFailures({
+                deliveryId: source.deliveryId,
+                failures: failed,
+                at: now,
+                maxAttempts
+              })
+        for (const failure of recorded) {
+          yield* logWith("Warning", failure.state === "dead" ? "webhook item set aside" : "webhook item failed", {
+            delivery: source.deliveryId,
+            failure: failure.id,
+            phoneNumberId: failure.providerPhoneNumberId,
+            kind: failure.kind,
+            attempts: failure.attempts,
+            reason: failure.lastError
+          })
+        }
+        if (only === undefined) yield* store.resolveRetrying(source.deliveryId, failed, now)
+        return recorded
+      })
+
+    const processDelivery = (delivery: WebhookInbox.WebhookDelivery) =>
+      Effect.gen(function* () {
+        const parsed = Webhook.parse(delivery.body)
+        const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
+        if (Either.isLeft(decoded)) {
+          // Signed by Meta but unreadable: retrying cannot help. It stays stored for inspection.
+          yield* logWith("Warning", "webhook payload not understood", {
+            delivery: delivery.id,
+            reason: decoded.left.reason
+          })
+          return yield* store.markProcessed(delivery.id, yield* DateTime.now)
+        }
+        const recorded = yield* applyPayload(decoded.right, {
+          deliveryId: delivery.id,
+          receivedAt: delivery.receivedAt,
+          payload: Either.getOrNull(parsed)
+        })
+        const retrying = recorded.filter((f) => f.state === "retrying")
+        const now = yield* DateTime.now
+        if (retrying.length === 0) return yield* store.markProcessed(delivery.id, now)
+        yield* store.markFailed(
+          delivery.id,
+          `${retrying.length} item(s) failed: ${retrying[0]?.lastError ?? ""}`,
+          DateTime.addDuration(now, retryDelay(delivery.attempts))
+        )
+      }).pipe(Effect.withSpan("WebhookProcessor.processDelivery"))
+
+    /** Kept-aside changes whose number a business registered since: applied, then forgotten once nothing retries. */
+    const replayUnrouted = (kept: WebhookInbox.UnroutedWebhook) =>
+      Effect.gen(function* () {
+        const decoded = Webhook.decodeUnknown(kept.payload)
+        if (Either.isRight(decoded)) {
+          const recorded = yield* applyPayload(
+            decoded.right,
+            { deliveryId: kept.deliveryId, receivedAt: kept.receivedAt, payload: kept.payload },
+            kept.providerPhoneNumberId
+          )
+          if (recorded.some((f) => f.state === "retrying")) return
+        }
+        yield* store.dropUnrouted(kept.providerPhoneNumberId, kept.deliveryId)
+        yield* logWith("Info", "kept-aside webhook replayed for a newly registered number", {
+          delivery: kept.deliveryId,
+          phoneNumberId: kept.providerPhoneNumberId
+        })
+      })
+
+    const drain = Effect.gen(function* () {
+      let handled = 0
+      while (true) {
+        const now = yield* DateTime.now
+        const [delivery] = yield* store.claim({ limit: 1, now, leaseUntil: DateTime.addDuration(now, deliveryLease) })
+        if (delivery === undefined) break
+        yield* processDelivery(delivery).pipe(
+          Effect.catchAll((error) =>
+            Effect.flatMap(DateTime.now, (at) =>
+              Effect.zipRight(
+                logWith("Warning", "webhook processing failed; it will be retried", {
+                  delivery: delivery.id,
+                  reason: error.message
+                }),
+                store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+              )
             )
           )
         )
-      )
-      handled++
-    }
-    for (const kept of yield* store.listRoutableUnrouted(100)) yield* replayUnrouted(kept)
-    return handled
-  })
-
-  const replay = (failureId: string) =>
-    Effect.gen(function* () {
-      const found = yield* store.findFailure(failureId)
-      if (Option.isNone(found)) return Option.none<Replayed>()
-      const failure = found.value
-      const attempt = yield* replayItem(failure)
-      const now = yield* DateTime.now
-      const updated = yield* store.recordReplay(
-        failure.id,
-        Option.isNone(attempt) ? { _tag: "Applied", at: now } : { _tag: "Failed", error: attempt.value, at: now }
-      )
-      yield* logWith("Info", "webhook item replayed", {
-        failure: failure.id,
-        delivery: failure.deliveryId,
-        applied: Option.isNone(attempt)
-      })
-      return Option.map(updated, (f) => ({ failure: f, applied: Option.isNone(attempt) }))
-    }).pipe(Effect.withSpan("WebhookProcessor.replay"))
-
-  /** Applies the one item a failure names, from its delivery's body; the error when it fails again. */
-  const replayItem = (failure: WebhookInbox.ItemFailure): Effect.Effect<Option.Option<string>, StorageError> =>
-    Effect.gen(function* () {
-      const delivery = yield* store.findDelivery(failure.deliveryId)
-      if (Option.isNone(delivery)) return Option.some("the delivery is no longer stored")
-      const parsed = Webhook.parse(delivery.value.body)
-      const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
-      if (Either.isLeft(decoded)) return Option.some(`the delivery does not decode: ${decoded.left.reason}`)
-      const updates = decoded.right.find((u) => storable(u.providerPhoneNumberId) === failure.providerPhoneNumberId)
-      if (updates === undefined) return Option.some("the delivery holds no changes for this phone_number_id")
-      const source = {
-        deliveryId: failure.deliveryId,
-        receivedAt: delivery.value.receivedAt,
-        payload: Either.getOrNull(parsed)
+        handled++
       }
-      if (failure.kind === "number") {
-        const failed = yield* applyNumber(updates, () => false, source)
-        const again = failed.find((f) => f.kind === "number")
-        const items = failed.filter((f) => f.kind !== "number")
-        if (items.length > 0) {
-          const now = yield* DateTime.now
-          yield* store.recordFailures({ deliveryId: failure.deliveryId, failures: items, at: now, maxAttempts: 1 })
-        }
-        return Option.fromNullable(again?.error)
-      }
-      const number = yield* numbers.findByProviderId(updates.providerPhoneNumberId)
-      if (Option.isNone(number)) return Option.some("no business owns this phone_number_id")
-      const apply: Effect.Effect<unknown, StorageError> | undefined =
-        failure.kind === "message"
-          ? Option.match(Option.fromNullable(updates.inbound.find((m) => messageKey(m) === failure.itemKey)), {
-              onNone: () => undefined,
-              onSome: (m) => inbox.receiveInbound(number.value, [m])
-            })
-          : Option.match(Option.fromNullable(updates.statuses.find((s) => statusKey(s) === failure.itemKey)), {
-              onNone: () => undefined,
-              onSome: (s) => inbox.applyDeliveryStatus(number.value, [s])
-            })
-      if (apply === undefined) return Option.some("the delivery no longer holds this item")
-      return yield* apply.pipe(
-        Effect.as(Option.none<string>()),
-        Effect.catchAll((error) => Effect.succeed(Option.some(error.message)))
-      )
+      for (const kept of yield* store.listRoutableUnrouted(100)) yield* replayUnrouted(kept)
+      return handled
     })
 
-  const wake = Effect.asVoid(Queue.offer(signal, undefined))
-  const awaitWork = (every: Duration.DurationInput) =>
-    Effect.raceFirst(Queue.take(signal), Effect.sleep(every)).pipe(Effect.asVoid)
+    const replay = (failureId: string) =>
+      Effect.gen(function* () {
+        const found = yield* store.findFailure(failureId)
+        if (Option.isNone(found)) return Option.none<Replayed>()
+        const failure = found.value
+        const attempt = yield* replayItem(failure)
+        const now = yield* DateTime.now
+        const updated = yield* store.recordReplay(
+          failure.id,
+          Option.isNone(attempt) ? { _tag: "Applied", at: now } : { _tag: "Failed", error: attempt.value, at: now }
+        )
+        yield* logWith("Info", "webhook item replayed", {
+          failure: failure.id,
+          delivery: failure.deliveryId,
+          applied: Option.isNone(attempt)
+        })
+        return Option.map(updated, (f) => ({ failure: f, applied: Option.isNone(attempt) }))
+      }).pipe(Effect.withSpan("WebhookProcessor.replay"))
 
-  return WebhookProcessor.of({ wake, drain, replay, awaitWork })
-})
+    /** Applies the one item a failure names, from its delivery's body; the error when it fails again. */
+    const replayItem = (failure: WebhookInbox.ItemFailure): Effect.Effect<Option.Option<string>, StorageError> =>
+      Effect.gen(function* () {
+        const delivery = yield* store.findDelivery(failure.deliveryId)
+        if (Option.isNone(delivery)) return Option.some("the delivery is no longer stored")
+        const parsed = Webhook.parse(delivery.value.body)
+        const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
+        if (Either.isLeft(decoded)) return Option.some(`the delivery does not decode: ${decoded.left.reason}`)
+        const updates = decoded.right.find((u) => storable(u.providerPhoneNumberId) === failure.providerPhoneNumberId)
+        if (updates === undefined) return Option.some("the delivery holds no changes for this phone_number_id")
+        const source = {
+          deliveryId: failure.deliveryId,
+          receivedAt: delivery.value.receivedAt,
+          payload: Either.getOrNull(parsed)
+        }
+        if (failure.kind === "number") {
+          const failed = yield* applyNumber(updates, () => false, source)
+          const again = failed.find((f) => f.kind === "number")
+          const items = failed.filter((f) => f.kind !== "number")
+          if (items.length > 0) {
+            const now = yield* DateTime.now
+            yield* store.recordFailures({ deliveryId: failure.deliveryId, failures: items, at: now, maxAttempts: 1 })
+          }
+          return Option.fromNullable(again?.error)
+        }
+        const number = yield* numbers.findByProviderId(updates.providerPhoneNumberId)
+        if (Option.isNone(number)) return Option.some("no business owns this phone_number_id")
+        const apply: Effect.Effect<unknown, StorageError> | undefined =
+          failure.kind === "message"
+            ? Option.match(Option.fromNullable(updates.inbound.find((m) => messageKey(m) === failure.itemKey)), {
+                onNone: () => undefined,
+                onSome: (m) => inbox.receiveInbound(number.value, [m])
+              })
+            : Option.match(Option.fromNullable(updates.statuses.find((s) => statusKey(s) === failure.itemKey)), {
+                onNone: () => undefined,
+                onSome: (s) => inbox.applyDeliveryStatus(number.value, [s])
+              })
+        if (apply === undefined) return Option.some("the delivery no longer holds this item")
+        return yield* apply.pipe(
+          Effect.as(Option.none<string>()),
+          Effect.catchAll((error) => Effect.succeed(Option.some(error.message)))
+        )
+      })
+
+    const wake = Effect.asVoid(Queue.offer(signal, undefined))
+    const awaitWork = (every: Duration.DurationInput) =>
+      Effect.raceFirst(Queue.take(signal), Effect.sleep(every)).pipe(Effect.asVoid)
+
+    return WebhookProcessor.of({ wake, drain, replay, awaitWork })
+  })
+
+export const make = makeWith()
 
 export const layer = Layer.effect(WebhookProcessor, make)
+
+export const layerWith = (options: ProcessorOptions) => Layer.effect(WebhookProcessor, makeWith(options))
 
 /**
  * Processes deliveries as soon as it is woken, and looks every `every` for deliveries stored by other processes,

@@ -27,6 +27,14 @@ type Rows = ReadonlyArray<Record<string, unknown>>
 const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 /**
+ * PGlite runs Postgres on this thread and settles its promises as microtasks, so a long run of statements (a worker
+ * applying a 2,000-message webhook) would never let the event loop reach its sockets: every HTTP answer, `/health`
+ * included, would wait for the whole run. Settling each statement after one turn of the event loop lets them in.
+ */
+const afterTurn = <A>(promise: Promise<A>): Promise<A> =>
+  promise.then((value) => new Promise<A>((resolve) => setImmediate(resolve, value)))
+
+/**
  * Opens PGlite (closed when the scope closes) and builds a `SqlClient` on it. The contrib extensions the migrations
  * use (pg_trgm, btree_gin) are bundled with PGlite and loaded here.
  */
@@ -52,7 +60,7 @@ export const make = (
       const run = (sql: string, params: ReadonlyArray<unknown>) =>
         guard(
           Effect.tryPromise({
-            try: () => db.query<Record<string, unknown>>(sql, params as Array<unknown>),
+            try: () => afterTurn(db.query<Record<string, unknown>>(sql, params as Array<unknown>)),
             catch: failed("Failed to execute statement")
           })
         ).pipe(Effect.map((result): Rows => result.rows))
@@ -66,14 +74,14 @@ export const make = (
         executeRaw: (sql, params) =>
           guard(
             Effect.tryPromise({
-              try: () => db.query(sql, params as Array<unknown>),
+              try: () => afterTurn(db.query(sql, params as Array<unknown>)),
               catch: failed("Failed to execute statement")
             })
           ),
         executeValues: (sql, params) =>
           guard(
             Effect.tryPromise({
-              try: () => db.query<Array<unknown>>(sql, params as Array<unknown>, { rowMode: "array" }),
+              try: () => afterTurn(db.query<Array<unknown>>(sql, params as Array<unknown>, { rowMode: "array" })),
               catch: failed("Failed to execute statement")
             })
           ).pipe(Effect.map((result) => result.rows)),
@@ -81,7 +89,9 @@ export const make = (
         executeUnprepared: (sql, params, transformRows) =>
           params.length > 0
             ? execute(sql, params, transformRows)
-            : guard(Effect.tryPromise({ try: () => db.exec(sql), catch: failed("Failed to execute statement") })).pipe(
+            : guard(
+                Effect.tryPromise({ try: () => afterTurn(db.exec(sql)), catch: failed("Failed to execute statement") })
+              ).pipe(
                 Effect.map((results): Rows => (results.at(-1)?.rows ?? []) as Rows),
                 Effect.map((rows) => (transformRows ? transformRows(rows) : rows))
               ),

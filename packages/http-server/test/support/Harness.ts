@@ -9,7 +9,7 @@ import { allScopes, type Scope as ParleyScope } from "@parley/core"
 import { storage, TestDatabase } from "@parley/postgres/testing"
 import { Webhook } from "@parley/whatsapp-cloud"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
-import type { Layer as LayerType } from "effect"
+import type { Duration, Layer as LayerType } from "effect"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
 import type { ConversationJson } from "../../src/Representation.js"
 import * as Server from "../../src/Server.js"
@@ -88,6 +88,8 @@ export interface HarnessOptions {
   /** Replace part of the storage (e.g. a failing port). */
   readonly overrideStorage?: (layer: Server.StorageLayer<unknown>) => Server.StorageLayer<unknown>
   readonly beforeStart?: Effect.Effect<void>
+  /** Webhook item retries (attempts, first delay); the harness default retries after 50 ms. */
+  readonly webhookProcessing?: { readonly maxItemAttempts?: number; readonly retryDelay?: Duration.DurationInput }
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
 }
@@ -139,6 +141,7 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
             maxBodyBytes: options.maxBodyBytes,
             webhookRetryEvery: "1 second",
+            webhookProcessing: { retryDelay: "50 millis", ...options.webhookProcessing },
             beforeStart: options.beforeStart
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
