@@ -270,6 +270,9 @@ const customerOf = (conversation: Conversation): CustomerIdentity =>
     true
   )
 
+/** How many customers' inbound messages are recorded at the same time. */
+const inboundConcurrency = 8
+
 const makeInbox = (options: InboxOptions = {}) =>
   Effect.gen(function* () {
     const conversations = yield* ConversationRepository
@@ -640,9 +643,26 @@ const makeInbox = (options: InboxOptions = {}) =>
     ) {
       // Signed is not the same as plausible: a timestamp far in the future is clamped to now (see Inbound).
       const now = yield* DateTime.now
-      return yield* Effect.forEach(batch, (inbound) =>
-        receiveOne(number, { ...inbound, timestamp: plausibleTimestamp(inbound.timestamp, now) })
+      // Each customer's messages are recorded in arrival order; different customers' at the same time (a batch of
+      // thousands otherwise waits on one round trip after another). Storage keeps each step atomic and deduped.
+      const byCustomer = new Map<string, Array<readonly [number, InboundMessage]>>()
+      batch.forEach((inbound, index) => {
+        const key = Option.getOrElse(inbound.customer.phone, () => Option.getOrElse(inbound.customer.userId, () => ""))
+        const clamped = { ...inbound, timestamp: plausibleTimestamp(inbound.timestamp, now) }
+        const group = byCustomer.get(key) ?? []
+        group.push([index, clamped])
+        byCustomer.set(key, group)
+      })
+      const recorded = new Map<number, InboundRecorded>()
+      yield* Effect.forEach(
+        byCustomer.values(),
+        (messagesOfCustomer) =>
+          Effect.forEach(messagesOfCustomer, ([index, inbound]) =>
+            Effect.map(receiveOne(number, inbound), (result) => recorded.set(index, result))
+          ),
+        { concurrency: inboundConcurrency, discard: true }
       )
+      return batch.flatMap((_, index) => Option.toArray(Option.fromNullable(recorded.get(index))))
     })
 
     const applyDeliveryStatus = Effect.fn("Inbox.applyDeliveryStatus")(function* (
