@@ -75,6 +75,8 @@ const call = (options: Connection, method: string, path: string, body?: unknown)
       )
     }
     yield* Console.log(JSON.stringify(json.data, null, 2))
+    const next = (json as { readonly page?: { readonly nextCursor?: string | null } }).page?.nextCursor
+    if (typeof next === "string") yield* Console.error(`next page: --cursor ${next}`)
   })
 
 const business = Options.text("business").pipe(Options.withDescription("The business id"))
@@ -215,9 +217,48 @@ const templates = Command.make("templates").pipe(
   ])
 )
 
+// Webhook items that failed (dead letters): list and replay.
+const deadLetters = Command.make("dead-letters").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "list",
+      {
+        connection,
+        state: Options.choice("state", ["retrying", "dead", "resolved"]).pipe(
+          Options.withDescription("Only items in this state (default: all)"),
+          Options.optional
+        ),
+        limit: Options.integer("limit").pipe(
+          Options.withDescription("Page size, 1-200 (default 50)"),
+          Options.optional
+        ),
+        cursor: Options.text("cursor").pipe(
+          Options.withDescription("page.nextCursor of the previous page (printed on stderr)"),
+          Options.optional
+        )
+      },
+      (o) => {
+        const query = new URLSearchParams()
+        if (Option.isSome(o.state)) query.set("state", o.state.value)
+        if (Option.isSome(o.limit)) query.set("limit", String(o.limit.value))
+        if (Option.isSome(o.cursor)) query.set("cursor", o.cursor.value)
+        const search = query.toString()
+        return call(o.connection, "GET", `/webhook-dead-letters${search === "" ? "" : `?${search}`}`)
+      }
+    ).pipe(Command.withDescription("List webhook items the database refused, newest first")),
+    Command.make(
+      "replay",
+      { connection, id: Options.text("id").pipe(Options.withDescription("The failed item's id")) },
+      (o) => call(o.connection, "POST", `/webhook-dead-letters/${encodeURIComponent(o.id)}/replay`)
+    ).pipe(Command.withDescription("Apply a failed webhook item again (exits 1 if it fails again)"))
+  ])
+)
+
+const webhooks = Command.make("webhooks").pipe(Command.withSubcommands([deadLetters]))
+
 const parley = Command.make("parley").pipe(
-  Command.withDescription("Administer a Parley service: businesses, users, numbers, API keys, templates"),
-  Command.withSubcommands([businesses, users, numbers, keys, templates])
+  Command.withDescription("Administer a Parley service: businesses, users, numbers, API keys, templates, webhooks"),
+  Command.withSubcommands([businesses, users, numbers, keys, templates, webhooks])
 )
 
 const run = Command.run(parley, { name: "parley", version: "0.1.0" })

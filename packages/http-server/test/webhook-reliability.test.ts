@@ -4,10 +4,14 @@
  * another business's, and is set aside after a bounded number of attempts, listed and replayed through the admin
  * API; changes for an unknown number are applied once the number is registered; future timestamps are clamped.
  */
+import { execFile } from "node:child_process"
+import * as Path from "node:path"
+import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { WebhookDeadLetterJson } from "../src/Api.js"
 import type { ConversationJson, MessageJson } from "../src/Representation.js"
 import {
+  adminToken,
   createTenant,
   type Envelope,
   type ErrorReply,
@@ -27,6 +31,8 @@ type Detail = ConversationJson & { readonly messages: ReadonlyArray<MessageJson>
 
 const attempts = 3
 const list = await engines()
+const run = promisify(execFile)
+const packageDir = Path.resolve(import.meta.dirname, "..")
 
 /** Polls `probe` until it returns a value (bounded: a minute). */
 const eventually = async <A>(probe: () => Promise<A | undefined>): Promise<A> => {
@@ -159,6 +165,22 @@ describe.each(list)("webhook deliveries on $name", (engine) => {
       lastError: dead.lastError
     })
     expect(replay.text).not.toContain(pBad)
+    // The same through the CLI: listed, and a replay that fails again exits 1 with the error.
+    const parley = (...args: ReadonlyArray<string>) =>
+      run(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+        cwd: packageDir,
+        env: { ...process.env, PARLEY_URL: h.url, PARLEY_ADMIN_TOKEN: adminToken }
+      })
+    const listed = JSON.parse(
+      (await parley("webhooks", "dead-letters", "list", "--state", "dead")).stdout
+    ) as Array<DeadLetter>
+    expect(listed.find((d) => d.id === dead.id)).toMatchObject({ state: "dead", attempts: attempts + 1 })
+    const failedAgain = await parley("webhooks", "dead-letters", "replay", "--id", dead.id).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error
+    )
+    expect(failedAgain?.code).toBe(1)
+    expect(failedAgain?.stderr).toContain("webhook_replay_failed")
     const missing = await h.admin<ErrorReply>(
       "POST",
       "/webhook-dead-letters/00000000-0000-4000-8000-000000000000/replay"
