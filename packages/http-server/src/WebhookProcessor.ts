@@ -303,6 +303,14 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         const [delivery] = yield* store.claim({ limit: 1, now, leaseUntil: DateTime.addDuration(now, deliveryLease) })
         if (delivery === undefined) break
         yield* processDelivery(delivery).pipe(
+          // Stopping (shutdown) mid-delivery hands it back at once instead of leaving it leased for minutes.
+          Effect.onInterrupt(() =>
+            Effect.ignore(
+              Effect.flatMap(DateTime.now, (at) =>
+                store.markFailed(delivery.id, "the worker stopped while applying it", at)
+              )
+            )
+          ),
           Effect.catchAll((error) =>
             Effect.flatMap(DateTime.now, (at) =>
               Effect.zipRight(

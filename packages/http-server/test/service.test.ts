@@ -295,6 +295,8 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/templates/sync",
       "/v1/admin/businesses/{businessId}/users",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
+      "/v1/admin/webhook-dead-letters",
+      "/v1/admin/webhook-dead-letters/{id}/replay",
       "/v1/messaging/conversations",
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",
@@ -377,9 +379,10 @@ describe("storage failures", () => {
 
 describe("webhook deliveries whose processing fails", () => {
   let h: Harness
-  let failures = 1
+  let failures = 2
   beforeAll(async () => {
-    // The first inbound message fails to store after the delivery itself was stored; then storage recovers.
+    // Storing the first inbound message fails twice (as a batch, then alone) after the delivery itself was stored;
+    // then storage recovers.
     const flaky = Layer.effect(
       MessageRepository,
       Effect.map(MessageRepository, (real) => ({
