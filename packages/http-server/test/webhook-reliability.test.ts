@@ -299,4 +299,35 @@ describe.each(list)("webhook deliveries on $name", (engine) => {
     ).body.data
     expect(latest?.customerPhone).toBe(`+${near}`)
   })
+
+  it("timestamps before 2009 or beyond PostgreSQL's range are clamped too: nothing is set aside or retried", async () => {
+    const [epoch, ancient] = [nextPhone(), nextPhone()]
+    const change = inboundChange(a.phoneNumberId, [
+      { from: epoch, text: "from 1970" },
+      { from: ancient, text: "from 271,000 BC" }
+    ])
+    // Meta sends strings; a number is accepted too, and -8.6e12 s is a date JavaScript holds but PostgreSQL cannot.
+    const [first, second] = change.value.messages
+    if (first === undefined || second === undefined) throw new Error("no messages")
+    const payload = envelope({
+      ...change,
+      value: {
+        ...change.value,
+        messages: [
+          { ...first, timestamp: "0" },
+          { ...second, timestamp: -8_600_000_000_000 }
+        ]
+      }
+    })
+    const before = Date.now()
+    expect((await h.webhook(payload)).status).toBe(200)
+    for (const from of [epoch, ancient]) {
+      const [conversation] = await conversationsOf(a, from)
+      expect(Date.parse(conversation?.lastInboundAt ?? "")).toBeGreaterThanOrEqual(before - 1_000)
+    }
+    const rows = await h.query<{ processed: boolean; last_error: string | null }>(
+      "SELECT processed_at IS NOT NULL AS processed, last_error FROM webhook_deliveries ORDER BY received_at DESC LIMIT 1"
+    )
+    expect(rows).toEqual([{ processed: true, last_error: null }])
+  })
 })
