@@ -19,7 +19,13 @@ import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAp
 import { type InboundMessage, opensWindow, plausibleTimestamp } from "./Inbound.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
 import { DeliveryFailure, Message, TemplateUse } from "./Message.js"
-import { type InboundRecorded, MessageRepository, type StatusApplied, type StatusUpdate } from "./MessageRepository.js"
+import {
+  type InboundRecord,
+  type InboundRecorded,
+  MessageRepository,
+  type StatusApplied,
+  type StatusUpdate
+} from "./MessageRepository.js"
 import {
   type Accepted,
   type GatewayError,
@@ -270,9 +276,6 @@ const customerOf = (conversation: Conversation): CustomerIdentity =>
     true
   )
 
-/** How many customers' inbound messages are recorded at the same time. */
-const inboundConcurrency = 8
-
 const makeInbox = (options: InboxOptions = {}) =>
   Effect.gen(function* () {
     const conversations = yield* ConversationRepository
@@ -335,16 +338,6 @@ const makeInbox = (options: InboxOptions = {}) =>
             },
             true
           )
-      )
-
-    /** The customer's conversation on this number, or a new one (not stored yet) when there is none. */
-    const conversationOf = (
-      number: WhatsAppNumber,
-      customer: CustomerIdentity,
-      start: Parameters<typeof newConversation>[2]
-    ) =>
-      Effect.flatMap(conversations.findByCustomer(number.businessId, number.id, customer), (existing) =>
-        Option.isSome(existing) ? Effect.succeed(existing.value) : newConversation(number, customer, start)
       )
 
     /** A new outbound message, `pending` until the provider accepts it. */
@@ -602,40 +595,35 @@ const makeInbox = (options: InboxOptions = {}) =>
       )
     })
 
-    const receiveOne = (number: WhatsAppNumber, inbound: InboundMessage) =>
-      Effect.gen(function* () {
-        // A new customer's conversation is stored by `recordInbound` itself, in the same step as the message.
-        const conversation = yield* conversationOf(number, inbound.customer, {
-          name: Option.getOrNull(inbound.customerName),
-          status: "open",
-          at: inbound.timestamp
-        })
-        const message = new Message(
-          {
-            id: yield* provideIds(nextMessageId),
-            businessId: number.businessId,
-            conversationId: conversation.id,
-            direction: "inbound",
-            messageType: inbound.messageType,
-            text: inbound.text,
-            template: null,
-            media: inbound.media,
-            content: inbound.content,
-            replyToProviderMessageId: inbound.replyToProviderMessageId,
-            deliveryStatus: "delivered",
-            providerMessageId: inbound.providerMessageId,
-            failure: null,
-            createdAt: inbound.timestamp
-          },
-          true
-        )
-        return yield* messages.recordInbound({
+    /** The message to record for a customer's inbound message, in the given (found or new) conversation. */
+    const inboundRecord = (number: WhatsAppNumber, inbound: InboundMessage, conversation: Conversation) =>
+      Effect.map(
+        provideIds(nextMessageId),
+        (id): InboundRecord => ({
           conversation,
-          message,
+          message: new Message(
+            {
+              id,
+              businessId: number.businessId,
+              conversationId: conversation.id,
+              direction: "inbound",
+              messageType: inbound.messageType,
+              text: inbound.text,
+              template: null,
+              media: inbound.media,
+              content: inbound.content,
+              replyToProviderMessageId: inbound.replyToProviderMessageId,
+              deliveryStatus: "delivered",
+              providerMessageId: inbound.providerMessageId,
+              failure: null,
+              createdAt: inbound.timestamp
+            },
+            true
+          ),
           customerName: inbound.customerName,
           opensWindow: opensWindow(inbound)
         })
-      })
+      )
 
     const receiveInbound = Effect.fn("Inbox.receiveInbound")(function* (
       number: WhatsAppNumber,
@@ -643,26 +631,24 @@ const makeInbox = (options: InboxOptions = {}) =>
     ) {
       // Signed is not the same as plausible: a timestamp far in the future is clamped to now (see Inbound).
       const now = yield* DateTime.now
-      // Each customer's messages are recorded in arrival order; different customers' at the same time (a batch of
-      // thousands otherwise waits on one round trip after another). Storage keeps each step atomic and deduped.
-      const byCustomer = new Map<string, Array<readonly [number, InboundMessage]>>()
-      batch.forEach((inbound, index) => {
-        const key = Option.getOrElse(inbound.customer.phone, () => Option.getOrElse(inbound.customer.userId, () => ""))
-        const clamped = { ...inbound, timestamp: plausibleTimestamp(inbound.timestamp, now) }
-        const group = byCustomer.get(key) ?? []
-        group.push([index, clamped])
-        byCustomer.set(key, group)
-      })
-      const recorded = new Map<number, InboundRecorded>()
-      yield* Effect.forEach(
-        byCustomer.values(),
-        (messagesOfCustomer) =>
-          Effect.forEach(messagesOfCustomer, ([index, inbound]) =>
-            Effect.map(receiveOne(number, inbound), (result) => recorded.set(index, result))
-          ),
-        { concurrency: inboundConcurrency, discard: true }
-      )
-      return batch.flatMap((_, index) => Option.toArray(Option.fromNullable(recorded.get(index))))
+      // One new-conversation candidate per customer, used only by a customer who has none yet: storage decides, in
+      // the same atomic step as the messages, so a batch of thousands needs no lookup per message.
+      const candidates = new Map<string, Conversation>()
+      const records: Array<InboundRecord> = []
+      for (const received of batch) {
+        const inbound = { ...received, timestamp: plausibleTimestamp(received.timestamp, now) }
+        const customer = `${Option.getOrElse(inbound.customer.phone, () => "")} ${Option.getOrElse(inbound.customer.userId, () => "")}`
+        const conversation =
+          candidates.get(customer) ??
+          (yield* newConversation(number, inbound.customer, {
+            name: Option.getOrNull(inbound.customerName),
+            status: "open",
+            at: inbound.timestamp
+          }))
+        candidates.set(customer, conversation)
+        records.push(yield* inboundRecord(number, inbound, conversation))
+      }
+      return yield* messages.recordInboundBatch(records)
     })
 
     const applyDeliveryStatus = Effect.fn("Inbox.applyDeliveryStatus")(function* (

@@ -387,10 +387,10 @@ describe("webhook deliveries whose processing fails", () => {
       MessageRepository,
       Effect.map(MessageRepository, (real) => ({
         ...real,
-        recordInbound: (input: Parameters<typeof real.recordInbound>[0]) =>
+        recordInboundBatch: (records: Parameters<typeof real.recordInboundBatch>[0]) =>
           failures-- > 0
-            ? Effect.fail(new StorageError({ operation: "recordInbound", reason: "flaky" }))
-            : real.recordInbound(input)
+            ? Effect.fail(new StorageError({ operation: "recordInboundBatch", reason: "flaky" }))
+            : real.recordInboundBatch(records)
       }))
     )
     h = await start(pglite, { overrideStorage: (layer) => Layer.provideMerge(flaky, layer) })

@@ -433,6 +433,77 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           })
       )
 
+      it.effect("MessageRepository.recordInboundBatch records a batch as one by one would, outcomes in order", () =>
+        Effect.gen(function* () {
+          const repo = yield* ConversationRepository
+          const messages = yield* MessageRepository
+          const tenant = yield* TestData.seedTenant()
+          assert.deepStrictEqual(yield* messages.recordInboundBatch([]), [])
+          const known = yield* newConversation(tenant, {
+            customerPhone: uniquePhone(),
+            customerName: null,
+            status: "resolved"
+          })
+          const already = wamid()
+          yield* receive(known, tenant, already, TestData.at(1))
+          const candidate = TestData.conversation({
+            id: yield* nextConversationId,
+            businessId: tenant.businessId,
+            whatsappNumberId: tenant.number.id,
+            customerPhone: uniquePhone(),
+            customerName: null,
+            unreadCount: 0
+          })
+          const item = (
+            conversation: Conversation,
+            providerMessageId: string,
+            minute: number,
+            name: string | null,
+            opensWindow = true
+          ) =>
+            Effect.map(nextMessageId, (id) => ({
+              conversation,
+              message: TestData.message({
+                id,
+                businessId: tenant.businessId,
+                conversationId: conversation.id,
+                providerMessageId,
+                createdAt: TestData.at(minute)
+              }),
+              customerName: Option.fromNullable(name),
+              opensWindow
+            }))
+          const [w1, w2, w3] = [wamid(), wamid(), wamid()]
+          const outcomes = yield* messages.recordInboundBatch([
+            yield* item(known, w1, 30, "Ada"),
+            yield* item(candidate, w2, 5, "Grace"),
+            yield* item(known, already, 1, "Stale"),
+            yield* item(known, w1, 30, "Repeated"),
+            yield* item(known, w3, 40, null, false)
+          ])
+          assert.deepStrictEqual(
+            outcomes.map((o) => o._tag),
+            ["Recorded", "Recorded", "Duplicate", "Duplicate", "Recorded"]
+          )
+          const [first, second, , repeated] = outcomes
+          if (first?._tag !== "Recorded" || second?._tag !== "Recorded" || repeated?._tag !== "Duplicate") return
+          assert.strictEqual(repeated.messageId, first.message.id)
+          const stored = Option.getOrThrow(yield* repo.findById(tenant.businessId, known.id))
+          assert.deepStrictEqual([stored.unreadCount, stored.status, stored.customerName], [3, "open", "Ada"])
+          assert.isTrue(DateTime.Equivalence(stored.lastInboundAt ?? TestData.epoch, TestData.at(30)))
+          assert.isTrue(DateTime.Equivalence(stored.lastActivityAt, TestData.at(40)))
+          // A new customer's conversation is stored with its first message, in the same step.
+          assert.strictEqual(second.conversation.id, candidate.id)
+          const created = Option.getOrThrow(yield* repo.findById(tenant.businessId, candidate.id))
+          assert.deepStrictEqual([created.unreadCount, created.customerName], [1, "Grace"])
+          const history = yield* messages.listByConversation(tenant.businessId, candidate.id, { limit: 10 })
+          assert.deepStrictEqual(
+            history.map((m) => m.id),
+            [second.message.id]
+          )
+        })
+      )
+
       it.effect("MessageRepository.recordInbound dedupes per business only", () =>
         Effect.gen(function* () {
           const a = yield* TestData.seedTenant("A")
