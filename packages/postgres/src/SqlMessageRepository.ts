@@ -101,6 +101,16 @@ export const make = Effect.gen(function* () {
           if (candidate.businessId !== input.message.businessId) {
             return yield* storageFailure("MessageRepository.recordInbound", "the conversation is another business's")
           }
+          // A redelivered message changes nothing, not even by creating its sender's conversation (a wamid reused
+          // by another customer would otherwise leave that customer a conversation without messages).
+          if (input.message.providerMessageId !== null) {
+            const stored = yield* sql`
+              SELECT id FROM messages
+              WHERE business_id = ${input.message.businessId}
+                AND provider_message_id = ${input.message.providerMessageId}`.pipe(Effect.flatMap(decodeIdRows))
+            const id = stored[0]?.id
+            if (id !== undefined) return InboundRecorded.Duplicate({ messageId: id as MessageId })
+          }
           // The usual case is a conversation that exists; a new customer's is stored here, in this transaction, so
           // a failure below can never leave it without its first message.
           const known = yield* sql`
