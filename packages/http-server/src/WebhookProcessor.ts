@@ -6,7 +6,7 @@
  * dedupes messages by wamid and only ever raises a status).
  *
  * Items are isolated: a number's messages (then its statuses) are applied as one batch; when the database refuses
- * the batch, each item is applied alone, so only the bad items fail. A failed item is retried with its delivery, up
+ * the batch, its halves are applied, down to single items, so only the bad items fail. A failed item is retried with its delivery, up
  * to `maxItemAttempts`, then set aside as a dead letter (listed and replayed through the admin API) and skipped;
  * the delivery then counts as processed. Changes for a number no business owns are kept aside and replayed by the
  * worker once a business registers that number.
@@ -122,7 +122,10 @@ export const makeWith = (options: ProcessorOptions = {}) =>
     const store = yield* WebhookInbox.WebhookInbox
     const signal = yield* Queue.sliding<void>(1)
 
-    /** Applies a batch; when the database refuses it, each item alone, so only the bad items fail. */
+    /**
+     * Applies a batch; when the database refuses it, each half again, down to single items, so only the bad items
+     * fail, and a few bad items among thousands cost a few dozen batches rather than one per item.
+     */
     const isolate = <A>(
       items: ReadonlyArray<A>,
       apply: (batch: ReadonlyArray<A>) => Effect.Effect<unknown, StorageError>,
@@ -132,14 +135,16 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         ? Effect.succeed([])
         : apply(items).pipe(
             Effect.as([]),
-            Effect.catchAll(() =>
-              Effect.forEach(items, (item) =>
-                apply([item]).pipe(
-                  Effect.as(Option.none<WebhookInbox.ItemFailed>()),
-                  Effect.catchAll((error) => Effect.succeed(Option.some(failed(item, error))))
-                )
-              ).pipe(Effect.map((results) => results.flatMap(Option.toArray)))
-            )
+            Effect.catchAll((error) => {
+              const [only] = items
+              if (items.length === 1 && only !== undefined) return Effect.succeed([failed(only, error)])
+              const half = Math.ceil(items.length / 2)
+              return Effect.zipWith(
+                isolate(items.slice(0, half), apply, failed),
+                isolate(items.slice(half), apply, failed),
+                (a, b) => [...a, ...b]
+              )
+            })
           )
 
     /** Applies one number's messages and statuses; the items that failed. Items in `skip` are left alone. */
@@ -170,7 +175,9 @@ export const makeWith = (options: ProcessorOptions = {}) =>
           statuses: statuses.length - failedStatuses.length,
           failed: failedMessages.length + failedStatuses.length,
           setAside: updates.inbound.length - inbound.length + updates.statuses.length - statuses.length,
-          from: inbound.map((m) => (m.customer.phone._tag === "Some" ? Phone.mask(m.customer.phone.value) : "…")),
+          from: inbound
+            .slice(0, 20)
+            .map((m) => (m.customer.phone._tag === "Some" ? Phone.mask(m.customer.phone.value) : "…")),
           skipped: updates.skipped.map((s) => `${s.kind}: ${s.reason}`),
           errors: updates.errors.map((e) => `${e.code} ${e.title}`)
         })
