@@ -447,7 +447,9 @@ const webhooks = HttpApiGroup.make("webhooks")
       .annotate(
         OpenApi.Description,
         "Inbound messages and delivery statuses. The signature is checked over the raw body with " +
-          "`WHATSAPP_APP_SECRET`; the delivery is stored durably before the 200, then every item is processed once."
+          "`WHATSAPP_APP_SECRET`; the delivery is stored durably and answered 200 without being processed: the " +
+          "webhook worker then applies every item once (items the database refuses are set aside, see the admin " +
+          "`webhook-dead-letters` endpoints)."
       )
   )
   .annotate(OpenApi.Title, "Webhooks")
