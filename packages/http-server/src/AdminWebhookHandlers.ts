@@ -1,5 +1,6 @@
 /**
- * The admin endpoints for webhook items that failed: list them (keyset pages, like the public API) and replay one.
+ * The admin endpoints for webhook items that failed: list them (keyset pages with signed cursors, like the public
+ * API) and replay one.
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { Cursor } from "@parley/core"
@@ -7,6 +8,7 @@ import { WebhookInbox } from "@parley/postgres"
 import { DateTime, Effect, Either, Option } from "effect"
 import { Api } from "./Api.js"
 import { ApiError } from "./ApiError.js"
+import { CursorSigning } from "./CursorSigning.js"
 import { toApiError } from "./ErrorMapping.js"
 import { WebhookProcessor } from "./WebhookProcessor.js"
 
@@ -34,6 +36,7 @@ export const AdminWebhooksLive = HttpApiBuilder.group(Api, "adminWebhooks", (han
   Effect.gen(function* () {
     const store = yield* WebhookInbox.WebhookInbox
     const processor = yield* WebhookProcessor
+    const cursors = yield* CursorSigning
     return handlers
       .handle("listWebhookDeadLetters", ({ urlParams }) =>
         Effect.gen(function* () {
@@ -41,7 +44,7 @@ export const AdminWebhooksLive = HttpApiBuilder.group(Api, "adminWebhooks", (han
           const after =
             urlParams.cursor === undefined
               ? undefined
-              : yield* Either.match(Cursor.decode(urlParams.cursor), {
+              : yield* Either.match(Either.flatMap(cursors.open(urlParams.cursor), Cursor.decode), {
                   onLeft: (error) => Effect.fail(toApiError(error)),
                   onRight: Effect.succeed
                 })
@@ -56,7 +59,7 @@ export const AdminWebhooksLive = HttpApiBuilder.group(Api, "adminWebhooks", (han
             page: {
               nextCursor:
                 rows.length > limit && last !== undefined
-                  ? Cursor.encode({ at: last.firstFailedAt, id: last.id })
+                  ? cursors.sign(Cursor.encode({ at: last.firstFailedAt, id: last.id }))
                   : null
             }
           }
