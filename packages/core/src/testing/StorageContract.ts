@@ -581,7 +581,8 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
                   status: c.status,
                   lastInboundAt: c.lastInboundAt === null ? null : DateTime.formatIso(c.lastInboundAt),
                   lastActivityAt: DateTime.formatIso(c.lastActivityAt),
-                  history: history.map((m) => m.providerMessageId)
+                  // As a set: messages of the same minute are ordered by their random ids, which differ per tenant.
+                  history: history.map((m) => m.providerMessageId ?? "").sort()
                 }
               })
             for (const phone of phones) {
