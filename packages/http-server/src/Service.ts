@@ -49,6 +49,8 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
           cursorSecret: secretKey,
+          // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
+          sharedRateLimits: config.database._tag === "Postgres",
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },
