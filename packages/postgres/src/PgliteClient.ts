@@ -27,12 +27,14 @@ type Rows = ReadonlyArray<Record<string, unknown>>
 const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 /**
- * PGlite runs Postgres on this thread and settles its promises as microtasks, so a long run of statements (a worker
- * applying a 2,000-message webhook) would never let the event loop reach its sockets: every HTTP answer, `/health`
- * included, would wait for the whole run. Settling each statement after one turn of the event loop lets them in.
+ * One turn of the event loop's I/O phase. PGlite runs a statement synchronously in WebAssembly and resolves its
+ * promise at once, so a run of statements (the migrations, a large batch) would otherwise go from microtask to
+ * microtask and starve the sockets: a `/health` request would wait for all of them.
  */
-const afterTurn = <A>(promise: Promise<A>): Promise<A> =>
-  promise.then((value) => new Promise<A>((resolve) => setImmediate(resolve, value)))
+const ioTurn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /**
  * A freshly initialised cluster for a data directory that has none yet: `pglite-seed.tar.gz` beside this module
@@ -79,11 +81,12 @@ export const make = (
     const lock = yield* Effect.makeSemaphore(1)
 
     const connection = (holdsLock: boolean): SqlConnection.Connection => {
-      const guard = <A>(effect: Effect.Effect<A, SqlError>) => (holdsLock ? effect : lock.withPermits(1)(effect))
+      const guard = <A>(effect: Effect.Effect<A, SqlError>) =>
+        Effect.zipRight(ioTurn, holdsLock ? effect : lock.withPermits(1)(effect))
       const run = (sql: string, params: ReadonlyArray<unknown>) =>
         guard(
           Effect.tryPromise({
-            try: () => afterTurn(db.query<Record<string, unknown>>(sql, params as Array<unknown>)),
+            try: () => db.query<Record<string, unknown>>(sql, params as Array<unknown>),
             catch: failed("Failed to execute statement")
           })
         ).pipe(Effect.map((result): Rows => result.rows))
@@ -97,14 +100,14 @@ export const make = (
         executeRaw: (sql, params) =>
           guard(
             Effect.tryPromise({
-              try: () => afterTurn(db.query(sql, params as Array<unknown>)),
+              try: () => db.query(sql, params as Array<unknown>),
               catch: failed("Failed to execute statement")
             })
           ),
         executeValues: (sql, params) =>
           guard(
             Effect.tryPromise({
-              try: () => afterTurn(db.query<Array<unknown>>(sql, params as Array<unknown>, { rowMode: "array" })),
+              try: () => db.query<Array<unknown>>(sql, params as Array<unknown>, { rowMode: "array" }),
               catch: failed("Failed to execute statement")
             })
           ).pipe(Effect.map((result) => result.rows)),
@@ -112,9 +115,7 @@ export const make = (
         executeUnprepared: (sql, params, transformRows) =>
           params.length > 0
             ? execute(sql, params, transformRows)
-            : guard(
-                Effect.tryPromise({ try: () => afterTurn(db.exec(sql)), catch: failed("Failed to execute statement") })
-              ).pipe(
+            : guard(Effect.tryPromise({ try: () => db.exec(sql), catch: failed("Failed to execute statement") })).pipe(
                 Effect.map((results): Rows => (results.at(-1)?.rows ?? []) as Rows),
                 Effect.map((rows) => (transformRows ? transformRows(rows) : rows))
               ),
