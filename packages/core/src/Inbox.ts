@@ -16,10 +16,16 @@ import * as Cursor from "./Cursor.js"
 import { CustomerIdentity } from "./Customer.js"
 import * as Idempotency from "./Idempotency.js"
 import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAppNumberId } from "./Ids.js"
-import { type InboundMessage, opensWindow } from "./Inbound.js"
+import { type InboundMessage, opensWindow, plausibleTimestamp } from "./Inbound.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
 import { DeliveryFailure, Message, TemplateUse } from "./Message.js"
-import { type InboundRecorded, MessageRepository, type StatusApplied, type StatusUpdate } from "./MessageRepository.js"
+import {
+  type InboundRecord,
+  type InboundRecorded,
+  MessageRepository,
+  type StatusApplied,
+  type StatusUpdate
+} from "./MessageRepository.js"
 import {
   type Accepted,
   type GatewayError,
@@ -333,16 +339,6 @@ const makeInbox = (options: InboxOptions = {}) =>
           )
       )
 
-    /** The customer's conversation on this number, or a new one (not stored yet) when there is none. */
-    const conversationOf = (
-      number: WhatsAppNumber,
-      customer: CustomerIdentity,
-      start: Parameters<typeof newConversation>[2]
-    ) =>
-      Effect.flatMap(conversations.findByCustomer(number.businessId, number.id, customer), (existing) =>
-        Option.isSome(existing) ? Effect.succeed(existing.value) : newConversation(number, customer, start)
-      )
-
     /** A new outbound message, `pending` until the provider accepts it. */
     const outboundMessage = (
       conversation: Conversation,
@@ -598,53 +594,70 @@ const makeInbox = (options: InboxOptions = {}) =>
       )
     })
 
-    const receiveOne = (number: WhatsAppNumber, inbound: InboundMessage) =>
-      Effect.gen(function* () {
-        // A new customer's conversation is stored by `recordInbound` itself, in the same step as the message.
-        const conversation = yield* conversationOf(number, inbound.customer, {
-          name: Option.getOrNull(inbound.customerName),
-          status: "open",
-          at: inbound.timestamp
-        })
-        const message = new Message(
-          {
-            id: yield* provideIds(nextMessageId),
-            businessId: number.businessId,
-            conversationId: conversation.id,
-            direction: "inbound",
-            messageType: inbound.messageType,
-            text: inbound.text,
-            template: null,
-            media: inbound.media,
-            content: inbound.content,
-            replyToProviderMessageId: inbound.replyToProviderMessageId,
-            deliveryStatus: "delivered",
-            providerMessageId: inbound.providerMessageId,
-            failure: null,
-            createdAt: inbound.timestamp
-          },
-          true
-        )
-        return yield* messages.recordInbound({
+    /** The message to record for a customer's inbound message, in the given (found or new) conversation. */
+    const inboundRecord = (number: WhatsAppNumber, inbound: InboundMessage, conversation: Conversation) =>
+      Effect.map(
+        provideIds(nextMessageId),
+        (id): InboundRecord => ({
           conversation,
-          message,
+          message: new Message(
+            {
+              id,
+              businessId: number.businessId,
+              conversationId: conversation.id,
+              direction: "inbound",
+              messageType: inbound.messageType,
+              text: inbound.text,
+              template: null,
+              media: inbound.media,
+              content: inbound.content,
+              replyToProviderMessageId: inbound.replyToProviderMessageId,
+              deliveryStatus: "delivered",
+              providerMessageId: inbound.providerMessageId,
+              failure: null,
+              createdAt: inbound.timestamp
+            },
+            true
+          ),
           customerName: inbound.customerName,
           opensWindow: opensWindow(inbound)
         })
-      })
+      )
 
     const receiveInbound = Effect.fn("Inbox.receiveInbound")(function* (
       number: WhatsAppNumber,
       batch: ReadonlyArray<InboundMessage>
     ) {
-      return yield* Effect.forEach(batch, (inbound) => receiveOne(number, inbound))
+      // Signed is not the same as plausible: a timestamp far in the future is clamped to now (see Inbound).
+      const now = yield* DateTime.now
+      // One new-conversation candidate per customer, used only by a customer who has none yet: storage decides, in
+      // the same atomic step as the messages, so a batch of thousands needs no lookup per message.
+      const candidates = new Map<string, Conversation>()
+      const records: Array<InboundRecord> = []
+      for (const received of batch) {
+        const inbound = { ...received, timestamp: plausibleTimestamp(received.timestamp, now) }
+        const customer = `${Option.getOrElse(inbound.customer.phone, () => "")} ${Option.getOrElse(inbound.customer.userId, () => "")}`
+        const conversation =
+          candidates.get(customer) ??
+          (yield* newConversation(number, inbound.customer, {
+            name: Option.getOrNull(inbound.customerName),
+            status: "open",
+            at: inbound.timestamp
+          }))
+        candidates.set(customer, conversation)
+        records.push(yield* inboundRecord(number, inbound, conversation))
+      }
+      return yield* messages.recordInboundBatch(records)
     })
 
     const applyDeliveryStatus = Effect.fn("Inbox.applyDeliveryStatus")(function* (
       number: WhatsAppNumber,
       updates: ReadonlyArray<StatusUpdate>
     ) {
-      return yield* Effect.forEach(updates, (update) => messages.applyStatus(number.businessId, update))
+      const now = yield* DateTime.now
+      return yield* Effect.forEach(updates, (update) =>
+        messages.applyStatus(number.businessId, { ...update, timestamp: plausibleTimestamp(update.timestamp, now) })
+      )
     })
 
     const updateConversation = Effect.fn("Inbox.updateConversation")(function* (

@@ -17,7 +17,7 @@ import {
 import { StorageError } from "../src/StorageError.js"
 import { TemplateCatalog } from "../src/TemplateCatalog.js"
 import { FakeGateway, MemoryStorage, TestData } from "../src/testing/index.js"
-import { actorOf, layer, seedWithTemplate, setNow } from "./world.js"
+import { actorOf, layer, notBefore, seedWithTemplate, setNow } from "./world.js"
 
 const at = TestData.at
 
@@ -29,6 +29,7 @@ const customerWrites = (
 ) =>
   Effect.gen(function* () {
     const inbox = yield* Inbox.Inbox
+    yield* notBefore(when)
     const [result] = yield* inbox.receiveInbound(tenant.number, [
       TestData.inboundText({ providerMessageId, timestamp: when })
     ])

@@ -18,9 +18,10 @@ import {
   WebhookInbox
 } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
-import { Duration, Effect, Layer, Option, type Redacted } from "effect"
+import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
+import { AdminWebhooksLive } from "./AdminWebhookHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
 import * as AuthFailureLimit from "./AuthFailureLimit.js"
@@ -63,8 +64,13 @@ export interface ServerOptions {
   readonly sharedRateLimits?: boolean | undefined
   readonly maxBodyBytes?: number | undefined
   readonly maxWebhookBodyBytes?: number | undefined
-  /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
+  /**
+   * How often the webhook worker looks for work nobody woke it for: deliveries stored by other processes, failed ones
+   * due for a retry, expired leases (default 1 second). A delivery stored by this process is processed at once.
+   */
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
+  /** Item retries of the webhook worker (attempts before an item is set aside, first retry delay). */
+  readonly webhookProcessing?: WebhookProcessor.ProcessorOptions | undefined
   /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
@@ -128,7 +134,7 @@ export const layer = <E>(
     AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
     SecretRotation.layer
   )
-  const services = WebhookProcessor.layer.pipe(
+  const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
     Layer.provideMerge(Inbox.layer()),
     Layer.provideMerge(adapters),
     Layer.provideMerge(base)
@@ -138,6 +144,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       AdminHandlersLive,
+      AdminWebhooksLive,
       AdminSecretsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
@@ -162,7 +169,7 @@ export const layer = <E>(
 
   const running = Layer.mergeAll(
     serve,
-    WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)),
+    WebhookProcessor.worker(options.webhookRetryEvery ?? WebhookProcessor.defaultPollEvery),
     Maintenance.worker(options.maintenance)
   )
 

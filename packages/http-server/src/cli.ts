@@ -77,7 +77,10 @@ const call = (options: Connection, method: string, path: string, body?: unknown)
         new CliError(`${json.message ?? "request failed"} (${response.status} ${json.error?.code ?? ""})`)
       )
     }
-    yield* Console.log(JSON.stringify(json.data, null, 2))
+    // Written as is: `Console.log` is rewrapped for help screens, which would break long JSON strings.
+    yield* Effect.sync(() => process.stdout.write(`${JSON.stringify(json.data, null, 2)}\n`))
+    const next = (json as { readonly page?: { readonly nextCursor?: string | null } }).page?.nextCursor
+    if (typeof next === "string") yield* Console.error(`next page: --cursor ${next}`)
   })
 
 const business = Options.text("business").pipe(Options.withDescription("The business id"))
@@ -250,15 +253,54 @@ const templates = Command.make("templates").pipe(
   ])
 )
 
+// Webhook items that failed (dead letters): list and replay.
+const deadLetters = Command.make("dead-letters").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "list",
+      {
+        connection,
+        state: Options.choice("state", ["retrying", "dead", "resolved"]).pipe(
+          Options.withDescription("Only items in this state (default: all)"),
+          Options.optional
+        ),
+        limit: Options.integer("limit").pipe(
+          Options.withDescription("Page size, 1-200 (default 50)"),
+          Options.optional
+        ),
+        cursor: Options.text("cursor").pipe(
+          Options.withDescription("page.nextCursor of the previous page (printed on stderr)"),
+          Options.optional
+        )
+      },
+      (o) => {
+        const query = new URLSearchParams()
+        if (Option.isSome(o.state)) query.set("state", o.state.value)
+        if (Option.isSome(o.limit)) query.set("limit", String(o.limit.value))
+        if (Option.isSome(o.cursor)) query.set("cursor", o.cursor.value)
+        const search = query.toString()
+        return call(o.connection, "GET", `/webhook-dead-letters${search === "" ? "" : `?${search}`}`)
+      }
+    ).pipe(Command.withDescription("List webhook items the database refused, newest first")),
+    Command.make(
+      "replay",
+      { connection, id: Options.text("id").pipe(Options.withDescription("The failed item's id")) },
+      (o) => call(o.connection, "POST", `/webhook-dead-letters/${encodeURIComponent(o.id)}/replay`)
+    ).pipe(Command.withDescription("Apply a failed webhook item again (exits 1 if it fails again)"))
+  ])
+)
+
+const webhooks = Command.make("webhooks").pipe(Command.withSubcommands([deadLetters]))
+
 const serve = Command.make("serve", {}, () => Effect.promise(() => import("./main.js"))).pipe(
   Command.withDescription("Run the Parley service (configured by environment variables; see the README)")
 )
 
 const parley = Command.make("parley").pipe(
   Command.withDescription(
-    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets"
+    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets, webhook dead letters"
   ),
-  Command.withSubcommands([serve, businesses, users, numbers, keys, templates, secrets])
+  Command.withSubcommands([serve, businesses, users, numbers, keys, templates, secrets, webhooks])
 )
 
 const run = Command.run(parley, { name: "parley", version: "0.1.0" })

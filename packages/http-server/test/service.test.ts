@@ -170,7 +170,12 @@ describe("the standalone service", () => {
       (await fetch(`${url}/v1/messaging/conversations`, { headers: { authorization: `Bearer ${key.data.key}` } }).then(
         (r) => r.json()
       )) as Envelope<ReadonlyArray<ConversationJson>>
-    const before = await list(started.url)
+    // The 200 comes before processing: wait (bounded) for the worker to apply the delivery.
+    let before = await list(started.url)
+    for (let i = 0; i < 500 && before.data.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      before = await list(started.url)
+    }
     expect(before.data).toHaveLength(1)
     await Effect.runPromise(quiet(Scope.close(first, Exit.void)))
 
@@ -296,6 +301,8 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token",
       "/v1/admin/secret-key/reseal",
+      "/v1/admin/webhook-dead-letters",
+      "/v1/admin/webhook-dead-letters/{id}/replay",
       "/v1/messaging/conversations",
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",
@@ -378,17 +385,18 @@ describe("storage failures", () => {
 
 describe("webhook deliveries whose processing fails", () => {
   let h: Harness
-  let failures = 1
+  let failures = 2
   beforeAll(async () => {
-    // The first inbound message fails to store after the delivery itself was stored; then storage recovers.
+    // Storing the first inbound message fails twice (as a batch, then alone) after the delivery itself was stored;
+    // then storage recovers.
     const flaky = Layer.effect(
       MessageRepository,
       Effect.map(MessageRepository, (real) => ({
         ...real,
-        recordInbound: (input: Parameters<typeof real.recordInbound>[0]) =>
+        recordInboundBatch: (records: Parameters<typeof real.recordInboundBatch>[0]) =>
           failures-- > 0
-            ? Effect.fail(new StorageError({ operation: "recordInbound", reason: "flaky" }))
-            : real.recordInbound(input)
+            ? Effect.fail(new StorageError({ operation: "recordInboundBatch", reason: "flaky" }))
+            : real.recordInboundBatch(records)
       }))
     )
     h = await start(pglite, { overrideStorage: (layer) => Layer.provideMerge(flaky, layer) })

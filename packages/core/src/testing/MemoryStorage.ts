@@ -206,7 +206,7 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
     for (const update of parked) current = raise(store, current, update) ?? current
     return current
   }
-  return {
+  const repository: MessageRepository["Type"] = {
     recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
       Effect.suspend((): Effect.Effect<InboundRecorded, StorageError> => {
         const providerKey = scoped(named.businessId, named.providerMessageId ?? named.id)
@@ -224,6 +224,8 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         store.byProviderId.set(providerKey, message.id)
         return Effect.succeed(InboundRecorded.Recorded({ message: applyParked(message), conversation: updated }))
       }),
+    // Memory cannot fail half-way through a batch, so one record after another is all or none here.
+    recordInboundBatch: (records) => Effect.forEach(records, (record) => repository.recordInbound(record)),
     recordOutbound: ({ message, idempotencyKey }) =>
       Effect.suspend((): Effect.Effect<Message, StorageError> => {
         const conversation = ownConversation(store, message.businessId, message.conversationId)
@@ -292,6 +294,7 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
           .slice(0, page.limit)
       )
   }
+  return repository
 }
 
 export const makeTemplateCatalog = (store: MemoryStore): TemplateCatalog["Type"] => ({
