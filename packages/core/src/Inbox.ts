@@ -181,6 +181,11 @@ export interface InboxOptions {
   readonly defaultMode?: ConversationMode
   /** Whether `markRead` also sends the customer a read receipt through the provider. Default true. */
   readonly sendReadReceipts?: boolean
+  /**
+   * How long a send whose outcome is unknown may stay `pending` before `expireUnconfirmedSends` fails it.
+   * Default `Idempotency.defaultUnconfirmedTimeout` (15 minutes).
+   */
+  readonly unconfirmedSendTimeout?: Duration.DurationInput
 }
 
 export class Inbox extends Context.Tag("@parley/core/Inbox")<
@@ -235,6 +240,14 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
       updates: ReadonlyArray<StatusUpdate>
     ) => Effect.Effect<ReadonlyArray<StatusApplied>, StorageError>
 
+    /**
+     * The sweeper (all businesses): every outbound message still `pending` once `unconfirmedSendTimeout` has passed
+     * since it was recorded (now − createdAt ≥ timeout, by `Clock`) becomes `failed` with
+     * `Idempotency.unconfirmedExpiry`. Nothing is resent. Safe to run from several processes at once. Returns how
+     * many it failed.
+     */
+    readonly expireUnconfirmedSends: () => Effect.Effect<number, StorageError>
+
     /** Status, mode or assignment (null unassigns). Scope `messaging:conversations:write`. */
     readonly updateConversation: (
       actor: Actor,
@@ -257,6 +270,9 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
 
 const isProviderNotReached = (error: GatewayError): error is ProviderNotReached =>
   error._tag === "ProviderRateLimited" || error._tag === "ProviderMisconfigured" || error._tag === "ProviderUnavailable"
+
+/** How many unconfirmed sends one statement of the sweeper fails at most. */
+const expiryBatch = 500
 
 const failureOf = (error: { readonly code: number | null; readonly title: string }) =>
   new DeliveryFailure({ code: error.code ?? 0, title: error.title }, true)
@@ -283,6 +299,9 @@ const makeInbox = (options: InboxOptions = {}) =>
     const policy = options.idempotency ?? Idempotency.defaultPolicy
     const defaultMode = options.defaultMode ?? "human"
     const sendReadReceipts = options.sendReadReceipts ?? true
+    const unconfirmedSendTimeout = Duration.decode(
+      options.unconfirmedSendTimeout ?? Idempotency.defaultUnconfirmedTimeout
+    )
     const provideIds = Effect.provideService(Ids, ids)
 
     const viewOf = (conversation: Conversation, now: DateTime.Utc): ConversationView => ({
@@ -399,6 +418,14 @@ const makeInbox = (options: InboxOptions = {}) =>
         return new Idempotency.Refused({ error })
       })
 
+    /** A stored outcome as it answers now: an unconfirmed send is judged by its message (`Idempotency.answerNow`). */
+    const answerNow = (actor: Actor, stored: Idempotency.Outcome) =>
+      Option.match(Idempotency.unconfirmedMessageId(stored), {
+        onNone: () => Effect.succeed(stored),
+        onSome: (id) =>
+          Effect.map(messages.findById(actor.businessId, id), (current) => Idempotency.answerNow(stored, current))
+      })
+
     /** Runs `attempt` at most once per (business, key); see `Idempotency` for the rule. */
     const idempotent = <E>(
       actor: Actor,
@@ -423,7 +450,7 @@ const makeInbox = (options: InboxOptions = {}) =>
             })
             switch (claim._tag) {
               case "Completed":
-                return { outcome: claim.outcome, replayed: true }
+                return { outcome: yield* answerNow(actor, claim.outcome), replayed: true }
               case "InFlight":
                 return yield* Effect.fail(new Idempotency.IdempotencyKeyInFlight())
               case "Mismatch":
@@ -436,7 +463,7 @@ const makeInbox = (options: InboxOptions = {}) =>
                   })
                 })
                 yield* keys.complete(actor.businessId, key, outcome)
-                return { outcome, replayed: true }
+                return { outcome: yield* answerNow(actor, outcome), replayed: true }
               }
               case "Claimed":
                 return yield* attempt(Option.some(key)).pipe(
@@ -648,6 +675,21 @@ const makeInbox = (options: InboxOptions = {}) =>
       return yield* Effect.forEach(updates, (update) => messages.applyStatus(number.businessId, update))
     })
 
+    const expireUnconfirmedSends = Effect.fn("Inbox.expireUnconfirmedSends")(function* () {
+      const cutoff = DateTime.subtractDuration(yield* DateTime.now, unconfirmedSendTimeout)
+      let expired = 0
+      // In batches, so a backlog never becomes one huge statement; each batch only takes what is still pending.
+      for (;;) {
+        const batch = yield* messages.expireUnconfirmed({
+          cutoff,
+          failure: Idempotency.unconfirmedExpiry,
+          limit: expiryBatch
+        })
+        expired += batch.length
+        if (batch.length < expiryBatch) return expired
+      }
+    })
+
     const updateConversation = Effect.fn("Inbox.updateConversation")(function* (
       actor: Actor,
       conversationId: string,
@@ -699,6 +741,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       sendTemplate,
       receiveInbound,
       applyDeliveryStatus,
+      expireUnconfirmedSends,
       updateConversation,
       markRead
     })

@@ -39,7 +39,14 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
       const applied = yield* sql`SELECT name FROM parley_migrations ORDER BY migration_id`
       assert.deepStrictEqual(
         applied.map((row) => row.name),
-        ["create_tenancy", "create_conversations", "create_messages", "create_idempotency_keys", "create_webhook_inbox"]
+        [
+          "create_tenancy",
+          "create_conversations",
+          "create_messages",
+          "create_idempotency_keys",
+          "create_webhook_inbox",
+          "index_pending_outbound"
+        ]
       )
     })
   )

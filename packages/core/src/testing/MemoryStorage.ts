@@ -264,8 +264,11 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
           const byOurId = ownMessage(store, businessId, update.messageId.value)
           if (byOurId !== undefined && byOurId.providerMessageId === null) {
             id = byOurId.id
-            store.messages.set(id, withMessage(byOurId, { providerMessageId: update.providerMessageId }))
             store.byProviderId.set(providerKey, id)
+            const linked = withMessage(byOurId, { providerMessageId: update.providerMessageId })
+            store.messages.set(id, linked)
+            // As with markSent: statuses parked under this provider id now have their message.
+            applyParked(linked)
           }
         }
         const message = id === undefined ? undefined : ownMessage(store, businessId, id)
@@ -277,6 +280,23 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         }
         const raised = raise(store, message, update)
         return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
+      }),
+    expireUnconfirmed: ({ cutoff, failure, limit }) =>
+      Effect.sync(() => {
+        const due = [...store.messages.values()]
+          .filter(
+            (m) =>
+              m.direction === "outbound" &&
+              m.deliveryStatus === "pending" &&
+              DateTime.lessThanOrEqualTo(m.createdAt, cutoff)
+          )
+          .sort((a, b) => -newestFirst({ at: a.createdAt, id: a.id }, { at: b.createdAt, id: b.id }))
+          .slice(0, Math.max(0, limit))
+        return due.map((message) => {
+          const failed = withMessage(message, { deliveryStatus: "failed", failure })
+          store.messages.set(message.id, failed)
+          return failed
+        })
       }),
     findById: (businessId, id) => Effect.sync(() => Option.fromNullable(ownMessage(store, businessId, id))),
     listByConversation: (businessId, conversationId, page) =>
