@@ -183,7 +183,8 @@ export interface InboxOptions {
   readonly sendReadReceipts?: boolean
   /**
    * How long a send whose outcome is unknown may stay `pending` before `expireUnconfirmedSends` fails it.
-   * Default `Idempotency.defaultUnconfirmedTimeout` (15 minutes).
+   * Default `Idempotency.defaultUnconfirmedTimeout` (15 minutes). Keep it well under the keys' retention, so a
+   * key outlives its send's timeout, and well over a send attempt's duration.
    */
   readonly unconfirmedSendTimeout?: Duration.DurationInput
 }

@@ -260,15 +260,14 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
       Effect.sync(() => {
         const providerKey = scoped(businessId, update.providerMessageId)
         let id = store.byProviderId.get(providerKey)
+        let linked = false
         if (id === undefined && Option.isSome(update.messageId)) {
           const byOurId = ownMessage(store, businessId, update.messageId.value)
           if (byOurId !== undefined && byOurId.providerMessageId === null) {
             id = byOurId.id
+            linked = true
+            store.messages.set(id, withMessage(byOurId, { providerMessageId: update.providerMessageId }))
             store.byProviderId.set(providerKey, id)
-            const linked = withMessage(byOurId, { providerMessageId: update.providerMessageId })
-            store.messages.set(id, linked)
-            // As with markSent: statuses parked under this provider id now have their message.
-            applyParked(linked)
           }
         }
         const message = id === undefined ? undefined : ownMessage(store, businessId, id)
@@ -279,6 +278,13 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
           return StatusApplied.Parked()
         }
         const raised = raise(store, message, update)
+        if (linked) {
+          // As with markSent: the statuses parked under this provider id now have their message.
+          const settled = applyParked(raised ?? message)
+          return raised === undefined
+            ? StatusApplied.Unchanged({ message: settled })
+            : StatusApplied.Applied({ message: settled })
+        }
         return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
       }),
     expireUnconfirmed: ({ cutoff, failure, limit }) =>

@@ -222,6 +222,30 @@ export const unconfirmedSendsContract = (it: It): void => {
       assert.strictEqual((yield* statusOf(m)).deliveryStatus, "delivered")
     })
   )
+
+  it.effect("statuses parked under an unrecorded provider id apply once a status with our id records it", () =>
+    Effect.gen(function* () {
+      const messages = yield* MessageRepository
+      const start = windowOf(6)
+      const tenant = yield* TestData.seedTenant()
+      const c = yield* conversationOf(tenant)
+      const m = yield* pendingAt(tenant, c.id, start)
+      const id = wamid()
+      const update = (status: Exclude<DeliveryStatus, "pending">, ours: boolean) => ({
+        providerMessageId: id,
+        status,
+        timestamp: DateTime.add(start, { seconds: 2 }),
+        failure: Option.none(),
+        messageId: ours ? Option.some(m.id) : Option.none()
+      })
+      // The answer to the send was lost, so only the webhooks know the provider id; `read` came first.
+      assert.strictEqual((yield* messages.applyStatus(tenant.businessId, update("read", false)))._tag, "Parked")
+      assert.strictEqual((yield* messages.applyStatus(tenant.businessId, update("sent", true)))._tag, "Applied")
+      const stored = yield* statusOf(m)
+      assert.strictEqual(stored.deliveryStatus, "read")
+      assert.strictEqual(stored.providerMessageId, id)
+    })
+  )
 }
 
 /** What the cases need from the environment (the contract provides it). */
