@@ -23,6 +23,8 @@ export interface ServiceConfig {
     readonly verifyToken: Option.Option<Redacted.Redacted<string>>
   }
   readonly rateLimitPerMinute: number
+  /** `PARLEY_UNCONFIRMED_SEND_TIMEOUT`: seconds a send whose outcome is unknown stays `pending` before it fails. */
+  readonly unconfirmedSendTimeoutSeconds: number
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -44,7 +46,8 @@ export const defaults = {
   apiUrl: "https://graph.facebook.com",
   apiVersion: "v24.0",
   poolSize: 10,
-  rateLimitPerMinute: 1200
+  rateLimitPerMinute: 1200,
+  unconfirmedSendTimeoutSeconds: 900
 } as const
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -143,6 +146,14 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       0,
       1_000_000
     )
+    // At least a minute (far longer than a send attempt), at most a day (keys are kept at least 24 hours).
+    const unconfirmedSendTimeoutSeconds = yield* integer(
+      env,
+      "PARLEY_UNCONFIRMED_SEND_TIMEOUT",
+      defaults.unconfirmedSendTimeoutSeconds,
+      60,
+      86_400
+    )
     const level = (set(env, "PARLEY_LOG_LEVEL") ?? "info").toLowerCase()
     const logLevel = logLevels[level]
     if (logLevel === undefined) {
@@ -162,6 +173,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       secretKey,
       whatsapp: { apiUrl: apiUrl.replace(/\/+$/, ""), apiVersion, appSecret, verifyToken },
       rateLimitPerMinute,
+      unconfirmedSendTimeoutSeconds,
       logLevel
     }
   })

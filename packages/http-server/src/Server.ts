@@ -42,8 +42,10 @@ export interface ServerOptions {
   readonly maxWebhookBodyBytes?: number | undefined
   /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
-  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
+  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly), and the sweeper. */
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
+  /** How long a send whose outcome is unknown stays `pending` before it fails (default 15 minutes). */
+  readonly unconfirmedSendTimeout?: Duration.DurationInput | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
@@ -83,7 +85,11 @@ export const layer = <E>(
     RateLimit.layer({ perMinute: options.rateLimitPerMinute })
   )
   const services = WebhookProcessor.layer.pipe(
-    Layer.provideMerge(Inbox.layer()),
+    Layer.provideMerge(
+      Inbox.layer(
+        options.unconfirmedSendTimeout === undefined ? {} : { unconfirmedSendTimeout: options.unconfirmedSendTimeout }
+      )
+    ),
     Layer.provideMerge(adapters),
     Layer.provideMerge(base)
   )
@@ -112,7 +118,8 @@ export const layer = <E>(
   const running = Layer.mergeAll(
     serve,
     WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)),
-    Maintenance.worker(options.maintenance)
+    Maintenance.worker(options.maintenance),
+    Maintenance.unconfirmedSweeper(options.maintenance)
   )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.

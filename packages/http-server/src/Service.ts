@@ -6,7 +6,7 @@
 import * as Path from "node:path"
 import { HttpServer } from "@effect/platform"
 import { Storage } from "@parley/postgres"
-import { Context, Effect, Layer, Option, type Redacted, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Redacted, type Scope } from "effect"
 import type { ServiceConfig } from "./Config.js"
 import * as DataDir from "./DataDir.js"
 import * as Server from "./Server.js"
@@ -47,6 +47,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           host: config.host,
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
+          unconfirmedSendTimeout: Duration.seconds(config.unconfirmedSendTimeoutSeconds),
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },
