@@ -410,9 +410,15 @@ const makeInbox = (options: InboxOptions = {}) =>
         }
         const error = answer.left
         if (error._tag === "ProviderOutcomeUnknown") {
-          return new Idempotency.Refused({
+          const unconfirmed = new Idempotency.Refused({
             error: new Idempotency.DeliveryUnconfirmed({ messageId: message.id, reason: error.reason })
           })
+          // A status webhook may have settled it while we waited for the lost answer. The look is best effort: a
+          // failure here must not fail the attempt, which would release a key whose message may have gone out.
+          const current = yield* Effect.orElseSucceed(messages.findById(message.businessId, message.id), () =>
+            Option.none<Message>()
+          )
+          return Idempotency.answerNow(unconfirmed, current)
         }
         yield* messages.markFailed(message.businessId, message.id, failureOf(error))
         if (isProviderNotReached(error)) return yield* Effect.fail(error)

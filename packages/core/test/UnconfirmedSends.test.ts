@@ -4,7 +4,7 @@
  * within the timeout, the message failed as `delivery_unconfirmed`), and the provider is never called twice.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Duration, Effect, FastCheck, Layer, Option } from "effect"
+import { DateTime, Duration, Effect, FastCheck, Fiber, Layer, Option } from "effect"
 import * as Idempotency from "../src/Idempotency.js"
 import * as Ids from "../src/Ids.js"
 import * as Inbox from "../src/Inbox.js"
@@ -78,6 +78,47 @@ describe("unconfirmed sends", () => {
       if (later.outcome._tag !== "Sent") return assert.fail("expected Sent")
       assert.strictEqual(later.outcome.message.deliveryStatus, "read")
       assert.strictEqual(later.outcome.message.id, messageId)
+      assert.strictEqual((yield* gateway.calls).length, 1)
+    }).pipe(Effect.provide(worldWith(timeout)))
+  )
+
+  it.effect("a status that arrives while the answer is still awaited settles the first attempt itself: Sent", () =>
+    Effect.gen(function* () {
+      const inbox = yield* Inbox.Inbox
+      const gateway = yield* FakeGateway.FakeGateway
+      const tenant = yield* TestData.seedTenant()
+      yield* setNow(TestData.epoch)
+      const [received] = yield* inbox.receiveInbound(tenant.number, [
+        TestData.inboundText({ providerMessageId: "wamid.IN", timestamp: TestData.epoch })
+      ])
+      if (received?._tag !== "Recorded") return assert.fail("the customer's message was not recorded")
+      yield* gateway.failNext(new ProviderOutcomeUnknown({ reason: "read timeout after the request was written" }))
+      yield* gateway.hold
+      const send = inbox.sendText(
+        actorOf(tenant),
+        received.conversation.id,
+        { text: "Quick?" },
+        { idempotencyKey: "q" }
+      )
+      const fiber = yield* Effect.fork(send)
+      let calls = yield* gateway.calls
+      while (calls.length === 0) {
+        yield* Effect.yieldNow()
+        calls = yield* gateway.calls
+      }
+      const messageId = calls[0]!.request.messageId
+      yield* inbox.applyDeliveryStatus(tenant.number, [
+        statusUpdate("sent", "wamid.FAST", Option.some(messageId), Option.none())
+      ])
+      yield* gateway.release
+      const first = yield* Fiber.join(fiber)
+      assert.isFalse(first.replayed)
+      if (first.outcome._tag !== "Sent") return assert.fail(`expected Sent, got ${first.outcome._tag}`)
+      assert.strictEqual(first.outcome.message.id, messageId)
+      assert.strictEqual(first.outcome.message.providerMessageId, "wamid.FAST")
+      const replay = yield* send
+      assert.isTrue(replay.replayed)
+      assert.deepStrictEqual(replay.outcome, first.outcome)
       assert.strictEqual((yield* gateway.calls).length, 1)
     }).pipe(Effect.provide(worldWith(timeout)))
   )
