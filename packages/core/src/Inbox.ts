@@ -405,8 +405,21 @@ const makeInbox = (options: InboxOptions = {}) =>
         yield* messages.recordOutbound({ message, idempotencyKey })
         const answer = yield* Effect.either(call)
         if (Either.isRight(answer)) {
-          const sent = yield* messages.markSent(message.businessId, message.id, answer.right.providerMessageId)
-          return new Idempotency.Sent({ message: Option.getOrElse(sent, () => message) })
+          const providerMessageId = answer.right.providerMessageId
+          const sent = yield* messages
+            .markSent(message.businessId, message.id, providerMessageId)
+            .pipe(Effect.retry(Schedule.recurs(2)), Effect.either)
+          if (Either.isRight(sent))
+            return new Idempotency.Sent({ message: Option.getOrElse(sent.right, () => message) })
+          // The provider has it but the database would not say so: failing here would release the key and let a
+          // retry send it again. It stays pending, unconfirmed, until its status webhook (our id) or the timeout.
+          yield* Effect.logWarning("accepted send not recorded as sent", sent.left)
+          return new Idempotency.Refused({
+            error: new Idempotency.DeliveryUnconfirmed({
+              messageId: message.id,
+              reason: `the provider accepted it (${providerMessageId}) but recording that failed`
+            })
+          })
         }
         const error = answer.left
         if (error._tag === "ProviderOutcomeUnknown") {

@@ -4,13 +4,14 @@
  * within the timeout, the message failed as `delivery_unconfirmed`), and the provider is never called twice.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { DateTime, Duration, Effect, FastCheck, Fiber, Layer, Option } from "effect"
+import { Context, DateTime, Duration, Effect, FastCheck, Fiber, Layer, Option } from "effect"
 import * as Idempotency from "../src/Idempotency.js"
 import * as Ids from "../src/Ids.js"
 import * as Inbox from "../src/Inbox.js"
 import { advanceDeliveryStatus, DeliveryFailure, type DeliveryStatus } from "../src/Message.js"
 import { MessageRepository, type StatusUpdate } from "../src/MessageRepository.js"
 import { ProviderOutcomeUnknown } from "../src/MessagingGateway.js"
+import { StorageError } from "../src/StorageError.js"
 import { FakeGateway, MemoryStorage, TestData } from "../src/testing/index.js"
 import { actorOf, setNow } from "./world.js"
 
@@ -121,6 +122,62 @@ describe("unconfirmed sends", () => {
       assert.deepStrictEqual(replay.outcome, first.outcome)
       assert.strictEqual((yield* gateway.calls).length, 1)
     }).pipe(Effect.provide(worldWith(timeout)))
+  )
+
+  it.effect(
+    "the provider accepted but recording it failed: unconfirmed, never released nor resent, then settled",
+    () => {
+      const store = MemoryStorage.makeStore()
+      const memory = MemoryStorage.contextOf(store)
+      const repository = Context.get(memory, MessageRepository)
+      let broken = true
+      const failingMarkSent = Layer.succeedContext(
+        Context.add(
+          memory,
+          MessageRepository,
+          MessageRepository.of({
+            ...repository,
+            markSent: (...args) =>
+              broken
+                ? Effect.fail(new StorageError({ operation: "markSent", reason: "connection terminated" }))
+                : repository.markSent(...args)
+          })
+        )
+      )
+      const world = Inbox.layer().pipe(
+        Layer.provideMerge(Layer.mergeAll(failingMarkSent, FakeGateway.layer, Ids.layerSequential))
+      )
+      return Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const gateway = yield* FakeGateway.FakeGateway
+        const tenant = yield* TestData.seedTenant()
+        yield* setNow(TestData.epoch)
+        const [received] = yield* inbox.receiveInbound(tenant.number, [
+          TestData.inboundText({ providerMessageId: "wamid.IN", timestamp: TestData.epoch })
+        ])
+        if (received?._tag !== "Recorded") return assert.fail("the customer's message was not recorded")
+        const send = inbox.sendText(
+          actorOf(tenant),
+          received.conversation.id,
+          { text: "Kept?" },
+          { idempotencyKey: "m" }
+        )
+        const first = yield* send
+        const messageId = Option.getOrThrow(Idempotency.unconfirmedMessageId(first.outcome))
+        broken = false
+        const retry = yield* send
+        assert.deepStrictEqual([retry.replayed, retry.outcome._tag], [true, "Refused"])
+        const [accepted] = yield* gateway.accepted
+        if (accepted === undefined) return assert.fail("the provider accepted nothing")
+        yield* inbox.applyDeliveryStatus(tenant.number, [
+          statusUpdate("sent", accepted.providerMessageId, Option.some(messageId), Option.none())
+        ])
+        const settled = yield* send
+        if (settled.outcome._tag !== "Sent") return assert.fail(`expected Sent, got ${settled.outcome._tag}`)
+        assert.strictEqual(settled.outcome.message.providerMessageId, accepted.providerMessageId)
+        assert.strictEqual((yield* gateway.calls).length, 1)
+      }).pipe(Effect.provide(world))
+    }
   )
 
   it.effect.prop(
