@@ -3,9 +3,12 @@
  * WhatsApp reads the send and never answers (or drops the connection) → 502 `delivery_unconfirmed`; once the status
  * webhook (matched by our id in `biz_opaque_callback_data`) settles it, a retry with the key answers 201 replayed
  * with the same message; with no evidence, the sweeper fails it after the timeout and the key answers 201 with the
- * failed message. WhatsApp is never asked twice.
+ * failed message; and a send whose accept could not be recorded (dropped connection) converges the same way.
+ * WhatsApp is never asked twice.
  */
+import { MessageRepository, StorageError } from "@parley/core"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
+import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { MessageJson } from "../src/Representation.js"
 import {
@@ -171,4 +174,53 @@ describe.each(list)("unconfirmed sends that nothing settles, on $name", (engine)
     })
     expect(sendsTo(h, phone).length).toBe(1)
   }, 90_000)
+})
+
+describe.each(list)("an accepted send whose recording fails, on $name", (engine) => {
+  let h: Harness
+  let a: Tenant
+  let failMarkSent = 0
+
+  beforeAll(async () => {
+    // The database drops the connection each time the provider's accept is recorded (three tries), then recovers.
+    const dropping = Layer.effect(
+      MessageRepository,
+      Effect.map(MessageRepository, (real) => ({
+        ...real,
+        markSent: (...args: Parameters<typeof real.markSent>) =>
+          failMarkSent-- > 0
+            ? Effect.fail(new StorageError({ operation: "markSent", reason: "connection terminated" }))
+            : real.markSent(...args)
+      }))
+    )
+    h = await start(engine, { overrideStorage: (layer) => Layer.provideMerge(dropping, layer) })
+    a = await createTenant(h, "Business A", "200000000000002", "token-a")
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
+
+  it("is never sent twice: 502, then its status webhook settles it and the retry answers 201 replayed", async () => {
+    const { conversation, phone } = await customerWrites(h, a)
+    const path = `/v1/messaging/conversations/${conversation.id}/messages`
+    const request = { key: a.key, body: { text: "recorded?" }, headers: { "idempotency-key": "mark-sent-dropped" } }
+    failMarkSent = 3
+    const first = await h.call<ErrorReply>("POST", path, request)
+    expect([first.status, first.body.error.code]).toEqual([502, "delivery_unconfirmed"])
+    const messageId = first.body.error.details?.messageId
+    const again = await h.call<ErrorReply>("POST", path, request)
+    expect([again.status, again.headers.get("idempotent-replayed")]).toEqual([502, "true"])
+    const accepted = h.fake.sends.find((s) => s.bizOpaqueCallbackData === messageId)
+    if (accepted === undefined) throw new Error("WhatsApp did not accept the send")
+    const delivery = await h.fake.emitStatusFor({ url: `${h.url}/webhooks/whatsapp`, appSecret }, accepted, "sent")
+    expect(delivery.status).toBe(200)
+    const settled = (await retryUntilFinal(() => h.call("POST", path, request), 15_000)) as Reply<Envelope<MessageJson>>
+    expect([settled.status, settled.headers.get("idempotent-replayed")]).toEqual([201, "true"])
+    expect(settled.body.data).toMatchObject({
+      id: messageId,
+      deliveryStatus: "sent",
+      providerMessageId: accepted.wamid
+    })
+    expect(sendsTo(h, phone).length).toBe(1)
+  }, 60_000)
 })
