@@ -146,12 +146,13 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       0,
       1_000_000
     )
-    // At least a minute (far longer than a send attempt), at most a day (keys are kept at least 24 hours).
+    // At least two minutes (a send attempt, queueing and retries included, ends well before; so does a claim's
+    // lease), at most a day (keys are kept at least 24 hours, and must outlive their send's timeout).
     const unconfirmedSendTimeoutSeconds = yield* integer(
       env,
       "PARLEY_UNCONFIRMED_SEND_TIMEOUT",
       defaults.unconfirmedSendTimeoutSeconds,
-      60,
+      120,
       86_400
     )
     const level = (set(env, "PARLEY_LOG_LEVEL") ?? "info").toLowerCase()
