@@ -9,7 +9,7 @@
  * - only outcomes the provider decided are stored: the message it accepted, its definitive refusal, or an
  *   unconfirmed delivery. Anything that failed before the provider accepted or refused it (validation, closed
  *   window, missing conversation, rate limit, provider down, storage down) releases the key, so a corrected retry
- *   proceeds;
+ *   proceeds; an accepted send that could not be recorded as sent is an unconfirmed delivery, never a release;
  * - an unconfirmed delivery is answered from its message as it stands (`answerNow`): while the message is
  *   `pending` the key keeps answering `DeliveryUnconfirmed`; once evidence settled it (a provider status, or
  *   `unconfirmedExpiry` after the timeout), the key answers as the accepted send it turned out to be;
