@@ -4,9 +4,18 @@
  */
 import { DateTime, Either, Encoding, Schema } from "effect"
 
+// Years 1 to 9999: what every store and ISO 8601 without expanded years can hold. A hand-built cursor outside them
+// must be refused here, as invalid, instead of failing in the database as if it were unavailable.
+const earliest = DateTime.unsafeMake("0001-01-01T00:00:00Z")
+const latest = DateTime.unsafeMake("9999-12-31T23:59:59.999Z")
+
 /** Position after an item sorted by (time desc, id desc). */
 export class Position extends Schema.Class<Position>("Position")({
-  at: Schema.DateTimeUtc,
+  at: Schema.DateTimeUtc.pipe(
+    Schema.filter((at) => DateTime.between(at, { minimum: earliest, maximum: latest }), {
+      message: () => "must be between the years 1 and 9999"
+    })
+  ),
   id: Schema.UUID
 }) {}
 

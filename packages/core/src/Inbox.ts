@@ -39,6 +39,7 @@ import {
   type TemplateVariablesInvalid
 } from "./Template.js"
 import { TemplateCatalog } from "./TemplateCatalog.js"
+import { NonBlank, Storable } from "./Text.js"
 import { UserDirectory } from "./UserDirectory.js"
 import { type WhatsAppNumber, WhatsAppNumberNotFound } from "./WhatsAppNumber.js"
 import { WhatsAppNumberDirectory } from "./WhatsAppNumberDirectory.js"
@@ -50,19 +51,17 @@ export const ListConversationsInput = Schema.Struct({
   status: Schema.optional(ConversationStatus),
   mode: Schema.optional(ConversationMode),
   assigned: Schema.optional(Schema.Literal("me", "unassigned")),
-  search: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100))),
+  search: Schema.optional(Storable.pipe(Schema.minLength(1), Schema.maxLength(100))),
   limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 200))),
-  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(512)))
+  cursor: Schema.optional(Storable.pipe(Schema.maxLength(512)))
 })
 export type ListConversationsInput = typeof ListConversationsInput.Encoded
 
 export const GetConversationInput = Schema.Struct({
   messagesLimit: Schema.optional(Schema.Int.pipe(Schema.between(1, 200))),
-  before: Schema.optional(Schema.String.pipe(Schema.maxLength(512)))
+  before: Schema.optional(Storable.pipe(Schema.maxLength(512)))
 })
 export type GetConversationInput = typeof GetConversationInput.Encoded
-
-const NonBlank = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0, { message: () => "must not be blank" }))
 
 export const SendTextInput = Schema.Struct({
   text: NonBlank.pipe(Schema.minLength(1), Schema.maxLength(4096))
@@ -70,11 +69,11 @@ export const SendTextInput = Schema.Struct({
 export type SendTextInput = typeof SendTextInput.Encoded
 
 export const SendTemplateInput = Schema.Struct({
-  whatsappNumberId: Schema.String,
+  whatsappNumberId: Storable,
   phone: E164,
-  templateKey: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)),
+  templateKey: Storable.pipe(Schema.minLength(1), Schema.maxLength(512)),
   customerName: Schema.optional(NonBlank.pipe(Schema.maxLength(256))),
-  variables: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  variables: Schema.optional(Schema.Record({ key: Storable, value: Storable }))
 })
 export type SendTemplateInput = typeof SendTemplateInput.Encoded
 

@@ -17,11 +17,18 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   }
 
   static fromParseError(error: ParseResult.ParseError): InvalidRequest {
-    return new InvalidRequest({
-      issues: ParseResult.ArrayFormatter.formatErrorSync(error).map(
-        (issue) => new RequestIssue({ path: issue.path.join("."), message: issue.message }, true)
-      )
-    })
+    const all = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+      path: issue.path.join("."),
+      message: issue.message
+    }))
+    // A present optional field that is invalid also fails the union's `undefined` half, which says nothing to a
+    // caller: keep that issue only when it is the field's only one.
+    const useful = all.filter(
+      (issue) =>
+        !issue.message.startsWith("Expected undefined, actual") ||
+        !all.some((other) => other !== issue && (other.path === issue.path || other.path.startsWith(`${issue.path}.`)))
+    )
+    return new InvalidRequest({ issues: useful.map((issue) => new RequestIssue(issue, true)) })
   }
 
   static single(path: string, message: string): InvalidRequest {

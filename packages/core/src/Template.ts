@@ -11,6 +11,7 @@
  */
 import { Array as Arr, Either, Schema } from "effect"
 import { BusinessId, TemplateId } from "./Ids.js"
+import { Storable } from "./Text.js"
 
 export const TemplateCategory = Schema.Literal("MARKETING", "UTILITY", "AUTHENTICATION")
 export type TemplateCategory = typeof TemplateCategory.Type
@@ -39,16 +40,16 @@ export type HeaderFormat = typeof HeaderFormat.Type
 export const HeaderComponent = Schema.Struct({
   type: Schema.Literal("HEADER"),
   format: HeaderFormat,
-  text: Schema.optional(Schema.String)
+  text: Schema.optional(Storable)
 })
-export const BodyComponent = Schema.Struct({ type: Schema.Literal("BODY"), text: Schema.String })
-export const FooterComponent = Schema.Struct({ type: Schema.Literal("FOOTER"), text: Schema.String })
+export const BodyComponent = Schema.Struct({ type: Schema.Literal("BODY"), text: Storable })
+export const FooterComponent = Schema.Struct({ type: Schema.Literal("FOOTER"), text: Storable })
 export const TemplateButton = Schema.Struct({
   /** QUICK_REPLY, URL, PHONE_NUMBER, COPY_CODE, FLOW, OTP, … (kept as Meta names it). */
-  type: Schema.String,
-  text: Schema.optional(Schema.String),
-  url: Schema.optional(Schema.String),
-  phone_number: Schema.optional(Schema.String)
+  type: Storable,
+  text: Schema.optional(Storable),
+  url: Schema.optional(Storable),
+  phone_number: Schema.optional(Storable)
 })
 export const ButtonsComponent = Schema.Struct({
   type: Schema.Literal("BUTTONS"),

@@ -12,15 +12,20 @@ import {
   Scope,
   TemplateCategory,
   TemplateComponent,
-  TemplateStatus
+  TemplateStatus,
+  Text
 } from "@parley/core"
 import { Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
 import { ConversationDetailJson, ConversationJson, Envelope, MessageJson, PagedEnvelope } from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
 
-/** Request bodies reject properties they do not define (400 naming the field), and report every problem. */
-const strict = { parseOptions: { onExcessProperty: "error", errors: "all" } } as const
+/**
+ * Request bodies reject properties they do not define (400 naming the field). Decoding stops at the first problem:
+ * with every problem collected, a 1 MiB body of unknown fields took 0.45 s to decode and 0.4 s more to list its
+ * 60,000 issues, blocking every other request; stopping at the first takes 20 ms.
+ */
+const strict = { parseOptions: { onExcessProperty: "error", errors: "first" } } as const
 
 // A query parameter arrives as a string; OpenAPI shows it as the integer it stands for.
 const Limit = (max: number, fallback: number, description: string) =>
@@ -153,7 +158,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setHeaders(IdempotencyHeaders)
       .setPayload(SendTextBody)
       .addSuccess(Envelope(MessageJson), { status: 201 })
-      .pipe(answers(400, 404, 409, 413, 422, 502))
+      .pipe(answers(400, 404, 409, 413, 415, 422, 502))
       .annotate(RequiredScope, "messaging:messages:send")
       .annotate(OpenApi.Summary, "Send a text message")
       .annotate(
@@ -167,7 +172,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setHeaders(IdempotencyHeaders)
       .setPayload(SendTemplateBody)
       .addSuccess(Envelope(MessageJson), { status: 201 })
-      .pipe(answers(400, 404, 409, 413, 422, 502))
+      .pipe(answers(400, 404, 409, 413, 415, 422, 502))
       .annotate(RequiredScope, "messaging:messages:send")
       .annotate(OpenApi.Summary, "Send a template")
       .annotate(
@@ -182,7 +187,7 @@ const messaging = HttpApiGroup.make("messaging")
       .setPath(ConversationPath)
       .setPayload(UpdateConversationBody)
       .addSuccess(Envelope(ConversationJson))
-      .pipe(answers(400, 404, 413, 422))
+      .pipe(answers(400, 404, 413, 415, 422))
       .annotate(RequiredScope, "messaging:conversations:write")
       .annotate(OpenApi.Summary, "Update a conversation")
       .annotate(
@@ -214,7 +219,7 @@ const messaging = HttpApiGroup.make("messaging")
 // ---------------------------------------------------------------------------------------------------------------
 // Admin (the standalone service's operators)
 
-const Name = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+const Name = Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(200))
 
 export const BusinessJson = Schema.Struct({ id: Schema.String, name: Schema.String, createdAt: Schema.String })
 export const UserJson = Schema.Struct({
@@ -264,11 +269,11 @@ export const CreateWhatsAppNumberBody = Schema.Struct({
   phoneNumberId: Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({
     description: "Meta's phone_number_id"
   }),
-  displayPhoneNumber: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32)),
+  displayPhoneNumber: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(32)),
   wabaId: Schema.optional(
     Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({ description: "WhatsApp Business Account id" })
   ),
-  accessToken: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+  accessToken: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
     description: "Meta access token; stored encrypted, never returned"
   })
 }).annotations({ ...strict, identifier: "CreateWhatsAppNumber" })
@@ -278,9 +283,9 @@ export const CreateApiKeyBody = Schema.Struct({
   scopes: Schema.NonEmptyArray(Scope)
 }).annotations({ ...strict, identifier: "CreateApiKey" })
 export const CreateTemplateBody = Schema.Struct({
-  key: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)),
-  name: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512)),
-  language: Schema.String.pipe(Schema.minLength(2), Schema.maxLength(16)),
+  key: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(512)),
+  name: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(512)),
+  language: Text.Storable.pipe(Schema.minLength(2), Schema.maxLength(16)),
   category: TemplateCategory,
   status: TemplateStatus,
   parameterFormat: ParameterFormat,
@@ -340,6 +345,7 @@ const admin = HttpApiGroup.make("admin")
   .addError(ErrorBody, { status: 401 })
   .addError(ErrorBody, { status: 404 })
   .addError(ErrorBody, { status: 413 })
+  .addError(ErrorBody, { status: 415 })
   .addError(ErrorBody, { status: 503 })
   .middleware(AdminAuth)
   .prefix("/v1/admin")
@@ -377,7 +383,7 @@ const webhooks = HttpApiGroup.make("webhooks")
       .setHeaders(Schema.Struct({ "x-hub-signature-256": Schema.optional(Schema.String) }))
       .setPayload(WebhookEnvelope)
       .addSuccess(Envelope(Schema.Struct({ delivery: Schema.Literal("stored", "duplicate") })))
-      .pipe(answers(400, 401, 413, 503))
+      .pipe(answers(400, 401, 413, 415, 503))
       .annotate(OpenApi.Summary, "Receive Meta's webhooks")
       .annotate(
         OpenApi.Description,

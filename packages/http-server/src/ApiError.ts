@@ -53,16 +53,58 @@ export const toResponse = (error: ApiError): HttpServerResponse.HttpServerRespon
 
 // Shorthands for the errors the edge itself produces.
 
-export const invalidRequest = (issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) =>
-  ApiError.make(
+/** At most this many issues in an error body; the rest are counted in `details.moreIssues`. */
+export const maxIssues = 20
+/** Longest text of a path or message in an error body: a value is never echoed at length. */
+export const maxIssueText = 200
+
+/** `text` cut to `max` characters (whole code points), marked with an ellipsis when cut. */
+export const truncate = (text: string, max = maxIssueText): string => {
+  if (text.length <= max) return text
+  const cut = text.slice(0, max - 1)
+  // Never split a surrogate pair: half of one is not text a JSON encoder can keep.
+  const safe = /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut
+  return `${safe}…`
+}
+
+/**
+ * A 400 listing what is wrong, bounded whatever the input: at most `maxIssues` issues, each path and message at most
+ * `maxIssueText` characters (a 1 MiB body of unknown fields once produced a 12 MB answer).
+ */
+export const invalidRequest = (issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) => {
+  const shown = issues.slice(0, maxIssues).map((i) => ({ path: truncate(i.path), message: truncate(i.message) }))
+  const more = issues.length - shown.length
+  const summary = shown.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
+  return ApiError.make(
     400,
     "invalid_request",
-    `invalid request: ${issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")}`,
-    { issues }
+    `invalid request: ${summary}${more > 0 ? `; and ${more} more` : ""}`,
+    more > 0 ? { issues: shown, moreIssues: more } : { issues: shown }
   )
+}
 
 export const malformedJson = (reason: string) =>
-  ApiError.make(400, "malformed_json", "the request body is not valid JSON", { reason })
+  ApiError.make(400, "malformed_json", "the request body is not valid JSON", { reason: truncate(reason) })
+
+export const invalidCursor = (parameter: string) =>
+  ApiError.make(400, "invalid_cursor", `${parameter}: the cursor is not one this API returned`, { parameter })
+
+export const unsupportedMediaType = (expected: string) =>
+  ApiError.make(415, "unsupported_media_type", `the request body must be ${expected}`, { expected })
+
+export const methodNotAllowed = (allowed: ReadonlyArray<string>) =>
+  ApiError.make(
+    405,
+    "method_not_allowed",
+    `this path answers ${allowed.join(", ")} only`,
+    { allowed },
+    { allow: allowed.join(", ") }
+  )
+
+export const databaseUnavailable = () =>
+  ApiError.make(503, "database_unavailable", "the database is unavailable; retry shortly", undefined, {
+    "retry-after": "5"
+  })
 
 export const unauthorized = (message: string) => ApiError.make(401, "unauthorized", message)
 

@@ -23,7 +23,7 @@ import type {
 import type { ApiKeys, Tenancy } from "@parley/postgres"
 import type { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Option } from "effect"
-import { ApiError } from "./ApiError.js"
+import { ApiError, databaseUnavailable, invalidRequest } from "./ApiError.js"
 
 export type DomainError =
   | MissingScope
@@ -61,9 +61,7 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
     case "ApiError":
       return error
     case "InvalidRequest":
-      return ApiError.make(400, "invalid_request", error.message, {
-        issues: error.issues.map((i) => ({ path: i.path, message: i.message }))
-      })
+      return invalidRequest(error.issues)
     case "InvalidCursor":
       return ApiError.make(400, "invalid_cursor", error.message)
     case "AssignedToMeRequiresUser":
@@ -151,9 +149,7 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
     case "DeliveryUnconfirmed":
       return ApiError.make(502, "delivery_unconfirmed", error.message, { messageId: error.messageId })
     case "StorageError":
-      return ApiError.make(503, "database_unavailable", "the database is unavailable; retry shortly", undefined, {
-        "retry-after": "5"
-      })
+      return databaseUnavailable()
   }
 }
 

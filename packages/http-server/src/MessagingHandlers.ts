@@ -8,7 +8,8 @@ import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Inbox, InvalidRequest, RequestIssue, type SendReceipt } from "@parley/core"
 import { Effect, Option } from "effect"
 import { Api } from "./Api.js"
-import { type ApiError, invalidRequest } from "./ApiError.js"
+import { type ApiError, invalidCursor, invalidRequest } from "./ApiError.js"
+import { CursorSigning } from "./CursorSigning.js"
 import { type DomainError, toApiError } from "./ErrorMapping.js"
 import { messageJson, viewJson } from "./Representation.js"
 import { CurrentActor } from "./Security.js"
@@ -62,31 +63,50 @@ const renameTemplateFields = (error: DomainError): DomainError =>
       })
     : error
 
+/** `toApiError`, with an invalid cursor's 400 naming the query parameter it came in. */
+const naming =
+  (parameter: "cursor" | "before") =>
+  (error: DomainError): ApiError =>
+    error._tag === "InvalidCursor" ? invalidCursor(parameter) : toApiError(error)
+
 export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =>
   Effect.gen(function* () {
     const inbox = yield* Inbox.Inbox
+    const cursors = yield* CursorSigning
+    /** The core's cursor inside the signed one the client sent back. */
+    const opened = (signed: string | undefined) =>
+      signed === undefined ? Effect.succeed(undefined) : cursors.open(signed)
+    const signed = (cursor: Option.Option<string>) => Option.getOrNull(Option.map(cursor, cursors.sign))
     return handlers
       .handle("listConversations", ({ urlParams }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const page = yield* inbox.listConversations(actor, urlParams)
+          const cursor = yield* opened(urlParams.cursor)
+          const page = yield* inbox.listConversations(actor, {
+            ...urlParams,
+            ...(cursor === undefined ? {} : { cursor })
+          })
           return {
             message: "Conversations retrieved",
             data: page.conversations.map(viewJson),
-            page: { nextCursor: Option.getOrNull(page.nextCursor) }
+            page: { nextCursor: signed(page.nextCursor) }
           }
-        }).pipe(Effect.mapError(toApiError))
+        }).pipe(Effect.mapError(naming("cursor")))
       )
       .handle("getConversation", ({ path, urlParams }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const detail = yield* inbox.getConversation(actor, path.id, urlParams)
+          const before = yield* opened(urlParams.before)
+          const detail = yield* inbox.getConversation(actor, path.id, {
+            ...urlParams,
+            ...(before === undefined ? {} : { before })
+          })
           return {
             message: "Conversation retrieved",
             data: { ...viewJson(detail), messages: detail.messages.map(messageJson) },
-            page: { nextCursor: Option.getOrNull(detail.olderCursor) }
+            page: { nextCursor: signed(detail.olderCursor) }
           }
-        }).pipe(Effect.mapError(toApiError))
+        }).pipe(Effect.mapError(naming("before")))
       )
       .handle("sendText", ({ path, payload, headers, request }) =>
         Effect.gen(function* () {

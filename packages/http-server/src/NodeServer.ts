@@ -5,6 +5,7 @@
  * - graceful shutdown: stop accepting connections, let in-flight requests finish (bounded), then tear down.
  */
 import * as Http from "node:http"
+import type { Duplex } from "node:stream"
 import { Duration, Effect } from "effect"
 
 export interface ServerHandle {
@@ -46,6 +47,39 @@ const keepSocketForAnswer = (request: Http.IncomingMessage, response: Http.Serve
   }
 }
 
+/**
+ * Node refuses some requests before any handler sees them (headers over its limit, bytes that are not HTTP, a
+ * request too slow to arrive) and by default answers them with an empty body. These answers carry the API's error
+ * body too, so a client parses every refusal the same way.
+ */
+const refusals: Readonly<Record<string, readonly [number, string, string, string]>> = {
+  HPE_HEADER_OVERFLOW: [
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    "the request headers are too large"
+  ],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "the request did not arrive in time"]
+}
+
+const answerClientError = (error: Error & { readonly code?: string }, socket: Duplex) => {
+  // Node's own rule: answer only while nothing has been written on this connection yet.
+  const message: unknown = Reflect.get(socket, "_httpMessage")
+  const started = typeof message === "object" && message !== null && Reflect.get(message, "_header") != null
+  if (error.code === "ECONNRESET" || !socket.writable || started) return socket.destroy()
+  const [status, reason, code, text] = refusals[error.code ?? ""] ?? [
+    400,
+    "Bad Request",
+    "malformed_request",
+    "the request is not valid HTTP"
+  ]
+  const body = JSON.stringify({ message: text, error: { code } })
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`
+  )
+}
+
 export const makeHandle = (): ServerHandle => {
   let server: Http.Server | undefined
   let inFlight = 0
@@ -54,6 +88,7 @@ export const makeHandle = (): ServerHandle => {
   const create = () => {
     const s = Http.createServer()
     server = s
+    s.on("clientError", answerClientError)
     // Counted before any other listener, so every request is seen.
     s.on("request", (request: Http.IncomingMessage, response: Http.ServerResponse) => {
       inFlight++

@@ -4,16 +4,17 @@
  * API gateway and template sync, and the webhook retry worker. `main.ts` builds it from the environment; tests build
  * it on a test database and the fake Cloud API.
  */
-import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError } from "@effect/platform"
+import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError, OpenApi } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
 import { ApiKeys, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
-import { Duration, Effect, Layer, type Option, type Redacted } from "effect"
+import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
+import * as CursorSigning from "./CursorSigning.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
@@ -36,6 +37,11 @@ export interface ServerOptions {
     /** Gateway tuning (timeouts, retries, throughput), e.g. for tests. */
     readonly gateway?: Omit<CloudApiGateway.Options, "baseUrl" | "apiVersion"> | undefined
   }
+  /**
+   * The secret the API's cursors are signed with (a key is derived from it); the service passes its secret key.
+   * Without one, a random key per process.
+   */
+  readonly cursorSecret?: Redacted.Redacted<string> | undefined
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number
   readonly maxBodyBytes?: number | undefined
@@ -56,6 +62,19 @@ export interface ServerOptions {
 
 /** What the service stores through: the core's ports, the `SqlClient` and `Secrets`, migrated. */
 export type StorageLayer<E> = Layer.Layer<Storage.Ports | SqlClient.SqlClient | Secrets.Secrets, E>
+
+const httpMethods = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"])
+
+/** Every route served, for `Allow` on a 405: the API's, and the two documentation routes. */
+const routes = [
+  ...Object.entries(OpenApi.fromApi(Api).paths).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((key) => httpMethods.has(key))
+      .map((method) => ({ method, path }))
+  ),
+  { method: "GET", path: "/openapi.json" },
+  { method: "GET", path: "/docs" }
+]
 
 export const layer = <E>(
   options: ServerOptions,
@@ -101,7 +120,11 @@ export const layer = <E>(
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),
-    Layer.provide([ApiKeyAuthLive, AdminAuthLive(options.adminToken)])
+    Layer.provide([
+      ApiKeyAuthLive,
+      AdminAuthLive(options.adminToken),
+      CursorSigning.layer(Option.fromNullable(options.cursorSecret))
+    ])
   )
 
   const serve = HttpApiBuilder.serve().pipe(
@@ -109,7 +132,7 @@ export const layer = <E>(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(
       HttpApiBuilder.middleware(
-        Edge.make({ maxBodyBytes: options.maxBodyBytes, maxWebhookBodyBytes: options.maxWebhookBodyBytes })
+        Edge.make({ maxBodyBytes: options.maxBodyBytes, maxWebhookBodyBytes: options.maxWebhookBodyBytes, routes })
       )
     ),
     Layer.provide(api)

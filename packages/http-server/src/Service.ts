@@ -27,19 +27,20 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
   Effect.gen(function* () {
     const generated = Option.isNone(config.adminToken) ? yield* DataDir.adminToken(config.dataDir) : undefined
     const adminToken = Option.getOrElse(config.adminToken, () => generated!.value)
+    const secretKey =
+      config.database._tag === "Postgres"
+        ? Option.getOrThrow(config.secretKey)
+        : Option.isSome(config.secretKey)
+          ? config.secretKey.value
+          : (yield* DataDir.secretKey(config.dataDir)).value
     const storage =
       config.database._tag === "Postgres"
         ? Storage.layerPostgres({
             url: config.database.url,
             maxConnections: config.database.poolSize,
-            secretKey: Option.getOrThrow(config.secretKey)
+            secretKey
           })
-        : Storage.layerPglite({
-            dataDir: DataDir.pgliteDir(config.dataDir),
-            secretKey: Option.isSome(config.secretKey)
-              ? config.secretKey.value
-              : (yield* DataDir.secretKey(config.dataDir)).value
-          })
+        : Storage.layerPglite({ dataDir: DataDir.pgliteDir(config.dataDir), secretKey })
     const context = yield* Layer.build(
       Server.layer(
         {
@@ -48,6 +49,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
           unconfirmedSendTimeout: Duration.seconds(config.unconfirmedSendTimeoutSeconds),
+          cursorSecret: secretKey,
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },

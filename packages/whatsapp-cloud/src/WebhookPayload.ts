@@ -5,7 +5,14 @@
  */
 import { DateTime, Option, ParseResult, Schema } from "effect"
 
-/** Meta's Unix epoch seconds, usually as a string (`"1767261600"`), as a UTC date-time. */
+/**
+ * The last second of the year 9999. A later time is no real message's: stored, it could not be read back (24 hours
+ * past the largest JavaScript date is no date at all, and answered 500) or not stored at all (PGlite refuses
+ * years past 9999), so it fails to decode like any other malformed time.
+ */
+const latestEpochSeconds = 253_402_300_799
+
+/** Meta's Unix epoch seconds, usually as a string (`"1767261600"`), as a UTC date-time, 1970 to 9999. */
 export const EpochSeconds = Schema.transformOrFail(
   Schema.Union(Schema.String, Schema.Number),
   Schema.DateTimeUtcFromSelf,
@@ -13,7 +20,8 @@ export const EpochSeconds = Schema.transformOrFail(
     strict: true,
     decode: (raw, _, ast) => {
       const seconds = typeof raw === "number" ? raw : /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : Number.NaN
-      return Option.match(Number.isFinite(seconds) ? DateTime.make(seconds * 1000) : Option.none(), {
+      const inRange = Number.isFinite(seconds) && seconds >= 0 && seconds <= latestEpochSeconds
+      return Option.match(inRange ? DateTime.make(seconds * 1000) : Option.none(), {
         onNone: () => ParseResult.fail(new ParseResult.Type(ast, raw, "expected Unix epoch seconds")),
         onSome: (dateTime) => ParseResult.succeed(dateTime)
       })

@@ -443,6 +443,35 @@ describe("Webhook.decode: every message type", () => {
     assert.strictEqual(batch.skipped.length, 4)
     assert.isTrue(batch.skipped.every((s) => s.kind === "message" && s.reason.length > 0))
   })
+
+  it("skips a message whose time is before 1970 or after the year 9999, which no store can hold", () => {
+    const at = (id: string, timestamp: string | number) => ({
+      from: "15550001111",
+      id: `wamid.${id}`,
+      timestamp,
+      type: "text",
+      text: { body: "x" }
+    })
+    const batch = only(
+      decodeRight(
+        envelope({
+          messages: [
+            at("max", 8_640_000_000_000),
+            at("y10000", "253402300800"),
+            at("negative", -1),
+            at("huge", 1e20),
+            at("last", "253402300799"),
+            at("epoch", 0)
+          ]
+        })
+      )
+    )
+    assert.deepStrictEqual(
+      batch.inbound.map((m) => m.providerMessageId),
+      ["wamid.last", "wamid.epoch"]
+    )
+    assert.strictEqual(batch.skipped.length, 4)
+  })
 })
 
 describe("Webhook.decode: statuses and batches", () => {

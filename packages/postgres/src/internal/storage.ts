@@ -4,7 +4,7 @@
  */
 import { SqlError } from "@effect/sql/SqlError"
 import { StorageError } from "@parley/core"
-import { Effect, ParseResult } from "effect"
+import { Effect, Option, ParseResult } from "effect"
 
 /** The SQLSTATE of a Postgres error inside a `SqlError`, when there is one (both drivers expose `code`). */
 export const sqlState = (error: SqlError): string | undefined => {
@@ -51,7 +51,9 @@ const isForeign = (error: unknown): error is SqlError | ParseResult.ParseError =
 
 /**
  * Runs a storage operation under a span, with every foreign failure (`SqlError`, `ParseError`) converted to
- * `StorageError`; the module's own typed errors pass through.
+ * `StorageError`; the module's own typed errors pass through. `withTransaction` turns a failed COMMIT or ROLLBACK
+ * (a connection dropped mid-transaction) into a defect carrying the `SqlError`: that too is the database being
+ * unavailable, not a bug, so it becomes a `StorageError` like any other.
  */
 export const storage =
   (operation: string) =>
@@ -66,6 +68,10 @@ export const storage =
             ? Effect.fail(toStorageError(operation, error))
             : // Not foreign, so by the refinement it is one of the module's own errors.
               Effect.fail(error as Exclude<E, SqlError | ParseResult.ParseError>)
+      ).pipe(
+        Effect.catchSomeDefect((defect) =>
+          defect instanceof SqlError ? Option.some(Effect.fail(toStorageError(operation, defect))) : Option.none()
+        )
       ),
       operation
     )
