@@ -2,7 +2,7 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import {
   Conversation,
@@ -271,6 +271,15 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
 const isProviderNotReached = (error: GatewayError): error is ProviderNotReached =>
   error._tag === "ProviderRateLimited" || error._tag === "ProviderMisconfigured" || error._tag === "ProviderUnavailable"
 
+/**
+ * Runs a send to its end even when the caller is interrupted (a client that disconnects aborts its request's
+ * fiber). Interrupted mid-call, the provider may already have the message: the attempt would then fail as
+ * interrupted and release its key, and the client's retry would send it a second time. Detached, it finishes,
+ * records what the provider said and completes the key; a retry replays that.
+ */
+const detached = <A, E>(send: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkDaemon(send), Fiber.join)
+
 /** How many unconfirmed sends one statement of the sweeper fails at most. */
 const expiryBatch = 500
 
@@ -405,14 +414,15 @@ const makeInbox = (options: InboxOptions = {}) =>
         const answer = yield* Effect.either(call)
         if (Either.isRight(answer)) {
           const providerMessageId = answer.right.providerMessageId
+          // A dropped connection may surface as a failure or (a failed COMMIT) as a defect: both are caught.
           const sent = yield* messages
             .markSent(message.businessId, message.id, providerMessageId)
-            .pipe(Effect.retry(Schedule.recurs(2)), Effect.either)
-          if (Either.isRight(sent))
-            return new Idempotency.Sent({ message: Option.getOrElse(sent.right, () => message) })
+            .pipe(Effect.retry(Schedule.recurs(2)), Effect.exit)
+          if (Exit.isSuccess(sent))
+            return new Idempotency.Sent({ message: Option.getOrElse(sent.value, () => message) })
           // The provider has it but the database would not say so: failing here would release the key and let a
           // retry send it again. It stays pending, unconfirmed, until its status webhook (our id) or the timeout.
-          yield* Effect.logWarning("accepted send not recorded as sent", sent.left)
+          yield* Effect.logWarning("accepted send not recorded as sent", sent.cause)
           return new Idempotency.Refused({
             error: new Idempotency.DeliveryUnconfirmed({
               messageId: message.id,
@@ -456,7 +466,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       E | InvalidRequest | Idempotency.IdempotencyKeyReused | Idempotency.IdempotencyKeyInFlight | StorageError
     > =>
       rawKey === undefined
-        ? Effect.map(attempt(Option.none()), (outcome) => ({ outcome, replayed: false }))
+        ? Effect.map(detached(attempt(Option.none())), (outcome) => ({ outcome, replayed: false }))
         : Effect.gen(function* () {
             const key = yield* Effect.mapError(decodeKey(rawKey), (e) =>
               InvalidRequest.single("Idempotency-Key", e.issues[0]?.message ?? "invalid")
@@ -485,14 +495,16 @@ const makeInbox = (options: InboxOptions = {}) =>
                 return { outcome: yield* answerNow(actor, outcome), replayed: true }
               }
               case "Claimed":
-                return yield* attempt(Option.some(key)).pipe(
-                  // Only a failed attempt releases the key: once the provider answered, the key must not be
-                  // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
-                  Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
-                  Effect.tap((outcome) =>
-                    keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
-                  ),
-                  Effect.map((outcome) => ({ outcome, replayed: false }))
+                return yield* detached(
+                  attempt(Option.some(key)).pipe(
+                    // Only a failed attempt releases the key: once the provider answered, the key must not be
+                    // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
+                    Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
+                    Effect.tap((outcome) =>
+                      keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
+                    ),
+                    Effect.map((outcome) => ({ outcome, replayed: false }))
+                  )
                 )
             }
           })

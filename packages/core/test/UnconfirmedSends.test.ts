@@ -180,6 +180,42 @@ describe("unconfirmed sends", () => {
     }
   )
 
+  it.effect(
+    "a caller interrupted mid-call (a client that went away) neither releases the key nor causes a resend",
+    () =>
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const gateway = yield* FakeGateway.FakeGateway
+        const tenant = yield* TestData.seedTenant()
+        yield* setNow(TestData.epoch)
+        const [received] = yield* inbox.receiveInbound(tenant.number, [
+          TestData.inboundText({ providerMessageId: "wamid.IN", timestamp: TestData.epoch })
+        ])
+        if (received?._tag !== "Recorded") return assert.fail("the customer's message was not recorded")
+        const send = inbox.sendText(
+          actorOf(tenant),
+          received.conversation.id,
+          { text: "Bye?" },
+          { idempotencyKey: "i" }
+        )
+        yield* gateway.hold
+        const fiber = yield* Effect.fork(send)
+        while ((yield* gateway.calls).length === 0) yield* Effect.yieldNow()
+        // The provider has the request; the client disconnects.
+        yield* Fiber.interrupt(fiber)
+        yield* gateway.release
+        let retry = yield* Effect.either(send)
+        while (retry._tag === "Left" && retry.left._tag === "IdempotencyKeyInFlight") {
+          yield* Effect.yieldNow()
+          retry = yield* Effect.either(send)
+        }
+        if (retry._tag === "Left") return assert.fail(`expected a replay, got ${retry.left._tag}`)
+        assert.isTrue(retry.right.replayed)
+        assert.strictEqual(retry.right.outcome._tag, "Sent")
+        assert.strictEqual((yield* gateway.calls).length, 1)
+      }).pipe(Effect.provide(worldWith(timeout)))
+  )
+
   it.effect.prop(
     "expiry: pending until timeout − 1 ms, failed as delivery_unconfirmed at exactly the timeout; never resent",
     {

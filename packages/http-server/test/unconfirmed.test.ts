@@ -116,6 +116,48 @@ describe.each(list)("unconfirmed sends on $name", (engine) => {
   )
 })
 
+describe.each(list)("a client that disconnects mid-send, on $name", (engine) => {
+  let h: Harness
+  let a: Tenant
+
+  beforeAll(async () => {
+    h = await start(engine)
+    a = await createTenant(h, "Business A", "200000000000002", "token-a")
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
+
+  it("does not release its key: the send finishes, and the retry replays it instead of sending again", async () => {
+    const { conversation, phone } = await customerWrites(h, a)
+    h.fake.fail({ fault: { kind: "latency", millis: 1_500 }, times: 1, match: { to: phone } })
+    const path = `/v1/messaging/conversations/${conversation.id}/messages`
+    const headers = {
+      authorization: `Bearer ${a.key}`,
+      "content-type": "application/json",
+      "idempotency-key": "gone-1"
+    }
+    const body = JSON.stringify({ text: "still there?" })
+    const abort = new AbortController()
+    const first = fetch(`${h.url}${path}`, { method: "POST", headers, body, signal: abort.signal })
+    while (sendsTo(h, phone).length === 0) await sleep(5)
+    abort.abort()
+    await first.then(
+      () => undefined,
+      () => undefined
+    )
+    const until = Date.now() + 15_000
+    let retry: Reply<Envelope<MessageJson>>
+    do {
+      retry = await h.call<Envelope<MessageJson>>("POST", path, { key: a.key, body: { text: "still there?" }, headers })
+      if (retry.status === 409) await sleep(100)
+    } while (retry.status === 409 && Date.now() < until)
+    expect([retry.status, retry.headers.get("idempotent-replayed")]).toEqual([201, "true"])
+    expect(retry.body.data.deliveryStatus).toBe("sent")
+    expect(sendsTo(h, phone).length).toBe(1)
+  }, 60_000)
+})
+
 describe.each(list)("unconfirmed sends that nothing settles, on $name", (engine) => {
   const timeoutMillis = 3_000
   let h: Harness
