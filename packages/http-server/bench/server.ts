@@ -3,7 +3,7 @@
  * rate limit and with WhatsApp's per-number throughput raised (the fake Cloud API runs in its own process), on
  * PGlite or PostgreSQL. Prints one JSON line with what autocannon needs, then serves until SIGTERM/SIGINT.
  *
- *   node --import tsx packages/http-server/bench/server.ts --port 3100 --fake http://127.0.0.1:4010 \
+ *   node --conditions=@parley/source --import tsx packages/http-server/bench/server.ts --port 3100 --fake http://127.0.0.1:4010 \
  *     [--database-url postgres://postgres@127.0.0.1:5432/parley_bench]
  */
 

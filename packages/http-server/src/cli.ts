@@ -1,5 +1,7 @@
+#!/usr/bin/env node
 /**
- * `pnpm parley <resource> <action> ...`: the admin API for people. Talks to a running service over HTTP.
+ * `parley <resource> <action> ...` (`pnpm parley …` in this repository): the admin API for people. Talks to a
+ * running service over HTTP. `parley serve` runs the service itself (main.ts), loaded only for that command.
  *
  * Where: `--url` (else `PARLEY_URL`, else `http://127.0.0.1:$PORT`, port 3000 by default). Who: `--admin-token`
  * (else `PARLEY_ADMIN_TOKEN`, else the token the service generated in `$PARLEY_DATA_DIR/admin-token`).
@@ -8,6 +10,7 @@
 
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { stripVTControlCharacters } from "node:util"
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { allScopes } from "@parley/core"
@@ -215,14 +218,70 @@ const templates = Command.make("templates").pipe(
   ])
 )
 
+const serve = Command.make("serve", {}, () => Effect.promise(() => import("./main.js"))).pipe(
+  Command.withDescription("Run the Parley service (configured by environment variables; see the README)")
+)
+
 const parley = Command.make("parley").pipe(
-  Command.withDescription("Administer a Parley service: businesses, users, numbers, API keys, templates"),
-  Command.withSubcommands([businesses, users, numbers, keys, templates])
+  Command.withDescription("Run or administer a Parley service: businesses, users, numbers, API keys, templates"),
+  Command.withSubcommands([serve, businesses, users, numbers, keys, templates])
 )
 
 const run = Command.run(parley, { name: "parley", version: "0.1.0" })
 
+/** The words of the command being run, e.g. `parley keys create`: the arguments before the first option. */
+const firstOption = process.argv.slice(2).findIndex((arg) => arg.startsWith("-"))
+const commandPath = ["parley", ...process.argv.slice(2, firstOption === -1 ? undefined : firstOption + 2)]
+// Help piped into a file or another program gets no colour codes; NO_COLOR asks the same of a terminal.
+const plain = !process.stdout.isTTY || process.env.NO_COLOR !== undefined
+
+const width = Math.min(process.stdout.columns || 100, 100)
+
+/** Wraps a long line at spaces, continuing it 4 columns further in. */
+const wrap = (line: string, indent: string): Array<string> => {
+  const lines: Array<string> = []
+  let current = ""
+  for (const word of line.trim().split(" ")) {
+    const prefix = lines.length === 0 && current === "" ? indent : `${indent}    `
+    if (current !== "" && prefix.length + current.length + 1 + word.length > width) {
+      lines.push(current)
+      current = word
+    } else {
+      current = current === "" ? word : `${current} ${word}`
+    }
+  }
+  lines.push(current)
+  return lines.map((text, i) => `${i === 0 ? indent : `${indent}    `}${text}`)
+}
+
+/**
+ * @effect/cli 0.77 prints a subcommand's usage under its own name only (`$ create …`) and pads the command list to
+ * its longest usage (over 300 columns here): name the full path, and put each description under its usage.
+ */
+const readable = (text: string): string => {
+  const named =
+    commandPath.length > 1 ? text.replaceAll(`$ ${commandPath.at(-1)} `, `$ ${commandPath.join(" ")} `) : text
+  const lines = named.split("\n").flatMap((line) => {
+    const trimmed = line.trimEnd()
+    if (stripVTControlCharacters(trimmed).length <= width) return [trimmed]
+    const indent = /^\s*/.exec(trimmed)?.[0] ?? ""
+    const [usage = "", description] = trimmed.trim().split(/\s{3,}/)
+    return [...wrap(usage, indent), ...(description === undefined ? [] : wrap(description, `${indent}    `))]
+  })
+  const result = lines.join("\n")
+  return plain ? stripVTControlCharacters(result) : result
+}
+
+const readableOutput = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Console.consoleWith((console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      log: (...args) => console.log(...args.map((arg) => (typeof arg === "string" ? readable(arg) : arg)))
+    })
+  )
+
 run(process.argv).pipe(
+  readableOutput,
   Effect.catchAll((error) =>
     Effect.sync(() => {
       if (error instanceof CliError) console.error(`parley: ${error.message}`)

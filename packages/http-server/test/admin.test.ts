@@ -180,7 +180,7 @@ describe("the parley CLI", () => {
   let h: Harness
   const first = list[0]
   const parley = (...args: ReadonlyArray<string>) =>
-    run(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+    run(process.execPath, ["--conditions=@parley/source", "--import", "tsx", "src/cli.ts", ...args], {
       cwd: packageDir,
       env: { ...process.env, PARLEY_URL: h.url, PARLEY_ADMIN_TOKEN: adminToken }
     })

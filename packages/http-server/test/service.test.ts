@@ -99,10 +99,14 @@ describe("configuration", () => {
   })
 
   it("the service refuses to start on bad configuration, with one line naming the variable", async () => {
-    const failure = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      cwd: Path.resolve(import.meta.dirname, ".."),
-      env: { ...process.env, PORT: "not-a-port" }
-    }).then(
+    const failure = await promisify(execFile)(
+      process.execPath,
+      ["--conditions=@parley/source", "--import", "tsx", "src/main.ts"],
+      {
+        cwd: Path.resolve(import.meta.dirname, ".."),
+        env: { ...process.env, PORT: "not-a-port" }
+      }
+    ).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error
     )

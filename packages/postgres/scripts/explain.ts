@@ -5,7 +5,7 @@
  * `historyStatement`), compiled with real parameters. Fails (exit 1) if any plan has a sequential scan on
  * conversations or messages. Prints a Markdown table for docs/benchmarks.md.
  *
- *   node --import tsx packages/postgres/scripts/explain.ts --url postgres://postgres@127.0.0.1:5432/parley_bench
+ *   node --conditions=@parley/source --import tsx packages/postgres/scripts/explain.ts --url postgres://postgres@127.0.0.1:5432/parley_bench
  */
 
 import { parseArgs } from "node:util"

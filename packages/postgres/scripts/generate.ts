@@ -4,7 +4,7 @@
  * countries; statuses, modes and assignments in typical proportions) and messages (a long-tailed count per
  * conversation, both directions, delivery statuses including failures).
  *
- *   node --import tsx packages/postgres/scripts/generate.ts --businesses 200 --conversations 1000000 \
+ *   node --conditions=@parley/source --import tsx packages/postgres/scripts/generate.ts --businesses 200 --conversations 1000000 \
  *     --messages 10000000 --url postgres://postgres@127.0.0.1:5432/parley_bench
  *
  * Rows are produced inside the server by `INSERT … SELECT … FROM generate_series`, in chunks, with every "random"

@@ -1,6 +1,6 @@
 /**
  * Throughput benchmark for the Cloud API gateway against the fake Cloud API on loopback, plus webhook verification
- * and decoding. Run: `node --import tsx packages/whatsapp-cloud/bench/throughput.ts`. Prints a Markdown table.
+ * and decoding. Run: `node --conditions=@parley/source --import tsx packages/whatsapp-cloud/bench/throughput.ts`. Prints a Markdown table.
  */
 
 import { cpus } from "node:os"

@@ -1,7 +1,7 @@
 /**
  * A sandbox: the fake WhatsApp Cloud API as a standalone server.
  *
- *   node --import tsx packages/whatsapp-cloud/scripts/fake-cloud-api.ts --port 4010 \
+ *   node --conditions=@parley/source --import tsx packages/whatsapp-cloud/scripts/fake-cloud-api.ts --port 4010 \
  *     [--host 127.0.0.1] [--access-token TOKEN]... [--webhook-url URL --app-secret SECRET] [--templates file.json]
  *
  * Point Parley's gateway at it with `WHATSAPP_API_URL=http://127.0.0.1:4010`. With `--webhook-url` and

@@ -5,7 +5,7 @@
  * webhooks (statuses, inbound texts) to a URL, escaped the way Meta escapes them.
  *
  * Use it as a scoped Effect layer (`FakeCloudApi.layer()`), as a plain server (`start()`), or as a sandbox:
- * `node --import tsx packages/whatsapp-cloud/scripts/fake-cloud-api.ts --port 4010`.
+ * `node --conditions=@parley/source --import tsx packages/whatsapp-cloud/scripts/fake-cloud-api.ts --port 4010`.
  *
  * A small control API lives under `/_fake/` for sandbox users: `GET /_fake/requests`, `POST /_fake/faults`,
  * `POST /_fake/templates`, `POST /_fake/statuses`, `POST /_fake/inbound`, `POST /_fake/reset`.
