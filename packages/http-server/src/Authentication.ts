@@ -64,7 +64,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeys.ApiKeys | Ra
           info.value.apiKey = apiKey.shortId
           info.value.businessId = apiKey.businessId
         }
-        const retryAfter = yield* rateLimit.take(apiKey.id)
+        const retryAfter = yield* rateLimit.take(apiKey.id).pipe(Effect.mapError(toApiError))
         if (retryAfter !== undefined) return yield* Effect.fail(rateLimited(retryAfter))
         const actor = ApiKeys.toActor(apiKey)
         const route = yield* Effect.serviceOption(HttpRouter.RouteContext)

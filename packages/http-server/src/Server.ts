@@ -8,7 +8,7 @@ import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError, O
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
-import { ApiKeys, type Secrets, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
+import { ApiKeys, type Secrets, SqlRateLimitStore, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
@@ -44,6 +44,11 @@ export interface ServerOptions {
   readonly cursorSecret?: Redacted.Redacted<string> | undefined
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number
+  /**
+   * Keep the rate limits (per API key, per number, per recipient) in the database, so they hold across every process
+   * on it (several processes on one PostgreSQL). Default false: in this process's memory (embedded PGlite).
+   */
+  readonly sharedRateLimits?: boolean | undefined
   readonly maxBodyBytes?: number | undefined
   readonly maxWebhookBodyBytes?: number | undefined
   /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
@@ -88,11 +93,19 @@ export const layer = <E>(
   }
 
   const base = Layer.mergeAll(storage, layerUuidV7, NodeHttpClient.layerUndici)
+  // The gateway finds the store in its context; without one it limits in memory.
+  const limited =
+    options.sharedRateLimits === true
+      ? Layer.merge(
+          CloudApiGateway.layer(gatewayOptions),
+          RateLimit.layerStore({ perMinute: options.rateLimitPerMinute })
+        ).pipe(Layer.provide(SqlRateLimitStore.layer()))
+      : Layer.merge(CloudApiGateway.layer(gatewayOptions), RateLimit.layer({ perMinute: options.rateLimitPerMinute }))
   const adapters = Layer.mergeAll(
     ApiKeys.layer,
     Tenancy.layer,
     WebhookInbox.layer,
-    CloudApiGateway.layer(gatewayOptions),
+    limited,
     TemplateSync.layer({
       baseUrl: gatewayOptions.baseUrl,
       apiVersion: gatewayOptions.apiVersion,
@@ -100,8 +113,7 @@ export const layer = <E>(
         ? {}
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
-    }),
-    RateLimit.layer({ perMinute: options.rateLimitPerMinute })
+    })
   )
   const services = WebhookProcessor.layer.pipe(
     Layer.provideMerge(

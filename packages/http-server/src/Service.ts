@@ -50,6 +50,8 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           rateLimitPerMinute: config.rateLimitPerMinute,
           unconfirmedSendTimeout: Duration.seconds(config.unconfirmedSendTimeoutSeconds),
           cursorSecret: secretKey,
+          // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
+          sharedRateLimits: config.database._tag === "Postgres",
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },

@@ -11,7 +11,7 @@ import { Effect, Layer, Schema } from "effect"
 import * as Migrations from "../src/Migrations.js"
 import { storage, TestDatabase } from "../src/testing/index.js"
 
-/** Tables that hold one business's data. The others are global: businesses, the two route tables, the inbox. */
+/** Tables that hold one business's data. The others are global: businesses, the two route tables, the inbox, the rate limits. */
 const tenantTables = [
   "users",
   "whatsapp_numbers",
@@ -45,7 +45,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "create_messages",
           "create_idempotency_keys",
           "create_webhook_inbox",
-          "index_pending_outbound"
+          "index_pending_outbound",
+          "create_rate_limit_cells"
         ]
       )
     })

@@ -10,11 +10,14 @@ import {
   MessagingGateway,
   ProviderRateLimited,
   ProviderRejected,
+  ProviderUnavailable,
+  type RateLimit,
+  RateLimitStore,
   type SendTemplate,
   type SendText,
   type WhatsAppNumber
 } from "@parley/core"
-import { Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as GraphHttp from "./internal/graphHttp.js"
 import * as MessagePayload from "./MessagePayload.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -130,17 +133,94 @@ const queueFull = (limit: string, waitMillis: number) =>
     })
   })
 
-/** Builds the gateway on the `HttpClient` in context. */
+/** A limit whose state cannot be read is not a reason to send unthrottled: the attempt fails, provably unsent. */
+const storeUnavailable = (error: { readonly message: string }) =>
+  GraphHttp.AttemptFailure.Transient({
+    error: new ProviderUnavailable({ code: null, title: `the rate limits could not be read: ${error.message}` })
+  })
+
+/**
+ * The two limits: in a `RateLimitStore` when the context has one (shared by every process on it, e.g. PostgreSQL),
+ * otherwise in this process's memory. A number's rate is a burst of 1 every `1 s / messagesPerSecond`, which is the
+ * memory limiter's spaced window: never more than `messagesPerSecond` in any second, evenly spread.
+ */
+const limiters = (config: Settings) =>
+  Effect.gen(function* () {
+    const store = yield* Effect.serviceOption(RateLimitStore)
+    if (Option.isSome(store)) {
+      const numbers = yield* RateLimiter.fromStore(store.value, "whatsapp.number", {
+        intervalMillis: 1_000 / config.messagesPerSecond,
+        burst: 1
+      })
+      const pairs =
+        config.pairRate === false
+          ? RateLimiter.unlimited
+          : yield* RateLimiter.fromStore(store.value, "whatsapp.pair", {
+              intervalMillis: Math.max(1, Duration.toMillis(config.pairRate.every)),
+              burst: config.pairRate.burst
+            })
+      return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}:${recipient}` }
+    }
+    const numbers: RateLimiter.Limiter<RateLimit.StoreError> = yield* RateLimiter.makeSlidingWindow({
+      limit: config.messagesPerSecond,
+      window: "1 second"
+    })
+    const pairs: RateLimiter.Limiter<RateLimit.StoreError> =
+      config.pairRate === false
+        ? RateLimiter.unlimited
+        : yield* RateLimiter.makeTokenBucket({ capacity: config.pairRate.burst, refillEvery: config.pairRate.every })
+    return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}` }
+  })
+
+/**
+ * A turn woken later than this is given up and taken again: a process that stalls (CPU, GC) would otherwise wake
+ * every turn due during the stall at once, as one burst the provider counts in one second.
+ */
+const maxLatenessMillis = 20
+/** Turns given up for lateness before a send goes late anyway (the limit then errs towards sending less). */
+const maxRetakes = 3
+
+/** Waits for `key`'s turn; a turn further than `maxWait` is a full queue, reported as the provider's rate limit. */
+const takeTurn = (
+  limiter: RateLimiter.Limiter<RateLimit.StoreError>,
+  key: string,
+  maxWait: Duration.Duration,
+  limit: string
+): Effect.Effect<void, GraphHttp.AttemptFailure> => {
+  const turn = (retakes: number): Effect.Effect<void, GraphHttp.AttemptFailure> =>
+    Effect.gen(function* () {
+      const reservation = yield* limiter
+        .reserve(key, Duration.toMillis(maxWait))
+        .pipe(Effect.mapError(storeUnavailable))
+      if (Either.isLeft(reservation)) return yield* Effect.fail(queueFull(limit, reservation.left))
+      const wait = reservation.right
+      if (wait <= 0) return
+      const due = (yield* Clock.currentTimeMillis) + wait
+      yield* Effect.sleep(Duration.millis(wait))
+      if ((yield* Clock.currentTimeMillis) - due > maxLatenessMillis && retakes < maxRetakes) {
+        return yield* turn(retakes + 1)
+      }
+    })
+  return turn(0)
+}
+
+/**
+ * Builds the gateway on the `HttpClient` in context, throttled through the `RateLimitStore` in context when there is
+ * one (see {@link limiters}).
+ */
 export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Type"], never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient ? options.transformClient(base) : base
     const config = settings(options)
-    const numbers = yield* RateLimiter.makeSlidingWindow({ limit: config.messagesPerSecond, window: "1 second" })
-    const pairs =
-      config.pairRate === false
-        ? RateLimiter.unlimited
-        : yield* RateLimiter.makeTokenBucket({ capacity: config.pairRate.burst, refillEvery: config.pairRate.every })
+    const { numbers, pairs, pairKey: pairKeyOf } = yield* limiters(config)
+    // A failed pause only means the provider's next 429 comes a little sooner; the send it came from has its answer.
+    const pause = (limiter: RateLimiter.Limiter<RateLimit.StoreError>, key: string, millis: number) =>
+      limiter
+        .pause(key, millis)
+        .pipe(
+          Effect.catchAll((error) => Effect.logWarning("could not record the provider's rate limit", error.message))
+        )
 
     const messagesUrl = (from: WhatsAppNumber) =>
       `${config.baseUrl}/${config.apiVersion}/${encodeURIComponent(from.providerPhoneNumberId)}/messages`
@@ -154,14 +234,10 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
 
     const send = (from: WhatsAppNumber, recipient: string, body: unknown): Effect.Effect<Accepted, GatewayError> => {
       const numberKey = from.providerPhoneNumberId
-      const pairKey = `${numberKey}\u0000${recipient}`
+      const pairKey = pairKeyOf(numberKey, recipient)
       const attempt = Effect.gen(function* () {
-        yield* RateLimiter.take(pairs, pairKey, config.maxQueueWait).pipe(
-          Effect.mapError((wait) => queueFull("pair rate limit (same recipient)", wait))
-        )
-        yield* RateLimiter.take(numbers, numberKey, config.maxQueueWait).pipe(
-          Effect.mapError((wait) => queueFull("throughput limit (messages per second)", wait))
-        )
+        yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)")
+        yield* takeTurn(numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)")
         const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout)
         return yield* accepted(response.body)
       })
@@ -169,9 +245,9 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
         idempotent: false,
         onRateLimited: ({ error, graphCode }) => {
           const millis = error.retryAfterSeconds * 1000
-          if (graphCode === 131056) return pairs.pause(pairKey, millis)
+          if (graphCode === 131056) return pause(pairs, pairKey, millis)
           if (graphCode === null || graphCode === 130429 || graphCode === 4 || graphCode === 80007) {
-            return numbers.pause(numberKey, millis)
+            return pause(numbers, numberKey, millis)
           }
           return Effect.void
         }

@@ -6,20 +6,134 @@
  * A reservation is taken before the caller sleeps, so concurrent callers queue in arrival order. The pure `*Step`
  * functions hold the arithmetic; the `make*` functions wrap them in a `Ref` and the clock.
  */
-import { Clock, Duration, Effect, Either, Ref } from "effect"
+import type { RateLimit, RateLimitStore } from "@parley/core"
+import { Clock, Deferred, Duration, Effect, Either, Ref } from "effect"
 
 /** How long the caller must wait before its slot, or (Left) how long it would have had to wait: nothing reserved. */
 export type Reservation = Either.Either<number, number>
 
-export interface Limiter {
+/** `E`: how the limiter's state can fail to be read (never, in memory; a `StorageError` for a shared store). */
+export interface Limiter<E = never> {
   /**
    * Reserves the next slot for `key` and returns the wait in milliseconds, or `Left(wait)` without reserving when
    * the wait would exceed `maxWaitMillis`.
    */
-  readonly reserve: (key: string, maxWaitMillis: number) => Effect.Effect<Reservation>
+  readonly reserve: (key: string, maxWaitMillis: number) => Effect.Effect<Reservation, E>
   /** Holds every slot of `key` until `millis` from now (the provider said to slow down). */
-  readonly pause: (key: string, millis: number) => Effect.Effect<void>
+  readonly pause: (key: string, millis: number) => Effect.Effect<void, E>
 }
+
+export interface StoreOptions {
+  /**
+   * The most callers one reservation serves (default 64). A batch never spans more than a second of the key's
+   * schedule, so a slow limit (the pair rate) reserves one slot at a time.
+   */
+  readonly maxBatch?: number
+  /** A reservation answered later than this is given up and taken again, up to `maxRetakes` times (20 ms, 3). */
+  readonly staleAfterMillis?: number
+  readonly maxRetakes?: number
+}
+
+/** A caller's slot, and when (this process's clock) the reservation that holds it was answered. */
+interface Slot {
+  readonly reservation: Reservation
+  readonly answered: number
+}
+
+interface KeyQueue {
+  readonly lock: Effect.Semaphore
+  readonly pending: Array<Deferred.Deferred<Slot, RateLimit.StoreError>>
+  users: number
+}
+
+/**
+ * A limiter whose state lives in a `RateLimitStore` (shared by every process on the store), under keys prefixed by
+ * `namespace` so several limits can share one store.
+ *
+ * Callers of one key in this process are coalesced: one reservation is in flight per key at a time, and it takes a
+ * batch of consecutive slots for every caller waiting then (one round trip for many grants). Because nothing else
+ * queues in front of it, a reservation's round trip is its own: one answered more than `staleAfterMillis` after it
+ * was sent (the process or the database stalled) may be stale, so its slots are given up and taken again; so is a
+ * caller's slot when the caller resumes more than `staleAfterMillis` after its slot. Otherwise a stall would release
+ * every slot due during it at once. A caller's wait counts from when the reservation was answered.
+ */
+export const fromStore = (
+  store: RateLimitStore["Type"],
+  namespace: string,
+  rate: RateLimit.Rate,
+  options: StoreOptions = {}
+): Effect.Effect<Limiter<RateLimit.StoreError>> =>
+  Effect.sync(() => {
+    const maxBatch = Math.max(1, Math.min(options.maxBatch ?? 64, Math.floor(1_000 / rate.intervalMillis) + 1))
+    const staleAfter = options.staleAfterMillis ?? 20
+    const maxRetakes = options.maxRetakes ?? 3
+    const queues = new Map<string, KeyQueue>()
+
+    // Uninterruptible: the callers it took are answered whatever happens to the caller that serves them.
+    const serve = (queue: KeyQueue, key: string, maxWaitMillis: number) =>
+      Effect.uninterruptible(
+        Effect.gen(function* () {
+          const batch = queue.pending.splice(0, maxBatch)
+          if (batch.length === 0) return
+          let result: Either.Either<RateLimit.Batch, RateLimit.StoreError>
+          let answered: number
+          for (let retakes = 0; ; retakes++) {
+            const sent = yield* Clock.currentTimeMillis
+            result = yield* Effect.either(store.reserveBatch(`${namespace}:${key}`, rate, batch.length, maxWaitMillis))
+            answered = yield* Clock.currentTimeMillis
+            const granted = Either.isRight(result) && Either.isRight(result.right)
+            if (!granted || answered - sent <= staleAfter || retakes >= maxRetakes) break
+          }
+          const outcome = result
+          const at = answered
+          yield* Effect.forEach(batch, (caller, i) =>
+            Either.isLeft(outcome)
+              ? Deferred.fail(caller, outcome.left)
+              : Deferred.succeed(caller, {
+                  reservation: Either.map(outcome.right, (waits) => waits[i] ?? 0),
+                  answered: at
+                })
+          )
+        })
+      )
+
+    const queueOf = (key: string) => {
+      let queue = queues.get(key)
+      if (queue === undefined) {
+        queue = { lock: Effect.unsafeMakeSemaphore(1), pending: [], users: 0 }
+        queues.set(key, queue)
+      }
+      queue.users++
+      return queue
+    }
+
+    return {
+      reserve: (key, maxWaitMillis) =>
+        Effect.suspend(() => {
+          const queue = queueOf(key)
+          return Effect.gen(function* () {
+            for (let retakes = 0; ; retakes++) {
+              const me = yield* Deferred.make<Slot, RateLimit.StoreError>()
+              queue.pending.push(me)
+              // Whoever holds the key's lock serves the callers waiting then; a caller served by another is done.
+              while (!(yield* Deferred.isDone(me))) yield* queue.lock.withPermits(1)(serve(queue, key, maxWaitMillis))
+              const slot = yield* Deferred.await(me)
+              if (Either.isLeft(slot.reservation)) return slot.reservation
+              const remaining = slot.reservation.right - ((yield* Clock.currentTimeMillis) - slot.answered)
+              if (remaining >= -staleAfter || retakes >= maxRetakes) return Either.right(Math.max(0, remaining))
+            }
+          }).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                queue.users--
+                if (queue.users === 0) queues.delete(key)
+              })
+            )
+          )
+        }),
+      pause: (key, millis) => store.pause(`${namespace}:${key}`, millis)
+    }
+  })
 
 /**
  * Waits for `key`'s turn. Fails with the wait it would have taken when that exceeds `maxWait`.

@@ -5,6 +5,7 @@
 export * as FakeGateway from "./FakeGateway.js"
 export * from "./GatewayConformance.js"
 export * as MemoryStorage from "./MemoryStorage.js"
+export * from "./RateLimitStoreContract.js"
 export * from "./StorageContract.js"
 export * from "./StorageSeeder.js"
 export * as TestData from "./TestData.js"

@@ -1,0 +1,89 @@
+/**
+ * The gateway with a `RateLimitStore` in its context (as on PostgreSQL): the limits come from the store, and a store
+ * that cannot be read stops the send before anything reaches the provider.
+ */
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import {
+  CustomerIdentity,
+  E164,
+  MessageId,
+  type MessagingGateway,
+  RateLimit,
+  RateLimitStore,
+  StorageError
+} from "@parley/core"
+import { Clock, Effect, Fiber, Ref, TestClock } from "effect"
+import * as CloudApiGateway from "../src/CloudApiGateway.js"
+import { number } from "./support/harness.js"
+import { maxInWindow } from "./support/windows.js"
+
+/** Answers every send like Meta, noting the clock. */
+const stubClient = (seen: Ref.Ref<ReadonlyArray<number>>) =>
+  HttpClient.make((request) =>
+    Effect.gen(function* () {
+      const at = yield* Clock.currentTimeMillis
+      const n = (yield* Ref.updateAndGet(seen, (all) => [...all, at])).length
+      return HttpClientResponse.fromWeb(
+        request,
+        new Response(JSON.stringify({ messaging_product: "whatsapp", messages: [{ id: `wamid.${n}` }] }), {
+          status: 200,
+          headers: { "content-type": "application/json" }
+        })
+      )
+    })
+  )
+
+const gatewayOn = (store: RateLimitStore["Type"], seen: Ref.Ref<ReadonlyArray<number>>) =>
+  CloudApiGateway.make({ messagesPerSecond: 10, pairRate: false, retry: { maxAttempts: 2, budget: "1 second" } }).pipe(
+    Effect.provideService(HttpClient.HttpClient, stubClient(seen)),
+    Effect.provideService(RateLimitStore, store)
+  )
+
+const send = (gateway: MessagingGateway["Type"], i: number) =>
+  gateway.sendText({
+    from: number,
+    to: CustomerIdentity.byPhone(E164.make(`+1555${1_000_000 + i}`)),
+    messageId: MessageId.make(`00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`),
+    text: `message ${i}`
+  })
+
+describe("CloudApiGateway on a RateLimitStore", () => {
+  it.effect("takes its turns from the store: never more than messagesPerSecond in any second", () =>
+    Effect.gen(function* () {
+      const seen = yield* Ref.make<ReadonlyArray<number>>([])
+      const gateway = yield* gatewayOn(yield* RateLimit.makeMemory, seen)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 25 }, (_, i) => i),
+        (i) => Effect.fork(send(gateway, i))
+      )
+      for (let s = 0; s < 6; s++) yield* TestClock.adjust("500 millis")
+      yield* Fiber.joinAll(fibers)
+      const times = yield* Ref.get(seen)
+      assert.strictEqual(times.length, 25)
+      assert.isAtMost(maxInWindow(times, 1_000), 10)
+      assert.deepStrictEqual(
+        [...times].sort((a, b) => a - b),
+        Array.from({ length: 25 }, (_, i) => i * 100)
+      )
+    })
+  )
+
+  it.effect("a store that cannot be read fails the send as provider_unavailable, and nothing is sent", () =>
+    Effect.gen(function* () {
+      const seen = yield* Ref.make<ReadonlyArray<number>>([])
+      const down = new StorageError({ operation: "RateLimitStore.reserve", reason: "connection refused" })
+      const store: RateLimitStore["Type"] = {
+        reserve: () => Effect.fail(down),
+        reserveBatch: () => Effect.fail(down),
+        pause: () => Effect.fail(down)
+      }
+      const gateway = yield* gatewayOn(store, seen)
+      const fiber = yield* Effect.fork(Effect.flip(send(gateway, 1)))
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "ProviderUnavailable")
+      assert.strictEqual((yield* Ref.get(seen)).length, 0)
+    })
+  )
+})
