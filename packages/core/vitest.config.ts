@@ -5,6 +5,8 @@ export default defineProject({
   ...resolveSource,
   test: {
     name: "core",
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts"],
+    // Property tests run hundreds of cases; on a loaded 2-core CI machine they outlast vitest's 5 s default.
+    testTimeout: 60_000
   }
 })

@@ -346,11 +346,58 @@ const admin = HttpApiGroup.make("admin")
   .addError(ErrorBody, { status: 404 })
   .addError(ErrorBody, { status: 413 })
   .addError(ErrorBody, { status: 415 })
+  .addError(ErrorBody, { status: 429 })
   .addError(ErrorBody, { status: 503 })
   .middleware(AdminAuth)
   .prefix("/v1/admin")
   .annotate(OpenApi.Title, "Admin")
   .annotate(OpenApi.Description, "Businesses, users, numbers, API keys and templates. Bearer `PARLEY_ADMIN_TOKEN`.")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admin: secrets (replacing a number's access token, re-sealing the stored tokens after a key rotation)
+
+export const NumberPath = Schema.Struct({ businessId: Schema.String, whatsappNumberId: Schema.String })
+export const ReplaceAccessTokenBody = Schema.Struct({
+  accessToken: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+    description: "The new Meta access token; stored encrypted, never returned"
+  })
+}).annotations({ ...strict, identifier: "ReplaceAccessToken" })
+export const ResealJson = Schema.Struct({
+  total: Schema.Number.annotations({ description: "Stored access tokens" }),
+  resealed: Schema.Number.annotations({ description: "Re-sealed now under PARLEY_SECRET_KEY" }),
+  alreadyCurrent: Schema.Number.annotations({ description: "Already sealed under PARLEY_SECRET_KEY" })
+})
+
+const adminSecrets = HttpApiGroup.make("adminSecrets")
+  .add(
+    HttpApiEndpoint.put("replaceAccessToken", "/businesses/:businessId/whatsapp-numbers/:whatsappNumberId/access-token")
+      .setPath(NumberPath)
+      .setPayload(ReplaceAccessTokenBody)
+      .addSuccess(Envelope(WhatsAppNumberJson))
+      .annotate(OpenApi.Summary, "Replace a number's Meta access token")
+  )
+  .add(
+    HttpApiEndpoint.post("resealAccessTokens", "/secret-key/reseal")
+      .addSuccess(Envelope(ResealJson))
+      .pipe(answers(409))
+      .annotate(OpenApi.Summary, "Re-seal every stored access token under the current secret key")
+      .annotate(
+        OpenApi.Description,
+        "After a rotation (new `PARLEY_SECRET_KEY`, old key in `PARLEY_PREVIOUS_SECRET_KEYS`): all or nothing; 409 " +
+          "`access_tokens_unreadable` when a token opens with none of the configured keys."
+      )
+  )
+  .addError(ErrorBody, { status: 400 })
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 404 })
+  .addError(ErrorBody, { status: 413 })
+  .addError(ErrorBody, { status: 415 })
+  .addError(ErrorBody, { status: 429 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(AdminAuth)
+  .prefix("/v1/admin")
+  .annotate(OpenApi.Title, "Admin: secrets")
+  .annotate(OpenApi.Description, "Access tokens and secret-key rotation. Bearer `PARLEY_ADMIN_TOKEN`.")
 
 // ---------------------------------------------------------------------------------------------------------------
 // Webhooks (Meta)
@@ -446,6 +493,7 @@ const onlyOurErrors = (spec: Record<string, unknown>): Record<string, unknown> =
 export class Api extends HttpApi.make("parley")
   .add(messaging)
   .add(admin)
+  .add(adminSecrets)
   .add(webhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")

@@ -3,7 +3,8 @@
  *
  * API keys: `Authorization: Bearer <key>` (the scheme word is checked) or `X-API-Key: <key>`. No, malformed, unknown
  * or revoked key → 401; then the key's request rate (429); then the endpoint's scope (403), all before the request
- * body is read or decoded. Admin: `Authorization: Bearer <PARLEY_ADMIN_TOKEN>`, compared in constant time.
+ * body is read or decoded. Admin: `Authorization: Bearer <PARLEY_ADMIN_TOKEN>`, compared in constant time. Both
+ * count their 401s against the client address (`AuthFailureLimit`), which answers 429 once it has failed too often.
  */
 
 import { createHash, timingSafeEqual } from "node:crypto"
@@ -13,6 +14,7 @@ import { ApiKeys } from "@parley/postgres"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { Api } from "./Api.js"
 import { type ApiError, rateLimited, unauthorized } from "./ApiError.js"
+import { AuthFailureLimit, guard } from "./AuthFailureLimit.js"
 import { RequestInfo } from "./Edge.js"
 import { toApiError } from "./ErrorMapping.js"
 import { RateLimit } from "./RateLimit.js"
@@ -45,11 +47,14 @@ export const presentedKey = (headers: Readonly<Record<string, string | undefined
   return unauthorized("an API key is required: `Authorization: Bearer <key>` or `X-API-Key: <key>`")
 }
 
-export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeys.ApiKeys | RateLimit> = Layer.effect(
+type ApiKeyAuthNeeds = ApiKeys.ApiKeys | RateLimit | AuthFailureLimit
+
+export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeyAuthNeeds> = Layer.effect(
   ApiKeyAuth,
   Effect.gen(function* () {
     const apiKeys = yield* ApiKeys.ApiKeys
     const rateLimit = yield* RateLimit
+    const failures = yield* AuthFailureLimit
     const scopes = scopesByRoute()
     // Both security schemes run the same check; a rejected request is checked once.
     const results = new WeakMap<object, Effect.Effect<Actor, ApiError>>()
@@ -80,7 +85,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeys.ApiKeys | Ra
         onSome: (request) => {
           const known = results.get(request)
           if (known !== undefined) return known
-          const result = Effect.cached(check(request)).pipe(Effect.runSync)
+          const result = Effect.cached(guard(failures, check(request))).pipe(Effect.runSync)
           results.set(request, result)
           return result
         }
@@ -92,18 +97,21 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeys.ApiKeys | Ra
 
 const digest = (value: string) => createHash("sha256").update(value, "utf8").digest()
 
-export const AdminAuthLive = (adminToken: Redacted.Redacted<string>): Layer.Layer<AdminAuth> =>
-  Layer.sync(AdminAuth, () => {
-    const expected = digest(Redacted.value(adminToken))
-    const authenticate = Effect.flatMap(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) => {
-      const authorization = Option.isSome(request) ? request.value.headers.authorization : undefined
-      const match = authorization === undefined ? null : bearerPattern.exec(authorization)
-      if (match?.[1] === undefined) {
-        return Effect.fail(unauthorized("the admin API needs `Authorization: Bearer <PARLEY_ADMIN_TOKEN>`"))
-      }
-      return timingSafeEqual(digest(match[1]), expected)
-        ? Effect.void
-        : Effect.fail(unauthorized("the admin token is not valid"))
+export const AdminAuthLive = (adminToken: Redacted.Redacted<string>): Layer.Layer<AdminAuth, never, AuthFailureLimit> =>
+  Layer.effect(
+    AdminAuth,
+    Effect.map(AuthFailureLimit, (failures) => {
+      const expected = digest(Redacted.value(adminToken))
+      const authenticate = Effect.flatMap(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) => {
+        const authorization = Option.isSome(request) ? request.value.headers.authorization : undefined
+        const match = authorization === undefined ? null : bearerPattern.exec(authorization)
+        if (match?.[1] === undefined) {
+          return Effect.fail(unauthorized("the admin API needs `Authorization: Bearer <PARLEY_ADMIN_TOKEN>`"))
+        }
+        return timingSafeEqual(digest(match[1]), expected)
+          ? Effect.void
+          : Effect.fail(unauthorized("the admin token is not valid"))
+      })
+      return AdminAuth.of({ adminToken: () => guard(failures, authenticate) })
     })
-    return AdminAuth.of({ adminToken: () => authenticate })
-  })
+  )

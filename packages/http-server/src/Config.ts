@@ -16,6 +16,8 @@ export interface ServiceConfig {
   readonly dataDir: string
   readonly adminToken: Option.Option<Redacted.Redacted<string>>
   readonly secretKey: Option.Option<Redacted.Redacted<string>>
+  /** `PARLEY_PREVIOUS_SECRET_KEYS`: retired keys that still open stored tokens until they are re-sealed. */
+  readonly previousSecretKeys: ReadonlyArray<Redacted.Redacted<string>>
   readonly whatsapp: {
     readonly apiUrl: string
     readonly apiVersion: string
@@ -25,6 +27,8 @@ export interface ServiceConfig {
   readonly rateLimitPerMinute: number
   /** `PARLEY_UNCONFIRMED_SEND_TIMEOUT`: seconds a send whose outcome is unknown stays `pending` before it fails. */
   readonly unconfirmedSendTimeoutSeconds: number
+  /** Failed authentications per minute per client address before 429; 0 turns the limit off. */
+  readonly authFailuresPerMinute: number
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -47,7 +51,8 @@ export const defaults = {
   apiVersion: "v24.0",
   poolSize: 10,
   rateLimitPerMinute: 1200,
-  unconfirmedSendTimeoutSeconds: 900
+  unconfirmedSendTimeoutSeconds: 900,
+  authFailuresPerMinute: 20
 } as const
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -120,6 +125,21 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
     const secretKey = yield* secret(env, "PARLEY_SECRET_KEY", (v) =>
       isSecretKey(v) ? undefined : "must be 32 bytes as base64 or hex (e.g. `openssl rand -base64 32`)"
     )
+    const previousSecretKeys: Array<Redacted.Redacted<string>> = []
+    for (const [index, raw] of (set(env, "PARLEY_PREVIOUS_SECRET_KEYS") ?? "").split(",").entries()) {
+      const key = raw.trim()
+      if (key === "") continue
+      // The position, never the value: a key must not reach the output even when it is malformed.
+      if (!isSecretKey(key)) {
+        return yield* Either.left(
+          new ConfigInvalid(
+            "PARLEY_PREVIOUS_SECRET_KEYS",
+            `must be comma-separated keys of 32 bytes as base64 or hex; entry ${index + 1} is not one`
+          )
+        )
+      }
+      previousSecretKeys.push(Redacted.make(key))
+    }
     if (database._tag === "Postgres" && Option.isNone(secretKey)) {
       return yield* Either.left(
         new ConfigInvalid("PARLEY_SECRET_KEY", "is required with DATABASE_URL (e.g. `openssl rand -base64 32`)")
@@ -155,6 +175,13 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       120,
       86_400
     )
+    const authFailuresPerMinute = yield* integer(
+      env,
+      "PARLEY_AUTH_FAILURE_LIMIT",
+      defaults.authFailuresPerMinute,
+      0,
+      1_000_000
+    )
     const level = (set(env, "PARLEY_LOG_LEVEL") ?? "info").toLowerCase()
     const logLevel = logLevels[level]
     if (logLevel === undefined) {
@@ -172,9 +199,11 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       dataDir: set(env, "PARLEY_DATA_DIR") ?? defaults.dataDir,
       adminToken,
       secretKey,
+      previousSecretKeys,
       whatsapp: { apiUrl: apiUrl.replace(/\/+$/, ""), apiVersion, appSecret, verifyToken },
       rateLimitPerMinute,
       unconfirmedSendTimeoutSeconds,
+      authFailuresPerMinute,
       logLevel
     }
   })

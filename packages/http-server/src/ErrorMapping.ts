@@ -20,7 +20,7 @@ import type {
   TemplateVariablesInvalid,
   WhatsAppNumberNotFound
 } from "@parley/core"
-import type { ApiKeys, Tenancy } from "@parley/postgres"
+import type { ApiKeys, SecretRotation, Tenancy } from "@parley/postgres"
 import type { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Option } from "effect"
 import { ApiError, databaseUnavailable, invalidRequest } from "./ApiError.js"
@@ -48,6 +48,7 @@ export type DomainError =
   | ApiKeys.ApiKeyOwnerNotFound
   | ApiKeys.ApiKeyRejected
   | TemplateSync.TemplateSyncUnavailable
+  | SecretRotation.AccessTokensUnreadable
 
 const templateHint = "send an approved template with POST /v1/messaging/messages/template instead"
 
@@ -89,6 +90,11 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
     case "WhatsAppNumberTaken":
       return ApiError.make(409, "whatsapp_number_taken", error.message, {
         phoneNumberId: error.providerPhoneNumberId
+      })
+    case "AccessTokensUnreadable":
+      return ApiError.make(409, "access_tokens_unreadable", error.message, {
+        unreadable: error.unreadable,
+        total: error.total
       })
     case "IdempotencyKeyReused":
       return ApiError.make(422, "idempotency_key_reused", error.message)
@@ -182,7 +188,8 @@ const domainTags = new Set<string>([
   "ProviderUnavailable",
   "ProviderOutcomeUnknown",
   "DeliveryUnconfirmed",
-  "StorageError"
+  "StorageError",
+  "AccessTokensUnreadable"
 ])
 
 /** Whether an unknown failure is one of the domain errors above. */

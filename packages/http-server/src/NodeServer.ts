@@ -1,7 +1,8 @@
 /**
  * The Node `http.Server` under the API, with the two behaviours HttpApi lacks (stack.md §6.1):
  * - while the service is starting (migrations, connections), a request gets 503 + `Retry-After` at once instead of
- *   hanging until the handler attaches; the same after shutdown has begun;
+ *   hanging until the handler attaches (except `GET /health`, which answers 200: the process is alive); the same
+ *   after shutdown has begun;
  * - graceful shutdown: stop accepting connections, let in-flight requests finish (bounded), then tear down.
  */
 import * as Http from "node:http"
@@ -30,6 +31,19 @@ const answer503 = (body: string) => (_request: Http.IncomingMessage, response: H
   })
   response.end(body)
 }
+
+const alive = JSON.stringify({ status: "ok" })
+
+/** `GET /health` answers at once from the moment the port is open, even while the service starts. */
+const aliveOr =
+  (otherwise: (request: Http.IncomingMessage, response: Http.ServerResponse) => void) =>
+  (request: Http.IncomingMessage, response: Http.ServerResponse) => {
+    if (request.method !== "GET" || (request.url !== "/health" && !request.url?.startsWith("/health?"))) {
+      return otherwise(request, response)
+    }
+    response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(alive) })
+    response.end(alive)
+  }
 
 /**
  * The platform destroys a request stream that exceeds the body limit, which resets the connection before the 413
@@ -99,7 +113,7 @@ export const makeHandle = (): ServerHandle => {
       keepSocketForAnswer(request, response)
     })
     const counter = s.listeners("request")[0]
-    const starting = answer503(unavailable("starting", "the service is starting; retry shortly"))
+    const starting = aliveOr(answer503(unavailable("starting", "the service is starting; retry shortly")))
     const stopping = answer503(unavailable("stopping", "the service is shutting down; retry shortly"))
     s.on("request", starting)
     let attached: ((...args: Array<unknown>) => void) | undefined

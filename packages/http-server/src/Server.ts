@@ -8,12 +8,22 @@ import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError, O
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
-import { ApiKeys, type Secrets, SqlRateLimitStore, type Storage, Tenancy, WebhookInbox } from "@parley/postgres"
+import {
+  ApiKeys,
+  SecretRotation,
+  type Secrets,
+  SqlRateLimitStore,
+  type Storage,
+  Tenancy,
+  WebhookInbox
+} from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
+import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
+import * as AuthFailureLimit from "./AuthFailureLimit.js"
 import * as CursorSigning from "./CursorSigning.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
@@ -44,6 +54,8 @@ export interface ServerOptions {
   readonly cursorSecret?: Redacted.Redacted<string> | undefined
   /** Requests per minute per API key; 0 turns the limit off. */
   readonly rateLimitPerMinute: number
+  /** Failed authentications per minute per client address before 429 (default 0: off; the service sets 20). */
+  readonly authFailuresPerMinute?: number | undefined
   /**
    * Keep the rate limits (per API key, per number, per recipient) in the database, so they hold across every process
    * on it (several processes on one PostgreSQL). Default false: in this process's memory (embedded PGlite).
@@ -113,7 +125,10 @@ export const layer = <E>(
         ? {}
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
-    })
+    }),
+    // Secrets and operations: failed authentications per address, key rotation.
+    AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
+    SecretRotation.layer
   )
   const services = WebhookProcessor.layer.pipe(
     Layer.provideMerge(
@@ -129,6 +144,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       AdminHandlersLive,
+      AdminSecretsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),

@@ -83,6 +83,37 @@ const call = (options: Connection, method: string, path: string, body?: unknown)
 const business = Options.text("business").pipe(Options.withDescription("The business id"))
 const name = Options.text("name")
 
+// Secrets: a number's access token, and re-sealing the stored tokens after a key rotation.
+
+const setAccessToken = Command.make(
+  "set-access-token",
+  {
+    connection,
+    business,
+    number: Options.text("number").pipe(Options.withDescription("The WhatsApp number id")),
+    accessToken: Options.redacted("access-token").pipe(
+      Options.withDescription("The new Meta access token (stored encrypted)")
+    )
+  },
+  (o) =>
+    call(
+      o.connection,
+      "PUT",
+      `/businesses/${encodeURIComponent(o.business)}/whatsapp-numbers/${encodeURIComponent(o.number)}/access-token`,
+      { accessToken: Redacted.value(o.accessToken) }
+    )
+).pipe(Command.withDescription("Replace a number's Meta access token"))
+
+const secrets = Command.make("secrets").pipe(
+  Command.withSubcommands([
+    Command.make("reseal", { connection }, ({ connection }) => call(connection, "POST", "/secret-key/reseal")).pipe(
+      Command.withDescription(
+        "Re-seal every stored access token under PARLEY_SECRET_KEY (after a rotation; then retire the previous keys)"
+      )
+    )
+  ])
+)
+
 const businesses = Command.make("businesses").pipe(
   Command.withSubcommands([
     Command.make("create", { connection, name }, ({ connection, name }) =>
@@ -120,7 +151,8 @@ const numbers = Command.make("numbers").pipe(
           ...(Option.isSome(o.wabaId) ? { wabaId: o.wabaId.value } : {}),
           accessToken: Redacted.value(o.accessToken)
         })
-    ).pipe(Command.withDescription("Add a business's WhatsApp number"))
+    ).pipe(Command.withDescription("Add a business's WhatsApp number")),
+    setAccessToken
   ])
 )
 
@@ -223,8 +255,10 @@ const serve = Command.make("serve", {}, () => Effect.promise(() => import("./mai
 )
 
 const parley = Command.make("parley").pipe(
-  Command.withDescription("Run or administer a Parley service: businesses, users, numbers, API keys, templates"),
-  Command.withSubcommands([serve, businesses, users, numbers, keys, templates])
+  Command.withDescription(
+    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets"
+  ),
+  Command.withSubcommands([serve, businesses, users, numbers, keys, templates, secrets])
 )
 
 const run = Command.run(parley, { name: "parley", version: "0.1.0" })

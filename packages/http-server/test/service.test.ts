@@ -301,6 +301,8 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/templates/sync",
       "/v1/admin/businesses/{businessId}/users",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
+      "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token",
+      "/v1/admin/secret-key/reseal",
       "/v1/messaging/conversations",
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",

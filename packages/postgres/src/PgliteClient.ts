@@ -27,6 +27,16 @@ type Rows = ReadonlyArray<Record<string, unknown>>
 const failed = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 /**
+ * One turn of the event loop's I/O phase. PGlite runs a statement synchronously in WebAssembly and resolves its
+ * promise at once, so a run of statements (the migrations, a large batch) would otherwise go from microtask to
+ * microtask and starve the sockets: a `/health` request would wait for all of them.
+ */
+const ioTurn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
  * A freshly initialised cluster for a data directory that has none yet: `pglite-seed.tar.gz` beside this module
  * (the build writes it: scripts/pglite-seed.mjs). Loading it skips initdb, which runs a second Postgres instance:
  * a first start takes 3 to 4 times less. Without the file (tests on the source) PGlite runs initdb as usual.
@@ -71,7 +81,8 @@ export const make = (
     const lock = yield* Effect.makeSemaphore(1)
 
     const connection = (holdsLock: boolean): SqlConnection.Connection => {
-      const guard = <A>(effect: Effect.Effect<A, SqlError>) => (holdsLock ? effect : lock.withPermits(1)(effect))
+      const guard = <A>(effect: Effect.Effect<A, SqlError>) =>
+        Effect.zipRight(ioTurn, holdsLock ? effect : lock.withPermits(1)(effect))
       const run = (sql: string, params: ReadonlyArray<unknown>) =>
         guard(
           Effect.tryPromise({

@@ -34,6 +34,8 @@ export class Secrets extends Context.Tag("@parley/postgres/Secrets")<
     readonly seal: (plaintext: Redacted.Redacted<string>, context: string) => Effect.Effect<string>
     /** Decrypts a sealed value; fails when the key, the context or the bytes do not match. */
     readonly open: (sealed: string, context: string) => Effect.Effect<Redacted.Redacted<string>, SecretDecryptionFailed>
+    /** Whether a sealed value was sealed under the current key (else it needs re-sealing before a retired key goes). */
+    readonly isCurrent: (sealed: string) => boolean
   }
 >() {}
 
@@ -113,7 +115,9 @@ export const make = (
         })
       })
 
-    return { seal, open }
+    const isCurrent = (sealed: string) => sealed.split(".")[1] === currentId
+
+    return { seal, open, isCurrent }
   })
 
 export const layer = (

@@ -57,10 +57,15 @@ export const migrated = <E, R>(
 export const layerPglite = (options: {
   readonly dataDir?: string | undefined
   readonly secretKey: Redacted.Redacted<string>
+  /** Retired keys: they still open stored tokens (until re-sealed), they never seal. */
+  readonly previousSecretKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> =>
   layer.pipe(
     Layer.provideMerge(
-      Layer.merge(migrated(PgliteClient.layer({ dataDir: options.dataDir })), Secrets.layer(options.secretKey))
+      Layer.merge(
+        migrated(PgliteClient.layer({ dataDir: options.dataDir })),
+        Secrets.layer(options.secretKey, { previousKeys: options.previousSecretKeys })
+      )
     )
   )
 
@@ -69,12 +74,14 @@ export const layerPostgres = (options: {
   readonly url: Redacted.Redacted
   readonly maxConnections?: number | undefined
   readonly secretKey: Redacted.Redacted<string>
+  /** Retired keys: they still open stored tokens (until re-sealed), they never seal. */
+  readonly previousSecretKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> =>
   layer.pipe(
     Layer.provideMerge(
       Layer.merge(
         migrated(PostgresClient.layer({ url: options.url, maxConnections: options.maxConnections })),
-        Secrets.layer(options.secretKey)
+        Secrets.layer(options.secretKey, { previousKeys: options.previousSecretKeys })
       )
     )
   )

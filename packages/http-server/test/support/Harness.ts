@@ -73,6 +73,8 @@ export interface Harness {
 
 export interface HarnessOptions {
   readonly rateLimitPerMinute?: number
+  /** Failed authentications per minute per client address (default 0: off). */
+  readonly authFailuresPerMinute?: number
   readonly maxBodyBytes?: number
   readonly webhooks?: boolean
   /** Replace part of the storage (e.g. a failing port). */
@@ -130,6 +132,7 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
               }
             },
             rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+            authFailuresPerMinute: options.authFailuresPerMinute ?? 0,
             maxBodyBytes: options.maxBodyBytes,
             webhookRetryEvery: "1 second",
             beforeStart: options.beforeStart,
