@@ -2,7 +2,7 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import {
   Conversation,
@@ -186,6 +186,12 @@ export interface InboxOptions {
   readonly defaultMode?: ConversationMode
   /** Whether `markRead` also sends the customer a read receipt through the provider. Default true. */
   readonly sendReadReceipts?: boolean
+  /**
+   * How long a send whose outcome is unknown may stay `pending` before `expireUnconfirmedSends` fails it.
+   * Default `Idempotency.defaultUnconfirmedTimeout` (15 minutes). Keep it well under the keys' retention, so a
+   * key outlives its send's timeout, and well over a send attempt's duration.
+   */
+  readonly unconfirmedSendTimeout?: Duration.DurationInput
 }
 
 export class Inbox extends Context.Tag("@parley/core/Inbox")<
@@ -240,6 +246,14 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
       updates: ReadonlyArray<StatusUpdate>
     ) => Effect.Effect<ReadonlyArray<StatusApplied>, StorageError>
 
+    /**
+     * The sweeper (all businesses): every outbound message still `pending` once `unconfirmedSendTimeout` has passed
+     * since it was recorded (now − createdAt ≥ timeout, by `Clock`) becomes `failed` with
+     * `Idempotency.unconfirmedExpiry`. Nothing is resent. Safe to run from several processes at once. Returns how
+     * many it failed.
+     */
+    readonly expireUnconfirmedSends: () => Effect.Effect<number, StorageError>
+
     /** Status, mode or assignment (null unassigns). Scope `messaging:conversations:write`. */
     readonly updateConversation: (
       actor: Actor,
@@ -262,6 +276,18 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
 
 const isProviderNotReached = (error: GatewayError): error is ProviderNotReached =>
   error._tag === "ProviderRateLimited" || error._tag === "ProviderMisconfigured" || error._tag === "ProviderUnavailable"
+
+/**
+ * Runs a send to its end even when the caller is interrupted (a client that disconnects aborts its request's
+ * fiber). Interrupted mid-call, the provider may already have the message: the attempt would then fail as
+ * interrupted and release its key, and the client's retry would send it a second time. Detached, it finishes,
+ * records what the provider said and completes the key; a retry replays that.
+ */
+const detached = <A, E>(send: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkDaemon(send), Fiber.join)
+
+/** How many unconfirmed sends one statement of the sweeper fails at most. */
+const expiryBatch = 500
 
 const failureOf = (error: { readonly code: number | null; readonly title: string }) =>
   new DeliveryFailure({ code: error.code ?? 0, title: error.title }, true)
@@ -288,6 +314,9 @@ const makeInbox = (options: InboxOptions = {}) =>
     const policy = options.idempotency ?? Idempotency.defaultPolicy
     const defaultMode = options.defaultMode ?? "human"
     const sendReadReceipts = options.sendReadReceipts ?? true
+    const unconfirmedSendTimeout = Duration.decode(
+      options.unconfirmedSendTimeout ?? Idempotency.defaultUnconfirmedTimeout
+    )
     const provideIds = Effect.provideService(Ids, ids)
 
     const viewOf = (conversation: Conversation, now: DateTime.Utc): ConversationView => ({
@@ -380,18 +409,46 @@ const makeInbox = (options: InboxOptions = {}) =>
         yield* messages.recordOutbound({ message, idempotencyKey })
         const answer = yield* Effect.either(call)
         if (Either.isRight(answer)) {
-          const sent = yield* messages.markSent(message.businessId, message.id, answer.right.providerMessageId)
-          return new Idempotency.Sent({ message: Option.getOrElse(sent, () => message) })
+          const providerMessageId = answer.right.providerMessageId
+          // A dropped connection may surface as a failure or (a failed COMMIT) as a defect: both are caught.
+          const sent = yield* messages
+            .markSent(message.businessId, message.id, providerMessageId)
+            .pipe(Effect.retry(Schedule.recurs(2)), Effect.exit)
+          if (Exit.isSuccess(sent))
+            return new Idempotency.Sent({ message: Option.getOrElse(sent.value, () => message) })
+          // The provider has it but the database would not say so: failing here would release the key and let a
+          // retry send it again. It stays pending, unconfirmed, until its status webhook (our id) or the timeout.
+          yield* Effect.logWarning("accepted send not recorded as sent", sent.cause)
+          return new Idempotency.Refused({
+            error: new Idempotency.DeliveryUnconfirmed({
+              messageId: message.id,
+              reason: `the provider accepted it (${providerMessageId}) but recording that failed`
+            })
+          })
         }
         const error = answer.left
         if (error._tag === "ProviderOutcomeUnknown") {
-          return new Idempotency.Refused({
+          const unconfirmed = new Idempotency.Refused({
             error: new Idempotency.DeliveryUnconfirmed({ messageId: message.id, reason: error.reason })
           })
+          // A status webhook may have settled it while we waited for the lost answer. The look is best effort: a
+          // failure here must not fail the attempt, which would release a key whose message may have gone out.
+          const current = yield* Effect.orElseSucceed(messages.findById(message.businessId, message.id), () =>
+            Option.none<Message>()
+          )
+          return Idempotency.answerNow(unconfirmed, current)
         }
         yield* messages.markFailed(message.businessId, message.id, failureOf(error))
         if (isProviderNotReached(error)) return yield* Effect.fail(error)
         return new Idempotency.Refused({ error })
+      })
+
+    /** A stored outcome as it answers now: an unconfirmed send is judged by its message (`Idempotency.answerNow`). */
+    const answerNow = (actor: Actor, stored: Idempotency.Outcome) =>
+      Option.match(Idempotency.unconfirmedMessageId(stored), {
+        onNone: () => Effect.succeed(stored),
+        onSome: (id) =>
+          Effect.map(messages.findById(actor.businessId, id), (current) => Idempotency.answerNow(stored, current))
       })
 
     /** Runs `attempt` at most once per (business, key); see `Idempotency` for the rule. */
@@ -405,7 +462,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       E | InvalidRequest | Idempotency.IdempotencyKeyReused | Idempotency.IdempotencyKeyInFlight | StorageError
     > =>
       rawKey === undefined
-        ? Effect.map(attempt(Option.none()), (outcome) => ({ outcome, replayed: false }))
+        ? Effect.map(detached(attempt(Option.none())), (outcome) => ({ outcome, replayed: false }))
         : Effect.gen(function* () {
             const key = yield* Effect.mapError(decodeKey(rawKey), (e) =>
               InvalidRequest.single("Idempotency-Key", e.issues[0]?.message ?? "invalid")
@@ -418,7 +475,7 @@ const makeInbox = (options: InboxOptions = {}) =>
             })
             switch (claim._tag) {
               case "Completed":
-                return { outcome: claim.outcome, replayed: true }
+                return { outcome: yield* answerNow(actor, claim.outcome), replayed: true }
               case "InFlight":
                 return yield* Effect.fail(new Idempotency.IdempotencyKeyInFlight())
               case "Mismatch":
@@ -431,17 +488,19 @@ const makeInbox = (options: InboxOptions = {}) =>
                   })
                 })
                 yield* keys.complete(actor.businessId, key, outcome)
-                return { outcome, replayed: true }
+                return { outcome: yield* answerNow(actor, outcome), replayed: true }
               }
               case "Claimed":
-                return yield* attempt(Option.some(key)).pipe(
-                  // Only a failed attempt releases the key: once the provider answered, the key must not be
-                  // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
-                  Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
-                  Effect.tap((outcome) =>
-                    keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
-                  ),
-                  Effect.map((outcome) => ({ outcome, replayed: false }))
+                return yield* detached(
+                  attempt(Option.some(key)).pipe(
+                    // Only a failed attempt releases the key: once the provider answered, the key must not be
+                    // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
+                    Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
+                    Effect.tap((outcome) =>
+                      keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
+                    ),
+                    Effect.map((outcome) => ({ outcome, replayed: false }))
+                  )
                 )
             }
           })
@@ -660,6 +719,21 @@ const makeInbox = (options: InboxOptions = {}) =>
       )
     })
 
+    const expireUnconfirmedSends = Effect.fn("Inbox.expireUnconfirmedSends")(function* () {
+      const cutoff = DateTime.subtractDuration(yield* DateTime.now, unconfirmedSendTimeout)
+      let expired = 0
+      // In batches, so a backlog never becomes one huge statement; each batch only takes what is still pending.
+      for (;;) {
+        const batch = yield* messages.expireUnconfirmed({
+          cutoff,
+          failure: Idempotency.unconfirmedExpiry,
+          limit: expiryBatch
+        })
+        expired += batch.length
+        if (batch.length < expiryBatch) return expired
+      }
+    })
+
     const updateConversation = Effect.fn("Inbox.updateConversation")(function* (
       actor: Actor,
       conversationId: string,
@@ -711,6 +785,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       sendTemplate,
       receiveInbound,
       applyDeliveryStatus,
+      expireUnconfirmedSends,
       updateConversation,
       markRead
     })

@@ -107,6 +107,18 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
      */
     readonly applyStatus: (businessId: BusinessId, update: StatusUpdate) => Effect.Effect<StatusApplied, StorageError>
 
+    /**
+     * Fails, with `failure`, at most `limit` outbound messages (of any business) that are still `pending` and were
+     * created at or before `cutoff`, each in one atomic step that applies only while it is still `pending`, so
+     * any number of concurrent callers (other processes included) fail each message once and never overwrite a
+     * status that arrived meanwhile. Returns the messages it failed. The sweeper of unconfirmed sends.
+     */
+    readonly expireUnconfirmed: (input: {
+      readonly cutoff: DateTime.Utc
+      readonly failure: DeliveryFailure
+      readonly limit: number
+    }) => Effect.Effect<ReadonlyArray<Message>, StorageError>
+
     readonly findById: (businessId: BusinessId, id: MessageId) => Effect.Effect<Option.Option<Message>, StorageError>
 
     /** Newest first (createdAt desc, id desc), strictly after `before` when given, at most `limit`. */

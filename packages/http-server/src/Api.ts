@@ -85,7 +85,9 @@ export const IdempotencyHeaders = Schema.Struct({
     Schema.String.annotations({
       description:
         "1–255 printable ASCII characters. A retry with the same key and request returns the first response " +
-        "(header `Idempotent-Replayed: true`) and never sends twice."
+        "(header `Idempotent-Replayed: true`) and never sends twice. A 502 `delivery_unconfirmed` is replayed only " +
+        "while WhatsApp has not settled the message; after that (a status, or the unconfirmed-send timeout) the " +
+        "retry answers 201 with the message as it stands."
     })
   )
 })

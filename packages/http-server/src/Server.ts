@@ -71,8 +71,10 @@ export interface ServerOptions {
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
   /** Item retries of the webhook worker (attempts before an item is set aside, first retry delay). */
   readonly webhookProcessing?: WebhookProcessor.ProcessorOptions | undefined
-  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
+  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly), and the sweeper. */
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
+  /** How long a send whose outcome is unknown stays `pending` before it fails (default 15 minutes). */
+  readonly unconfirmedSendTimeout?: Duration.DurationInput | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
@@ -135,7 +137,11 @@ export const layer = <E>(
     SecretRotation.layer
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
-    Layer.provideMerge(Inbox.layer()),
+    Layer.provideMerge(
+      Inbox.layer(
+        options.unconfirmedSendTimeout === undefined ? {} : { unconfirmedSendTimeout: options.unconfirmedSendTimeout }
+      )
+    ),
     Layer.provideMerge(adapters),
     Layer.provideMerge(base)
   )
@@ -170,7 +176,8 @@ export const layer = <E>(
   const running = Layer.mergeAll(
     serve,
     WebhookProcessor.worker(options.webhookRetryEvery ?? WebhookProcessor.defaultPollEvery),
-    Maintenance.worker(options.maintenance)
+    Maintenance.worker(options.maintenance),
+    Maintenance.unconfirmedSweeper(options.maintenance)
   )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.

@@ -57,9 +57,13 @@ describe("configuration", () => {
       host: "127.0.0.1",
       database: { _tag: "Embedded" },
       dataDir: "./.parley",
-      whatsapp: { apiUrl: "https://graph.facebook.com", apiVersion: "v24.0" }
+      whatsapp: { apiUrl: "https://graph.facebook.com", apiVersion: "v24.0" },
+      unconfirmedSendTimeoutSeconds: 900
     })
     expect(Option.isNone(config.adminToken)).toBe(true)
+    expect(
+      Either.getOrThrow(Config.fromEnv({ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "120" })).unconfirmedSendTimeoutSeconds
+    ).toBe(120)
   })
 
   it("names the variable in one line for each kind of bad value", () => {
@@ -73,6 +77,9 @@ describe("configuration", () => {
       [{ WHATSAPP_API_URL: "ftp://x" }, "WHATSAPP_API_URL"],
       [{ WHATSAPP_API_VERSION: "24" }, "WHATSAPP_API_VERSION"],
       [{ PARLEY_RATE_LIMIT_PER_MINUTE: "-1" }, "PARLEY_RATE_LIMIT_PER_MINUTE"],
+      [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "119" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
+      [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "86401" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
+      [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "15m" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
       [{ PARLEY_LOG_LEVEL: "loud" }, "PARLEY_LOG_LEVEL"]
     ]
     for (const [env, variable] of cases) {

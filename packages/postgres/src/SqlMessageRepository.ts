@@ -530,6 +530,27 @@ export const make = Effect.gen(function* () {
       .pipe(storage("MessageRepository.applyStatus"))
   }
 
+  // Business by business through the partial index (business_id, created_at, id), like every other statement.
+  // SKIP LOCKED: concurrent sweepers (other processes) take disjoint rows instead of queueing behind each other;
+  // the outer `pending` test is rechecked on the row's latest version, so a status committed meanwhile wins.
+  const expireUnconfirmed = (input: {
+    readonly cutoff: DateTime.Utc
+    readonly failure: DeliveryFailure
+    readonly limit: number
+  }) =>
+    sql`
+      WITH due AS (
+        SELECT m.business_id, m.id FROM messages m JOIN businesses b ON m.business_id = b.id
+        WHERE m.delivery_status = 'pending' AND m.direction = 'outbound' AND m.created_at <= ${toDate(input.cutoff)}
+        ORDER BY m.created_at, m.id
+        LIMIT ${Math.max(0, Math.floor(input.limit))}
+        FOR UPDATE OF m SKIP LOCKED
+      )
+      UPDATE messages SET
+        delivery_status = 'failed', failure_code = ${input.failure.code}, failure_title = ${input.failure.title}
+      WHERE (business_id, id) IN (SELECT business_id, id FROM due) AND delivery_status = 'pending'
+      RETURNING ${columns}`.pipe(Effect.flatMap(decodeMessages), storage("MessageRepository.expireUnconfirmed"))
+
   const findById = (businessId: BusinessId, id: MessageId) =>
     select(businessId, id).pipe(storage("MessageRepository.findById"))
 
@@ -550,6 +571,7 @@ export const make = Effect.gen(function* () {
     markSent,
     markFailed,
     applyStatus,
+    expireUnconfirmed,
     findById,
     listByConversation
   })

@@ -25,6 +25,7 @@ import type { E164 } from "../Phone.js"
 import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
+import { unconfirmedSendsContract } from "./contract/UnconfirmedSends.js"
 import { StorageSeeder } from "./StorageSeeder.js"
 import * as TestData from "./TestData.js"
 
@@ -125,6 +126,8 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
   layer(Layer.merge(storage, layerUuidV7), { excludeTestServices: true, timeout: Duration.minutes(2) })(
     `storage contract: ${name}`,
     (it) => {
+      unconfirmedSendsContract(it)
+
       it.effect("ConversationRepository.findOrCreate returns the existing conversation of a customer", () =>
         Effect.gen(function* () {
           const repo = yield* ConversationRepository

@@ -11,6 +11,7 @@ import { Webhook } from "@parley/whatsapp-cloud"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
 import type { Duration, Layer as LayerType } from "effect"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
+import type * as Maintenance from "../../src/Maintenance.js"
 import type { ConversationJson } from "../../src/Representation.js"
 import * as Server from "../../src/Server.js"
 
@@ -94,6 +95,9 @@ export interface HarnessOptions {
   readonly webhookProcessing?: { readonly maxItemAttempts?: number; readonly retryDelay?: Duration.DurationInput }
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
+  /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
+  readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
+  readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -145,7 +149,9 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             maxBodyBytes: options.maxBodyBytes,
             webhookRetryEvery: "1 second",
             webhookProcessing: { retryDelay: "50 millis", ...options.webhookProcessing },
-            beforeStart: options.beforeStart
+            beforeStart: options.beforeStart,
+            unconfirmedSendTimeout: options.unconfirmedSendTimeout,
+            maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery }
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),
