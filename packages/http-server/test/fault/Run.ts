@@ -57,7 +57,7 @@ export interface Figures {
 }
 
 /** The service's unconfirmed-send timeout in the runs (the variable and its unit live here only). */
-export const unconfirmedTimeoutSeconds = 20
+export const unconfirmedTimeoutSeconds = 60
 export const unconfirmedTimeoutEnv = { PARLEY_UNCONFIRMED_SEND_TIMEOUT: `${unconfirmedTimeoutSeconds}` }
 /** How long a claimed Idempotency-Key (and a claimed webhook delivery) of a killed process stays locked. */
 const leaseMillis = 120_000
