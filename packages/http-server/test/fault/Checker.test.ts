@@ -11,6 +11,7 @@ const http = (status: number, code: string | null = null, messageId: string | nu
   status,
   code,
   messageId,
+  deliveryStatus: status === 201 ? "sent" : null,
   replayed: false
 })
 const at = (start: number, answer: Answer, slot = 0): Attempt => ({ slot, start, end: start + 100, answer })
@@ -82,6 +83,17 @@ describe("the history checker", () => {
 
   it("finds an acknowledged send the API lost", () => {
     expect(Checker.noAcknowledgedSendLost({ ...clean, final: [] }).violations).toHaveLength(1)
+    // A 201 whose message failed (an unconfirmed send that expired) told the client it did not go out.
+    const expired: Answer = {
+      kind: "http",
+      status: 201,
+      code: null,
+      messageId: "m1",
+      deliveryStatus: "failed",
+      replayed: false
+    }
+    const told = { ...clean, sends: [op("k1", [at(0, expired)])], final: [], providerSends: [] }
+    expect(Checker.noAcknowledgedSendLost(told).violations).toEqual([])
   })
 
   it("finds a key the provider accepted twice, and a resend after an unknown outcome", () => {

@@ -11,7 +11,8 @@
  *   `database_unavailable` never) from any process.
  * - an unsettled send: a 502 `delivery_unconfirmed` for a key is explained while that key is unsettled: from its
  *   first attempt that met any fault window, until its message's status webhook was acknowledged (plus 10 s), or
- *   until the service's unconfirmed-send timeout after that attempt (plus 15 s), whichever comes first.
+ *   until the service's unconfirmed-send timeout and its sweeper's period after that attempt (plus 15 s), whichever
+ *   comes first.
  * Any other 5xx — a 500 at all, a 502/503 with another code, or one outside its windows — is a violation.
  */
 import { ambiguousFaults } from "./FaultyUpstream.js"
@@ -80,7 +81,11 @@ const firstStatusAck = (history: History): Map<string, number> => {
   return acked
 }
 
-/** No acknowledged send lost: every key answered 201 has its message in the API, with its text, at the provider. */
+/**
+ * No acknowledged send lost: every key answered 201 with a message that had not failed (the client was told it went
+ * out) has that message in the API, with its text, at the provider. A 201 whose message is `failed` (an unconfirmed
+ * send that expired) tells the client it did not go out.
+ */
 export const noAcknowledgedSendLost = (history: History): Check => {
   const violations: Array<string> = []
   const final = new Map(history.final.map((m) => [m.id, m]))
@@ -92,7 +97,7 @@ export const noAcknowledgedSendLost = (history: History): Check => {
     wamidsByText.set(send.text, set)
   }
   for (const op of history.sends) {
-    const acked = op.attempts.map(httpOf).filter((a) => a?.status === 201)
+    const acked = op.attempts.map(httpOf).filter((a) => a?.status === 201 && a.deliveryStatus !== "failed")
     for (const answer of acked) {
       const id = answer?.messageId ?? null
       const message = id === null ? undefined : final.get(id)

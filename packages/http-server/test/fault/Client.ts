@@ -47,6 +47,7 @@ export const request = async (
       status: response.status,
       code: stringField(body, "error", "code"),
       messageId: stringField(body, "data", "id") ?? stringField(body, "error", "details", "messageId"),
+      deliveryStatus: stringField(body, "data", "deliveryStatus"),
       replayed: response.headers.get("idempotent-replayed") === "true"
     }
     const retryAfter = Number(response.headers.get("retry-after"))

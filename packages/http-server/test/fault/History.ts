@@ -15,6 +15,8 @@ export type Answer =
       readonly code: string | null
       /** `data.id` of a message, or `error.details.messageId`. */
       readonly messageId: string | null
+      /** `data.deliveryStatus` of a message. */
+      readonly deliveryStatus: string | null
       readonly replayed: boolean
     }
   /** No HTTP answer: refused or reset connection, or the client's timeout. */
@@ -102,7 +104,10 @@ export interface History {
   readonly providerSends: ReadonlyArray<ProviderSend>
   readonly upstream: ReadonlyArray<UpstreamSend>
   readonly exits: ReadonlyArray<Exit>
-  /** The service's time after which an unsettled send must be final (PARLEY_UNCONFIRMED_SEND_TIMEOUT). */
+  /**
+   * How long after its first attempt an unsettled send may take to become final: the service's unconfirmed-send
+   * timeout (PARLEY_UNCONFIRMED_SEND_TIMEOUT) plus the period of the sweeper that fails such sends.
+   */
   readonly unconfirmedTimeoutMillis: number
   /** When the final state was read. */
   readonly settledAt: number

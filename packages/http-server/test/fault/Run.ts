@@ -59,6 +59,8 @@ export interface Figures {
 /** The service's unconfirmed-send timeout in the runs (the variable and its unit live here only). */
 export const unconfirmedTimeoutSeconds = 60
 export const unconfirmedTimeoutEnv = { PARLEY_UNCONFIRMED_SEND_TIMEOUT: `${unconfirmedTimeoutSeconds}` }
+/** How often the service's sweeper fails the unconfirmed sends past their timeout. */
+const sweepPeriodSeconds = 60
 /** How long a claimed Idempotency-Key (and a claimed webhook delivery) of a killed process stays locked. */
 const leaseMillis = 120_000
 
@@ -447,7 +449,7 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
     const settleDeadline = Math.max(
       clock() + 30_000,
       lastHardFaultAt + leaseMillis + 15_000,
-      lastFaultAt + unconfirmedTimeoutSeconds * 1_000 + 20_000
+      lastFaultAt + (unconfirmedTimeoutSeconds + sweepPeriodSeconds) * 1_000 + 20_000
     )
     const settleRandom = loadRandom.fork()
     /** Messages of ours still pending, and acknowledged inbound messages not visible yet. */
@@ -552,7 +554,7 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
       })),
       upstream: upstream.sends,
       exits: processes.exits,
-      unconfirmedTimeoutMillis: unconfirmedTimeoutSeconds * 1_000,
+      unconfirmedTimeoutMillis: (unconfirmedTimeoutSeconds + sweepPeriodSeconds) * 1_000,
       settledAt
     }
     const webhookAttempts = meta.deliveries.reduce((n, d) => n + d.attempts.length, 0)
