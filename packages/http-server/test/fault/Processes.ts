@@ -92,6 +92,10 @@ export class Pool {
 
   static async create(options: PoolOptions): Promise<Pool> {
     const pool = new Pool(options)
+    // Should the test runner give up on the run (a timeout), no process outlives it.
+    process.once("exit", () => {
+      for (const slot of pool.#slots) slot.child?.kill("SIGKILL")
+    })
     Fs.mkdirSync(options.logDir, { recursive: true })
     for (let index = 0; index < options.count; index++) {
       const logPath = Path.join(options.logDir, `parley-${index}.log`)

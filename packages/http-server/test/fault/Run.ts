@@ -197,28 +197,30 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
       }
     }
     while (!meta.idle) await sleep(100)
+    // Acknowledged is not yet processed (the worker applies deliveries after the 200): wait for every conversation.
+    const seededBy = clock() + 60_000
     for (const t of tenants) {
-      let cursor: string | null = null
-      do {
-        const query: string = `limit=200${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`
-        const page = await request(
-          clock,
-          0,
-          `${urls[0]}/v1/messaging/conversations?${query}`,
-          {
-            method: "GET",
-            headers: { authorization: `Bearer ${t.key}` }
-          },
-          30_000
-        )
-        const data = field(page.body, "data")
-        for (const c of Array.isArray(data) ? data : []) {
-          const phone = stringField(c, "customerPhone")
-          const id = stringField(c, "id")
-          if (phone !== null && id !== null) t.conversations.set(phone.replace(/\D/g, ""), id)
-        }
-        cursor = stringField(page.body, "page", "nextCursor")
-      } while (cursor !== null)
+      while (t.conversations.size < customersPerTenant && clock() < seededBy) {
+        let cursor: string | null = null
+        do {
+          const query: string = `limit=200${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`
+          const page = await request(
+            clock,
+            0,
+            `${urls[0]}/v1/messaging/conversations?${query}`,
+            { method: "GET", headers: { authorization: `Bearer ${t.key}` } },
+            30_000
+          )
+          const data = field(page.body, "data")
+          for (const c of Array.isArray(data) ? data : []) {
+            const phone = stringField(c, "customerPhone")
+            const id = stringField(c, "id")
+            if (phone !== null && id !== null) t.conversations.set(phone.replace(/\D/g, ""), id)
+          }
+          cursor = stringField(page.body, "page", "nextCursor")
+        } while (cursor !== null)
+        if (t.conversations.size < customersPerTenant) await sleep(250)
+      }
       if (t.conversations.size !== customersPerTenant)
         throw new Error(`tenant ${t.index}: ${t.conversations.size} conversations of ${customersPerTenant} customers`)
     }
