@@ -61,7 +61,11 @@ export const unconfirmedTimeoutSeconds = 60
 export const unconfirmedTimeoutEnv = { PARLEY_UNCONFIRMED_SEND_TIMEOUT: `${unconfirmedTimeoutSeconds}` }
 /** How often the service's sweeper fails the unconfirmed sends past their timeout. */
 const sweepPeriodSeconds = 60
-/** How long a claimed Idempotency-Key (and a claimed webhook delivery) of a killed process stays locked. */
+/**
+ * How long what a killed process had claimed stays locked: an Idempotency-Key's lease, and a webhook delivery's
+ * (2 minutes each). The settle phase waits this long (and a margin) after the last kill or termination; with a
+ * longer lease, what a killed process held shows up in the checks as not settled.
+ */
 const leaseMillis = 120_000
 
 const adminToken = `fault-admin-${randomBytes(12).toString("hex")}`
