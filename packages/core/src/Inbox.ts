@@ -2,7 +2,7 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Either, FiberRef, Layer, Option, Schedule, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import {
   Conversation,
@@ -270,13 +270,6 @@ const customerOf = (conversation: Conversation): CustomerIdentity =>
     true
   )
 
-/**
- * Set by a send once the provider has answered it (accepted, or maybe accepted): from then on a failure, e.g. the
- * database dropping the connection while the acceptance is recorded, must not release the Idempotency-Key, or the
- * client's retry would send the message again.
- */
-const providerAnswered = FiberRef.unsafeMake(false)
-
 const makeInbox = (options: InboxOptions = {}) =>
   Effect.gen(function* () {
     const conversations = yield* ConversationRepository
@@ -391,13 +384,8 @@ const makeInbox = (options: InboxOptions = {}) =>
       Effect.gen(function* () {
         yield* messages.recordOutbound({ message, idempotencyKey })
         const answer = yield* Effect.either(call)
-        if (Either.isRight(answer) || answer.left._tag === "ProviderOutcomeUnknown") {
-          yield* FiberRef.set(providerAnswered, true)
-        }
         if (Either.isRight(answer)) {
-          const sent = yield* messages
-            .markSent(message.businessId, message.id, answer.right.providerMessageId)
-            .pipe(Effect.retry(Schedule.recurs(2)))
+          const sent = yield* messages.markSent(message.businessId, message.id, answer.right.providerMessageId)
           return new Idempotency.Sent({ message: Option.getOrElse(sent, () => message) })
         }
         const error = answer.left
@@ -452,15 +440,9 @@ const makeInbox = (options: InboxOptions = {}) =>
               }
               case "Claimed":
                 return yield* attempt(Option.some(key)).pipe(
-                  // Only an attempt that failed before the provider answered releases the key: once it answered,
-                  // the key must not be released even if recording the answer or the outcome fails (the lease then
-                  // expires into DeliveryUnconfirmed).
-                  Effect.onError(() =>
-                    Effect.flatMap(FiberRef.get(providerAnswered), (answered) =>
-                      answered ? Effect.void : Effect.ignore(keys.release(actor.businessId, key))
-                    )
-                  ),
-                  Effect.locally(providerAnswered, false),
+                  // Only a failed attempt releases the key: once the provider answered, the key must not be
+                  // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
+                  Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
                   Effect.tap((outcome) =>
                     keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
                   ),
