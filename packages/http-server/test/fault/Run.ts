@@ -15,9 +15,10 @@ import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { isFinal } from "./Checker.js"
 import { field, request, stringField } from "./Client.js"
-import { FaultyUpstream, providerFaults } from "./FaultyUpstream.js"
-import type { Attempt, FaultWindow, FinalMessage, History, InboundMessage, Observation, SendOp } from "./History.js"
+import { FaultyUpstream } from "./FaultyUpstream.js"
+import type { Attempt, FinalMessage, History, InboundMessage, Observation, SendOp } from "./History.js"
 import { Meta } from "./Meta.js"
+import { Nemesis } from "./Nemesis.js"
 import { Pool } from "./Processes.js"
 import * as Random from "./Random.js"
 
@@ -57,7 +58,7 @@ export interface Figures {
 }
 
 /** The service's unconfirmed-send timeout in the runs (the variable and its unit live here only). */
-export const unconfirmedTimeoutSeconds = 60
+export const unconfirmedTimeoutSeconds = 120
 export const unconfirmedTimeoutEnv = { PARLEY_UNCONFIRMED_SEND_TIMEOUT: `${unconfirmedTimeoutSeconds}` }
 /** How often the service's sweeper fails the unconfirmed sends past their timeout. */
 const sweepPeriodSeconds = 60
@@ -346,107 +347,28 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
     // ---------------------------------------------------------------------------------------------------------
     // Nemesis
 
-    const windows: Array<FaultWindow> = []
-    let kills = 0
-    let databaseBursts = 0
-    let backendsTerminated = 0
-    let providerWindows = 0
-    /** The last kill or connection termination: either may leave an Idempotency-Key claimed for its lease. */
-    let lastHardFaultAt = Number.NEGATIVE_INFINITY
-    let lastFaultAt = Number.NEGATIVE_INFINITY
-    const restarts: Array<Promise<void>> = []
-    const hardFaultsUntil = loadStart + Math.max(options.durationMillis * 0.5, options.durationMillis - leaseMillis)
-    const nemesisEnd = loadEnd - Math.min(5_000, options.durationMillis * 0.1)
-
-    const terminateNow = () =>
-      Effect.runPromise(
-        Effect.map(
-          nemesisSql<{ readonly n: number }>`
-            SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-          (rows) => rows[0]?.n ?? 0
-        )
-      ).catch(() => 0)
-
-    type Action = "kill" | "database" | "provider"
-    const kill = async (rnd: Random.Random) => {
-      const slot = rnd.int(0, urls.length - 1)
-      const downFor = rnd.int(500, 3_000)
-      const start = clock()
-      lastHardFaultAt = start
-      lastFaultAt = start
-      kills++
-      await processes.kill(slot)
-      log(`nemesis: kill -9 process ${slot} at ${start} ms`)
-      restarts.push(
-        (async () => {
-          await sleep(downFor)
-          await processes.start(slot).catch((e: unknown) => log(`restart of ${slot} failed: ${String(e)}`))
-          windows.push({ kind: "process", slot, start, end: clock(), detail: `kill -9, down ${downFor} ms` })
-        })()
-      )
-    }
-    const terminateConnections = async (rnd: Random.Random) => {
-      const start = clock()
-      const length = rnd.int(300, 2_500)
-      databaseBursts++
-      while (clock() < start + length) {
-        backendsTerminated += await terminateNow()
-        await sleep(rnd.int(50, 400))
-      }
-      windows.push({ kind: "database", slot: null, start, end: clock(), detail: "pg_terminate_backend" })
-      lastFaultAt = clock()
-      lastHardFaultAt = clock()
-    }
-    const failProvider = async (rnd: Random.Random) => {
-      const faults = Array.from({ length: rnd.int(1, 3) }, () => rnd.pick(providerFaults))
-      const probability = 0.4 + rnd.next() * 0.6
-      const start = clock()
-      providerWindows++
-      upstream.active = { faults, probability }
-      await sleep(rnd.int(1_000, 4_000))
-      upstream.active = undefined
-      windows.push({
-        kind: "provider",
-        slot: null,
-        start,
-        end: clock(),
-        detail: `${[...new Set(faults)].join(", ")} for ${Math.round(probability * 100)}% of sends`
-      })
-      lastFaultAt = clock()
-    }
-    const nemesis = async (rnd: Random.Random) => {
-      // Every kind of fault once, in a random order, then at random.
-      const first: Array<Action> = ["kill", "database", "provider"]
-      for (let i = first.length - 1; i > 0; i--) {
-        const j = rnd.int(0, i)
-        ;[first[i], first[j]] = [first[j] as Action, first[i] as Action]
-      }
-      while (clock() < nemesisEnd) {
-        await sleep(rnd.int(500, 3_000))
-        if (clock() >= nemesisEnd) break
-        const roll = rnd.next()
-        const wanted: Action = first.shift() ?? (roll < 0.3 ? "kill" : roll < 0.6 ? "database" : "provider")
-        const anyDown = urls.some((_, i) => !processes.isUp(i))
-        const hard = clock() < hardFaultsUntil
-        if (wanted === "kill" && hard && !anyDown && urls.length > 1) await kill(rnd)
-        else if (wanted === "database" && hard) await terminateConnections(rnd)
-        else await failProvider(rnd)
-      }
-    }
+    const nemesis = new Nemesis({
+      clock,
+      log,
+      processes,
+      upstream,
+      sql: nemesisSql,
+      // Faults that leave outcomes unknown stop early enough for the lease and the unconfirmed-send timeout.
+      hardFaultsUntil: loadStart + Math.max(options.durationMillis * 0.5, options.durationMillis - leaseMillis),
+      until: loadEnd - Math.min(5_000, options.durationMillis * 0.1)
+    })
 
     const readerStop = { done: false }
     const workers = [
       ...Array.from({ length: 4 }, () => sendWorker(loadRandom.fork())),
       inboundWorker(loadRandom.fork()),
-      nemesis(nemesisRandom)
+      nemesis.run(nemesisRandom)
     ]
     const reader = readerWorker(readerRandom, () => readerStop.done)
     await Promise.all(workers)
-    await Promise.all(restarts)
-    upstream.active = undefined
+    await nemesis.stopped()
     log(
-      `load done at ${clock()} ms: ${sends.length} keys, ${kills} kills, ${databaseBursts} database bursts, ${providerWindows} provider windows`
+      `load done at ${clock()} ms: ${sends.length} keys, ${nemesis.kills} kills, ${nemesis.databaseBursts} database bursts, ${nemesis.providerWindows} provider windows`
     )
 
     // ---------------------------------------------------------------------------------------------------------
@@ -454,8 +376,8 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
 
     const settleDeadline = Math.max(
       clock() + 30_000,
-      lastHardFaultAt + leaseMillis + 15_000,
-      lastFaultAt + (unconfirmedTimeoutSeconds + sweepPeriodSeconds) * 1_000 + 20_000
+      nemesis.lastAmbiguityAt + leaseMillis + 15_000,
+      nemesis.lastAmbiguityAt + (unconfirmedTimeoutSeconds + sweepPeriodSeconds) * 1_000 + 20_000
     )
     const settleRandom = loadRandom.fork()
     /** Messages of ours still pending, and acknowledged inbound messages not visible yet. */
@@ -547,7 +469,7 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
       deliveries: meta.deliveries,
       inbound,
       reads,
-      windows,
+      windows: nemesis.windows,
       observations,
       final,
       providerSends: fake.sends.map((s) => ({
@@ -582,12 +504,12 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
       inboundMessages: inbound.length,
       statusWebhooks: meta.deliveries.filter((d) => d.kind === "status").length,
       faults: {
-        kills,
-        databaseBursts,
-        backendsTerminated,
-        providerWindows,
+        kills: nemesis.kills,
+        databaseBursts: nemesis.databaseBursts,
+        backendsTerminated: nemesis.backendsTerminated,
+        providerWindows: nemesis.providerWindows,
         providerFaults: injected,
-        total: kills + backendsTerminated + providerFaultCount
+        total: nemesis.kills + nemesis.backendsTerminated + providerFaultCount
       },
       logDir
     }
