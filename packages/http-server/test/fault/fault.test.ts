@@ -30,7 +30,7 @@ const target = await TestDatabase.resolvePostgres()
 /** Startup, the load, the settle phase (up to the 2-minute lease of a killed process's claims) and the reads. */
 const budgetMillis = (durationSeconds + 300) * 1_000
 
-const report = (history: History, figures: Figures, checks: ReturnType<typeof Checker.all>) => {
+const report = (figures: Figures, checks: ReturnType<typeof Checker.all>) => {
   const lines = [
     `fault suite: seed ${figures.seed} (replay with FAULT_SEED=${figures.seed} FAULT_DURATION=${durationSeconds} FAULT_PROCESSES=${processes})`,
     `  ${figures.processes} processes, load ${figures.loadSeconds} s, total ${figures.totalSeconds} s; logs in ${figures.logDir}`,
@@ -45,7 +45,6 @@ const report = (history: History, figures: Figures, checks: ReturnType<typeof Ch
     )
   ]
   console.log(lines.join("\n"))
-  void history
 }
 
 const show = (check: Checker.Check) =>
@@ -74,7 +73,7 @@ if (target._tag === "Unavailable") {
       })
       history = result.history
       checks = Checker.all(history)
-      report(history, result.figures, checks)
+      report(result.figures, checks)
     }, budgetMillis)
 
     it("ran a load under faults (the run is not vacuous)", () => {
