@@ -9,15 +9,18 @@
  * - only outcomes the provider decided are stored: the message it accepted, its definitive refusal, or an
  *   unconfirmed delivery. Anything that failed before the provider accepted or refused it (validation, closed
  *   window, missing conversation, rate limit, provider down, storage down) releases the key, so a corrected retry
- *   proceeds;
+ *   proceeds; an accepted send that could not be recorded as sent is an unconfirmed delivery, never a release;
+ * - an unconfirmed delivery is answered from its message as it stands (`answerNow`): while the message is
+ *   `pending` the key keeps answering `DeliveryUnconfirmed`; once evidence settled it (a provider status, or
+ *   `unconfirmedExpiry` after the timeout), the key answers as the accepted send it turned out to be;
  * - a claim whose process died holds the key for its lease; after that the key is taken over, unless the dead
  *   attempt had already recorded its message, in which case it completes as unconfirmed and is never resent;
  * - keys are kept for `retention` (48 h by default, at least 24 h) and then reaped.
  */
-import { Context, Data, type DateTime, Duration, type Effect, Schema } from "effect"
+import { Context, Data, type DateTime, Duration, type Effect, Option, Schema } from "effect"
 import type { BusinessId } from "./Ids.js"
 import { MessageId } from "./Ids.js"
-import { Message } from "./Message.js"
+import { DeliveryFailure, Message } from "./Message.js"
 import { ProviderRejected, ProviderWindowClosed, RecipientInvalid, TemplateRejected } from "./MessagingGateway.js"
 import type { StorageError } from "./StorageError.js"
 
@@ -38,6 +41,12 @@ export class DeliveryUnconfirmed extends Schema.TaggedError<DeliveryUnconfirmed>
   }
 }
 
+/**
+ * The failure Parley records on a send that nothing settled within the unconfirmed-send timeout. The code is
+ * Parley's own (Meta's error codes are positive), so it can never be mistaken for a provider's verdict.
+ */
+export const unconfirmedExpiry = new DeliveryFailure({ code: -1, title: "delivery_unconfirmed" })
+
 /** Refusals that are final for a request, so a retry with the same key gets them again. */
 export const ProviderRefusal = Schema.Union(
   ProviderWindowClosed,
@@ -54,6 +63,23 @@ export class Refused extends Schema.TaggedClass<Refused>()("Refused", { error: P
 /** What an idempotency record stores once the send completed. */
 export const Outcome = Schema.Union(Sent, Refused)
 export type Outcome = typeof Outcome.Type
+
+/** The message an outcome leaves unconfirmed, if it is an unconfirmed delivery. */
+export const unconfirmedMessageId = (outcome: Outcome): Option.Option<MessageId> =>
+  outcome._tag === "Refused" && outcome.error._tag === "DeliveryUnconfirmed"
+    ? Option.some(outcome.error.messageId)
+    : Option.none()
+
+/**
+ * What a stored outcome answers now, given its message as it currently stands. Only an unconfirmed delivery
+ * changes: once its message left `pending` (a provider status settled it, or it expired as `failed`), the answer
+ * is the accepted send with the message as it is now, as a successful first attempt would have answered. Any
+ * other outcome is final as stored.
+ */
+export const answerNow = (stored: Outcome, current: Option.Option<Message>): Outcome =>
+  Option.isSome(unconfirmedMessageId(stored)) && Option.isSome(current) && current.value.deliveryStatus !== "pending"
+    ? new Sent({ message: current.value })
+    : stored
 
 export type ClaimResult = Data.TaggedEnum<{
   /** The caller owns the key now and must `complete` or `release` it. */
@@ -122,6 +148,12 @@ export interface Policy {
 }
 
 export const defaultPolicy: Policy = { lease: Duration.minutes(2), retention: Duration.hours(48) }
+
+/**
+ * How long an unconfirmed send may stay `pending` before it is failed with `unconfirmedExpiry` (Meta reports
+ * `sent` within seconds). Far longer than any send attempt, whose request is bounded by the gateway's timeout.
+ */
+export const defaultUnconfirmedTimeout: Duration.Duration = Duration.minutes(15)
 
 /**
  * The fingerprint of a request: canonical JSON (object keys sorted, no whitespace) of the operation and its

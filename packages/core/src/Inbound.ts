@@ -1,7 +1,7 @@
 /**
  * What a provider adapter hands the core when a customer writes: one provider-neutral inbound message.
  */
-import type { DateTime, Option } from "effect"
+import { DateTime, Duration, type Option } from "effect"
 import type { CustomerIdentity } from "./Customer.js"
 import type { MediaReference, MessageType } from "./Message.js"
 
@@ -22,3 +22,26 @@ export interface InboundMessage {
 
 /** System notices (number changed, …) are not the customer writing: they do not open the window. */
 export const opensWindow = (message: Pick<InboundMessage, "messageType">): boolean => message.messageType !== "system"
+
+/**
+ * How far in the future a provider's timestamp may be and still be trusted: clocks drift, and Meta's seconds are
+ * truncated, so a few minutes ahead is honest. Beyond it the timestamp is replaced by the time Parley received the
+ * item: a signed payload must not hold a 24-hour window open for years or pin a conversation to the top of the list.
+ */
+export const maxFutureSkew: Duration.Duration = Duration.minutes(5)
+
+/**
+ * The earliest timestamp a WhatsApp item can honestly carry (WhatsApp did not exist before 2009). Anything earlier
+ * (including dates PostgreSQL cannot store) is replaced by the time received too, so it can never wedge a delivery.
+ */
+export const earliestPlausible: DateTime.Utc = DateTime.unsafeMake("2009-01-01T00:00:00.000Z")
+
+/**
+ * The timestamp Parley keeps for an item received at `receivedAt`: its own, when it lies between
+ * `earliestPlausible` and `receivedAt + maxFutureSkew` (both inclusive); otherwise `receivedAt`.
+ */
+export const plausibleTimestamp = (timestamp: DateTime.Utc, receivedAt: DateTime.Utc): DateTime.Utc =>
+  DateTime.lessThan(timestamp, earliestPlausible) ||
+  DateTime.greaterThan(timestamp, DateTime.addDuration(receivedAt, maxFutureSkew))
+    ? receivedAt
+    : timestamp

@@ -2,7 +2,7 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import {
   Conversation,
@@ -16,10 +16,16 @@ import * as Cursor from "./Cursor.js"
 import { CustomerIdentity } from "./Customer.js"
 import * as Idempotency from "./Idempotency.js"
 import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAppNumberId } from "./Ids.js"
-import { type InboundMessage, opensWindow } from "./Inbound.js"
+import { type InboundMessage, opensWindow, plausibleTimestamp } from "./Inbound.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
 import { DeliveryFailure, Message, TemplateUse } from "./Message.js"
-import { type InboundRecorded, MessageRepository, type StatusApplied, type StatusUpdate } from "./MessageRepository.js"
+import {
+  type InboundRecord,
+  type InboundRecorded,
+  MessageRepository,
+  type StatusApplied,
+  type StatusUpdate
+} from "./MessageRepository.js"
 import {
   type Accepted,
   type GatewayError,
@@ -180,6 +186,12 @@ export interface InboxOptions {
   readonly defaultMode?: ConversationMode
   /** Whether `markRead` also sends the customer a read receipt through the provider. Default true. */
   readonly sendReadReceipts?: boolean
+  /**
+   * How long a send whose outcome is unknown may stay `pending` before `expireUnconfirmedSends` fails it.
+   * Default `Idempotency.defaultUnconfirmedTimeout` (15 minutes). Keep it well under the keys' retention, so a
+   * key outlives its send's timeout, and well over a send attempt's duration.
+   */
+  readonly unconfirmedSendTimeout?: Duration.DurationInput
 }
 
 export class Inbox extends Context.Tag("@parley/core/Inbox")<
@@ -234,6 +246,14 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
       updates: ReadonlyArray<StatusUpdate>
     ) => Effect.Effect<ReadonlyArray<StatusApplied>, StorageError>
 
+    /**
+     * The sweeper (all businesses): every outbound message still `pending` once `unconfirmedSendTimeout` has passed
+     * since it was recorded (now − createdAt ≥ timeout, by `Clock`) becomes `failed` with
+     * `Idempotency.unconfirmedExpiry`. Nothing is resent. Safe to run from several processes at once. Returns how
+     * many it failed.
+     */
+    readonly expireUnconfirmedSends: () => Effect.Effect<number, StorageError>
+
     /** Status, mode or assignment (null unassigns). Scope `messaging:conversations:write`. */
     readonly updateConversation: (
       actor: Actor,
@@ -256,6 +276,18 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
 
 const isProviderNotReached = (error: GatewayError): error is ProviderNotReached =>
   error._tag === "ProviderRateLimited" || error._tag === "ProviderMisconfigured" || error._tag === "ProviderUnavailable"
+
+/**
+ * Runs a send to its end even when the caller is interrupted (a client that disconnects aborts its request's
+ * fiber). Interrupted mid-call, the provider may already have the message: the attempt would then fail as
+ * interrupted and release its key, and the client's retry would send it a second time. Detached, it finishes,
+ * records what the provider said and completes the key; a retry replays that.
+ */
+const detached = <A, E>(send: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.forkDaemon(send), Fiber.join)
+
+/** How many unconfirmed sends one statement of the sweeper fails at most. */
+const expiryBatch = 500
 
 const failureOf = (error: { readonly code: number | null; readonly title: string }) =>
   new DeliveryFailure({ code: error.code ?? 0, title: error.title }, true)
@@ -282,6 +314,9 @@ const makeInbox = (options: InboxOptions = {}) =>
     const policy = options.idempotency ?? Idempotency.defaultPolicy
     const defaultMode = options.defaultMode ?? "human"
     const sendReadReceipts = options.sendReadReceipts ?? true
+    const unconfirmedSendTimeout = Duration.decode(
+      options.unconfirmedSendTimeout ?? Idempotency.defaultUnconfirmedTimeout
+    )
     const provideIds = Effect.provideService(Ids, ids)
 
     const viewOf = (conversation: Conversation, now: DateTime.Utc): ConversationView => ({
@@ -333,16 +368,6 @@ const makeInbox = (options: InboxOptions = {}) =>
           )
       )
 
-    /** The customer's conversation on this number, or a new one (not stored yet) when there is none. */
-    const conversationOf = (
-      number: WhatsAppNumber,
-      customer: CustomerIdentity,
-      start: Parameters<typeof newConversation>[2]
-    ) =>
-      Effect.flatMap(conversations.findByCustomer(number.businessId, number.id, customer), (existing) =>
-        Option.isSome(existing) ? Effect.succeed(existing.value) : newConversation(number, customer, start)
-      )
-
     /** A new outbound message, `pending` until the provider accepts it. */
     const outboundMessage = (
       conversation: Conversation,
@@ -384,18 +409,46 @@ const makeInbox = (options: InboxOptions = {}) =>
         yield* messages.recordOutbound({ message, idempotencyKey })
         const answer = yield* Effect.either(call)
         if (Either.isRight(answer)) {
-          const sent = yield* messages.markSent(message.businessId, message.id, answer.right.providerMessageId)
-          return new Idempotency.Sent({ message: Option.getOrElse(sent, () => message) })
+          const providerMessageId = answer.right.providerMessageId
+          // A dropped connection may surface as a failure or (a failed COMMIT) as a defect: both are caught.
+          const sent = yield* messages
+            .markSent(message.businessId, message.id, providerMessageId)
+            .pipe(Effect.retry(Schedule.recurs(2)), Effect.exit)
+          if (Exit.isSuccess(sent))
+            return new Idempotency.Sent({ message: Option.getOrElse(sent.value, () => message) })
+          // The provider has it but the database would not say so: failing here would release the key and let a
+          // retry send it again. It stays pending, unconfirmed, until its status webhook (our id) or the timeout.
+          yield* Effect.logWarning("accepted send not recorded as sent", sent.cause)
+          return new Idempotency.Refused({
+            error: new Idempotency.DeliveryUnconfirmed({
+              messageId: message.id,
+              reason: `the provider accepted it (${providerMessageId}) but recording that failed`
+            })
+          })
         }
         const error = answer.left
         if (error._tag === "ProviderOutcomeUnknown") {
-          return new Idempotency.Refused({
+          const unconfirmed = new Idempotency.Refused({
             error: new Idempotency.DeliveryUnconfirmed({ messageId: message.id, reason: error.reason })
           })
+          // A status webhook may have settled it while we waited for the lost answer. The look is best effort: a
+          // failure here must not fail the attempt, which would release a key whose message may have gone out.
+          const current = yield* Effect.orElseSucceed(messages.findById(message.businessId, message.id), () =>
+            Option.none<Message>()
+          )
+          return Idempotency.answerNow(unconfirmed, current)
         }
         yield* messages.markFailed(message.businessId, message.id, failureOf(error))
         if (isProviderNotReached(error)) return yield* Effect.fail(error)
         return new Idempotency.Refused({ error })
+      })
+
+    /** A stored outcome as it answers now: an unconfirmed send is judged by its message (`Idempotency.answerNow`). */
+    const answerNow = (actor: Actor, stored: Idempotency.Outcome) =>
+      Option.match(Idempotency.unconfirmedMessageId(stored), {
+        onNone: () => Effect.succeed(stored),
+        onSome: (id) =>
+          Effect.map(messages.findById(actor.businessId, id), (current) => Idempotency.answerNow(stored, current))
       })
 
     /** Runs `attempt` at most once per (business, key); see `Idempotency` for the rule. */
@@ -409,7 +462,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       E | InvalidRequest | Idempotency.IdempotencyKeyReused | Idempotency.IdempotencyKeyInFlight | StorageError
     > =>
       rawKey === undefined
-        ? Effect.map(attempt(Option.none()), (outcome) => ({ outcome, replayed: false }))
+        ? Effect.map(detached(attempt(Option.none())), (outcome) => ({ outcome, replayed: false }))
         : Effect.gen(function* () {
             const key = yield* Effect.mapError(decodeKey(rawKey), (e) =>
               InvalidRequest.single("Idempotency-Key", e.issues[0]?.message ?? "invalid")
@@ -422,7 +475,7 @@ const makeInbox = (options: InboxOptions = {}) =>
             })
             switch (claim._tag) {
               case "Completed":
-                return { outcome: claim.outcome, replayed: true }
+                return { outcome: yield* answerNow(actor, claim.outcome), replayed: true }
               case "InFlight":
                 return yield* Effect.fail(new Idempotency.IdempotencyKeyInFlight())
               case "Mismatch":
@@ -435,17 +488,19 @@ const makeInbox = (options: InboxOptions = {}) =>
                   })
                 })
                 yield* keys.complete(actor.businessId, key, outcome)
-                return { outcome, replayed: true }
+                return { outcome: yield* answerNow(actor, outcome), replayed: true }
               }
               case "Claimed":
-                return yield* attempt(Option.some(key)).pipe(
-                  // Only a failed attempt releases the key: once the provider answered, the key must not be
-                  // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
-                  Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
-                  Effect.tap((outcome) =>
-                    keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
-                  ),
-                  Effect.map((outcome) => ({ outcome, replayed: false }))
+                return yield* detached(
+                  attempt(Option.some(key)).pipe(
+                    // Only a failed attempt releases the key: once the provider answered, the key must not be
+                    // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
+                    Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
+                    Effect.tap((outcome) =>
+                      keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
+                    ),
+                    Effect.map((outcome) => ({ outcome, replayed: false }))
+                  )
                 )
             }
           })
@@ -598,53 +653,85 @@ const makeInbox = (options: InboxOptions = {}) =>
       )
     })
 
-    const receiveOne = (number: WhatsAppNumber, inbound: InboundMessage) =>
-      Effect.gen(function* () {
-        // A new customer's conversation is stored by `recordInbound` itself, in the same step as the message.
-        const conversation = yield* conversationOf(number, inbound.customer, {
-          name: Option.getOrNull(inbound.customerName),
-          status: "open",
-          at: inbound.timestamp
-        })
-        const message = new Message(
-          {
-            id: yield* provideIds(nextMessageId),
-            businessId: number.businessId,
-            conversationId: conversation.id,
-            direction: "inbound",
-            messageType: inbound.messageType,
-            text: inbound.text,
-            template: null,
-            media: inbound.media,
-            content: inbound.content,
-            replyToProviderMessageId: inbound.replyToProviderMessageId,
-            deliveryStatus: "delivered",
-            providerMessageId: inbound.providerMessageId,
-            failure: null,
-            createdAt: inbound.timestamp
-          },
-          true
-        )
-        return yield* messages.recordInbound({
+    /** The message to record for a customer's inbound message, in the given (found or new) conversation. */
+    const inboundRecord = (number: WhatsAppNumber, inbound: InboundMessage, conversation: Conversation) =>
+      Effect.map(
+        provideIds(nextMessageId),
+        (id): InboundRecord => ({
           conversation,
-          message,
+          message: new Message(
+            {
+              id,
+              businessId: number.businessId,
+              conversationId: conversation.id,
+              direction: "inbound",
+              messageType: inbound.messageType,
+              text: inbound.text,
+              template: null,
+              media: inbound.media,
+              content: inbound.content,
+              replyToProviderMessageId: inbound.replyToProviderMessageId,
+              deliveryStatus: "delivered",
+              providerMessageId: inbound.providerMessageId,
+              failure: null,
+              createdAt: inbound.timestamp
+            },
+            true
+          ),
           customerName: inbound.customerName,
           opensWindow: opensWindow(inbound)
         })
-      })
+      )
 
     const receiveInbound = Effect.fn("Inbox.receiveInbound")(function* (
       number: WhatsAppNumber,
       batch: ReadonlyArray<InboundMessage>
     ) {
-      return yield* Effect.forEach(batch, (inbound) => receiveOne(number, inbound))
+      // Signed is not the same as plausible: a timestamp far in the future is clamped to now (see Inbound).
+      const now = yield* DateTime.now
+      // One new-conversation candidate per customer, used only by a customer who has none yet: storage decides, in
+      // the same atomic step as the messages, so a batch of thousands needs no lookup per message.
+      const candidates = new Map<string, Conversation>()
+      const records: Array<InboundRecord> = []
+      for (const received of batch) {
+        const inbound = { ...received, timestamp: plausibleTimestamp(received.timestamp, now) }
+        const customer = `${Option.getOrElse(inbound.customer.phone, () => "")} ${Option.getOrElse(inbound.customer.userId, () => "")}`
+        const conversation =
+          candidates.get(customer) ??
+          (yield* newConversation(number, inbound.customer, {
+            name: Option.getOrNull(inbound.customerName),
+            status: "open",
+            at: inbound.timestamp
+          }))
+        candidates.set(customer, conversation)
+        records.push(yield* inboundRecord(number, inbound, conversation))
+      }
+      return yield* messages.recordInboundBatch(records)
     })
 
     const applyDeliveryStatus = Effect.fn("Inbox.applyDeliveryStatus")(function* (
       number: WhatsAppNumber,
       updates: ReadonlyArray<StatusUpdate>
     ) {
-      return yield* Effect.forEach(updates, (update) => messages.applyStatus(number.businessId, update))
+      const now = yield* DateTime.now
+      return yield* Effect.forEach(updates, (update) =>
+        messages.applyStatus(number.businessId, { ...update, timestamp: plausibleTimestamp(update.timestamp, now) })
+      )
+    })
+
+    const expireUnconfirmedSends = Effect.fn("Inbox.expireUnconfirmedSends")(function* () {
+      const cutoff = DateTime.subtractDuration(yield* DateTime.now, unconfirmedSendTimeout)
+      let expired = 0
+      // In batches, so a backlog never becomes one huge statement; each batch only takes what is still pending.
+      for (;;) {
+        const batch = yield* messages.expireUnconfirmed({
+          cutoff,
+          failure: Idempotency.unconfirmedExpiry,
+          limit: expiryBatch
+        })
+        expired += batch.length
+        if (batch.length < expiryBatch) return expired
+      }
     })
 
     const updateConversation = Effect.fn("Inbox.updateConversation")(function* (
@@ -698,6 +785,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       sendTemplate,
       receiveInbound,
       applyDeliveryStatus,
+      expireUnconfirmedSends,
       updateConversation,
       markRead
     })

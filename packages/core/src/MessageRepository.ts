@@ -36,6 +36,14 @@ export type StatusApplied = Data.TaggedEnum<{
 }>
 export const StatusApplied = Data.taggedEnum<StatusApplied>()
 
+/** An inbound message to record, with the conversation it belongs to (see `recordInbound`). */
+export interface InboundRecord {
+  readonly conversation: Conversation
+  readonly message: Message
+  readonly customerName: Option.Option<string>
+  readonly opensWindow: boolean
+}
+
 export interface OutboundRecord {
   /** The message to store, in status `pending`, with no provider id yet. */
   readonly message: Message
@@ -57,12 +65,17 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
      * never leave a conversation without its first message. The message belongs to the conversation that exists
      * for the customer, whatever `message.conversationId` says.
      */
-    readonly recordInbound: (input: {
-      readonly conversation: Conversation
-      readonly message: Message
-      readonly customerName: Option.Option<string>
-      readonly opensWindow: boolean
-    }) => Effect.Effect<InboundRecorded, StorageError>
+    readonly recordInbound: (input: InboundRecord) => Effect.Effect<InboundRecorded, StorageError>
+
+    /**
+     * `recordInbound` for a batch, in arrival order, in one atomic step: all are stored or none. A message whose
+     * provider id is already stored, or repeats an earlier one of the batch, is `Duplicate`. The conversation in a
+     * `Recorded` is as it stands after the whole batch. An adapter should do it in a few set-based statements, not
+     * one round trip per message (a webhook delivery may hold thousands).
+     */
+    readonly recordInboundBatch: (
+      records: ReadonlyArray<InboundRecord>
+    ) => Effect.Effect<ReadonlyArray<InboundRecorded>, StorageError>
 
     /**
      * Stores an outbound message (status `pending`) before the provider is called, updates its conversation
@@ -93,6 +106,18 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
      * provider id); otherwise parked.
      */
     readonly applyStatus: (businessId: BusinessId, update: StatusUpdate) => Effect.Effect<StatusApplied, StorageError>
+
+    /**
+     * Fails, with `failure`, at most `limit` outbound messages (of any business) that are still `pending` and were
+     * created at or before `cutoff`, each in one atomic step that applies only while it is still `pending`, so
+     * any number of concurrent callers (other processes included) fail each message once and never overwrite a
+     * status that arrived meanwhile. Returns the messages it failed. The sweeper of unconfirmed sends.
+     */
+    readonly expireUnconfirmed: (input: {
+      readonly cutoff: DateTime.Utc
+      readonly failure: DeliveryFailure
+      readonly limit: number
+    }) => Effect.Effect<ReadonlyArray<Message>, StorageError>
 
     readonly findById: (businessId: BusinessId, id: MessageId) => Effect.Effect<Option.Option<Message>, StorageError>
 

@@ -7,7 +7,7 @@ import { allScopes, type Scope } from "../src/Actor.js"
 import { CustomerIdentity } from "../src/Customer.js"
 import { Inbox, type SendReceipt } from "../src/Inbox.js"
 import { FakeGateway, TestData } from "../src/testing/index.js"
-import { actorOf, layer, seedWithTemplate, setNow } from "./world.js"
+import { actorOf, layer, notBefore, seedWithTemplate, setNow } from "./world.js"
 
 const minute = 60_000
 const day = 24 * 60 * minute
@@ -33,6 +33,7 @@ describe("Inbox properties", () => {
             })
           )
           .sort((a, b) => arrival(a.providerMessageId) - arrival(b.providerMessageId))
+        yield* notBefore(DateTime.add(TestData.epoch, { millis: Math.max(...offsets) }))
         const results = yield* inbox.receiveInbound(tenant.number, messages)
         const first = results[0]
         if (first?._tag !== "Recorded") return assert.fail("first message not recorded")
@@ -65,6 +66,7 @@ describe("Inbox properties", () => {
         const inbox = yield* Inbox
         const tenant = yield* seedWithTemplate
         if (lastInbound !== null) {
+          yield* notBefore(DateTime.add(TestData.epoch, { millis: lastInbound }))
           yield* inbox.receiveInbound(tenant.number, [
             TestData.inboundText({
               providerMessageId: "wamid.T",

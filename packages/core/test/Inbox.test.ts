@@ -4,6 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { CustomerIdentity } from "../src/Customer.js"
+import * as Idempotency from "../src/Idempotency.js"
 import { IdempotencyStore } from "../src/Idempotency.js"
 import * as Ids from "../src/Ids.js"
 import * as Inbox from "../src/Inbox.js"
@@ -17,7 +18,7 @@ import {
 import { StorageError } from "../src/StorageError.js"
 import { TemplateCatalog } from "../src/TemplateCatalog.js"
 import { FakeGateway, MemoryStorage, TestData } from "../src/testing/index.js"
-import { actorOf, layer, seedWithTemplate, setNow } from "./world.js"
+import { actorOf, layer, notBefore, seedWithTemplate, setNow } from "./world.js"
 
 const at = TestData.at
 
@@ -29,6 +30,7 @@ const customerWrites = (
 ) =>
   Effect.gen(function* () {
     const inbox = yield* Inbox.Inbox
+    yield* notBefore(when)
     const [result] = yield* inbox.receiveInbound(tenant.number, [
       TestData.inboundText({ providerMessageId, timestamp: when })
     ])
@@ -488,10 +490,13 @@ describe("Inbox", () => {
           messageId: Option.some(messageId)
         }
       ])
-      assert.strictEqual(
-        Option.getOrThrow(yield* messages.findById(tenant.businessId, messageId)).deliveryStatus,
-        "delivered"
-      )
+      const delivered = Option.getOrThrow(yield* messages.findById(tenant.businessId, messageId))
+      assert.strictEqual(delivered.deliveryStatus, "delivered")
+      // Settled: the key now answers as an accepted send, with the message as it stands, and still sends nothing.
+      const settled = yield* inbox.sendText(actor, id, { text: "Maybe" }, { idempotencyKey: "k-ambiguous" })
+      assert.isTrue(settled.replayed)
+      assert.deepStrictEqual(settled.outcome, new Idempotency.Sent({ message: delivered }))
+      assert.strictEqual((yield* gateway.calls).length, 1)
     }).pipe(Effect.provide(layer))
   )
 
@@ -529,9 +534,12 @@ describe("Inbox", () => {
       const during = yield* Effect.flip(inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" }))
       assert.strictEqual(during._tag, "IdempotencyKeyInFlight")
       yield* setNow(at(10))
+      // The lease ran out: the key is taken over, and the message the provider accepted settles it as sent.
       const settled = yield* inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" })
-      assert.strictEqual(settled.outcome._tag, "Refused")
-      if (settled.outcome._tag === "Refused") assert.strictEqual(settled.outcome.error._tag, "DeliveryUnconfirmed")
+      assert.isTrue(settled.replayed)
+      if (settled.outcome._tag !== "Sent") return assert.fail(`expected Sent, got ${settled.outcome._tag}`)
+      assert.strictEqual(settled.outcome.message.deliveryStatus, "sent")
+      assert.strictEqual(settled.outcome.message.text, "once")
       assert.strictEqual((yield* gateway.calls).length, 1)
     }).pipe(Effect.provide(world))
   })

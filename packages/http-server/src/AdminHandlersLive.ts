@@ -18,6 +18,7 @@ import { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
 import { toApiError } from "./ErrorMapping.js"
+import { WebhookProcessor } from "./WebhookProcessor.js"
 
 const decodeBusinessId = Schema.decodeUnknownOption(BusinessId)
 const decodeApiKeyId = Schema.decodeUnknownOption(ApiKeyId)
@@ -58,6 +59,7 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
     const apiKeys = yield* ApiKeys.ApiKeys
     const numbers = yield* WhatsAppNumberDirectory
     const templateSync = yield* TemplateSync.TemplateSync
+    const webhookProcessor = yield* WebhookProcessor
     return handlers
       .handle("createBusiness", ({ payload }) =>
         tenancy.createBusiness({ name: payload.name }).pipe(
@@ -90,6 +92,8 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
               accessToken: Redacted.make(payload.accessToken)
             })
             .pipe(Effect.mapError(toApiError))
+          // Changes Meta sent for this number before it was registered were kept aside: the worker replays them now.
+          yield* webhookProcessor.wake
           return { message: "WhatsApp number added", data: numberJson(number) }
         })
       )

@@ -85,7 +85,9 @@ export const IdempotencyHeaders = Schema.Struct({
     Schema.String.annotations({
       description:
         "1–255 printable ASCII characters. A retry with the same key and request returns the first response " +
-        "(header `Idempotent-Replayed: true`) and never sends twice."
+        "(header `Idempotent-Replayed: true`) and never sends twice. A 502 `delivery_unconfirmed` is replayed only " +
+        "while WhatsApp has not settled the message; after that (a status, or the unconfirmed-send timeout) the " +
+        "retry answers 201 with the message as it stands."
     })
   )
 })
@@ -417,6 +419,74 @@ const admin = HttpApiGroup.make("admin")
   .annotate(OpenApi.Description, "Businesses, users, numbers, API keys and templates. Bearer `PARLEY_ADMIN_TOKEN`.")
 
 // ---------------------------------------------------------------------------------------------------------------
+// Admin: webhook items that failed (dead letters). A group of its own under /v1/admin, same admin token.
+
+export const WebhookFailureState = Schema.Literal("retrying", "dead", "resolved")
+
+export const WebhookDeadLetterJson = Schema.Struct({
+  id: Schema.String,
+  deliveryId: Schema.String.annotations({ description: "SHA-256 (hex) of the delivery's body, as Meta sent it" }),
+  phoneNumberId: Schema.String.annotations({ description: "Meta's phone_number_id the item was for" }),
+  kind: Schema.Literal("message", "status", "number").annotations({
+    description: "`message` / `status`: one item; `number`: routing all of that number's changes failed"
+  }),
+  itemKey: Schema.String.annotations({
+    description: "Where the item is in the delivery: `message:<wamid>`, `status:<wamid>:<status>` or `number`"
+  }),
+  state: WebhookFailureState.annotations({
+    description: "`retrying`: retried with its delivery; `dead`: set aside until replayed; `resolved`: applied"
+  }),
+  attempts: Schema.Int,
+  lastError: Schema.String,
+  firstFailedAt: Schema.String,
+  lastFailedAt: Schema.String,
+  deadAt: Schema.NullOr(Schema.String),
+  resolvedAt: Schema.NullOr(Schema.String)
+}).annotations({ identifier: "WebhookDeadLetter" })
+
+export const ListWebhookDeadLettersParams = Schema.Struct({
+  state: Schema.optional(WebhookFailureState.annotations({ description: "Only items in this state (default: all)" })),
+  limit: Schema.optional(Limit(200, 50, "Page size, 1–200 (default 50)")),
+  cursor: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(512)).annotations({ description: "`page.nextCursor` of the previous page" })
+  )
+})
+
+const adminWebhooks = HttpApiGroup.make("adminWebhooks")
+  .add(
+    HttpApiEndpoint.get("listWebhookDeadLetters", "/webhook-dead-letters")
+      .setUrlParams(ListWebhookDeadLettersParams)
+      .addSuccess(PagedEnvelope(Schema.Array(WebhookDeadLetterJson)))
+      .annotate(OpenApi.Summary, "Webhook items that failed")
+      .annotate(
+        OpenApi.Description,
+        "Items of Meta's deliveries that the database refused, newest first. Each is retried with its delivery, then " +
+          "set aside (`dead`) after a bounded number of attempts; the delivery's other items are never held back."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("replayWebhookDeadLetter", "/webhook-dead-letters/:id/replay")
+      .setPath(Schema.Struct({ id: Schema.String }))
+      .addSuccess(Envelope(WebhookDeadLetterJson))
+      .pipe(answers(422))
+      .annotate(OpenApi.Summary, "Apply a failed webhook item again")
+      .annotate(
+        OpenApi.Description,
+        "Applies the item from its stored delivery now. 200 with `state: resolved` when it is applied; 422 " +
+          "`webhook_replay_failed` with the error (and the item, still `dead`) when the database refuses it again."
+      )
+  )
+  .addError(ErrorBody, { status: 400 })
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 404 })
+  .addError(ErrorBody, { status: 429 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(AdminAuth)
+  .prefix("/v1/admin")
+  .annotate(OpenApi.Title, "Admin: webhook dead letters")
+  .annotate(OpenApi.Description, "Failed webhook items: list and replay. Bearer `PARLEY_ADMIN_TOKEN`.")
+
+// ---------------------------------------------------------------------------------------------------------------
 // Admin: secrets (replacing a number's access token, re-sealing the stored tokens after a key rotation)
 
 export const NumberPath = Schema.Struct({ businessId: Schema.String, whatsappNumberId: Schema.String })
@@ -580,7 +650,9 @@ const webhooks = HttpApiGroup.make("webhooks")
       .annotate(
         OpenApi.Description,
         "Inbound messages and delivery statuses. The signature is checked over the raw body with " +
-          "`WHATSAPP_APP_SECRET`; the delivery is stored durably before the 200, then every item is processed once."
+          "`WHATSAPP_APP_SECRET`; the delivery is stored durably and answered 200 without being processed: the " +
+          "webhook worker then applies every item once (items the database refuses are set aside, see the admin " +
+          "`webhook-dead-letters` endpoints)."
       )
   )
   .annotate(OpenApi.Title, "Webhooks")
@@ -668,6 +740,7 @@ export class Api extends HttpApi.make("parley")
   .add(messaging)
   .add(admin)
   .add(adminLists)
+  .add(adminWebhooks)
   .add(adminSecrets)
   .add(webhooks)
   .add(health)

@@ -25,6 +25,8 @@ export interface ServiceConfig {
     readonly verifyToken: Option.Option<Redacted.Redacted<string>>
   }
   readonly rateLimitPerMinute: number
+  /** `PARLEY_UNCONFIRMED_SEND_TIMEOUT`: seconds a send whose outcome is unknown stays `pending` before it fails. */
+  readonly unconfirmedSendTimeoutSeconds: number
   /** Failed authentications per minute per client address before 429; 0 turns the limit off. */
   readonly authFailuresPerMinute: number
   readonly logLevel: LogLevel.LogLevel
@@ -53,6 +55,7 @@ export const defaults = {
   apiVersion: "v24.0",
   poolSize: 10,
   rateLimitPerMinute: 1200,
+  unconfirmedSendTimeoutSeconds: 900,
   authFailuresPerMinute: 20
 } as const
 
@@ -167,6 +170,15 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       0,
       1_000_000
     )
+    // At least two minutes (a send attempt, queueing and retries included, ends well before; so does a claim's
+    // lease), at most a day (keys are kept at least 24 hours, and must outlive their send's timeout).
+    const unconfirmedSendTimeoutSeconds = yield* integer(
+      env,
+      "PARLEY_UNCONFIRMED_SEND_TIMEOUT",
+      defaults.unconfirmedSendTimeoutSeconds,
+      120,
+      86_400
+    )
     const authFailuresPerMinute = yield* integer(
       env,
       "PARLEY_AUTH_FAILURE_LIMIT",
@@ -209,6 +221,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       previousSecretKeys,
       whatsapp: { apiUrl: apiUrl.replace(/\/+$/, ""), apiVersion, appSecret, verifyToken },
       rateLimitPerMinute,
+      unconfirmedSendTimeoutSeconds,
       authFailuresPerMinute,
       logLevel,
       metrics: {

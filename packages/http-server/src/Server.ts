@@ -19,10 +19,11 @@ import {
   WebhookInbox
 } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
-import { Duration, Effect, Layer, Option, type Redacted } from "effect"
+import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
 import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
+import { AdminWebhooksLive } from "./AdminWebhookHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
 import * as AuthFailureLimit from "./AuthFailureLimit.js"
@@ -75,10 +76,17 @@ export interface ServerOptions {
   readonly sharedRateLimits?: boolean | undefined
   readonly maxBodyBytes?: number | undefined
   readonly maxWebhookBodyBytes?: number | undefined
-  /** How often the worker retries webhook deliveries whose processing failed (default 5 seconds). */
+  /**
+   * How often the webhook worker looks for work nobody woke it for: deliveries stored by other processes, failed ones
+   * due for a retry, expired leases (default 1 second). A delivery stored by this process is processed at once.
+   */
   readonly webhookRetryEvery?: Duration.DurationInput | undefined
-  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly). */
+  /** Item retries of the webhook worker (attempts before an item is set aside, first retry delay). */
+  readonly webhookProcessing?: WebhookProcessor.ProcessorOptions | undefined
+  /** The reaper of expired idempotency keys and old webhook deliveries (default hourly), and the sweeper. */
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
+  /** How long a send whose outcome is unknown stays `pending` before it fails (default 15 minutes). */
+  readonly unconfirmedSendTimeout?: Duration.DurationInput | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
@@ -141,8 +149,12 @@ export const layer = <E>(
     SecretRotation.layer,
     Listing.layer
   )
-  const services = WebhookProcessor.layer.pipe(
-    Layer.provideMerge(Inbox.layer()),
+  const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
+    Layer.provideMerge(
+      Inbox.layer(
+        options.unconfirmedSendTimeout === undefined ? {} : { unconfirmedSendTimeout: options.unconfirmedSendTimeout }
+      )
+    ),
     Layer.provideMerge(adapters),
     Layer.provideMerge(base)
   )
@@ -152,6 +164,7 @@ export const layer = <E>(
       MessagingLive,
       AdminHandlersLive,
       AdminListHandlersLive,
+      AdminWebhooksLive,
       AdminSecretsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
@@ -180,8 +193,9 @@ export const layer = <E>(
 
   const running = Layer.mergeAll(
     serve,
-    WebhookProcessor.worker(options.webhookRetryEvery ?? Duration.seconds(5)),
-    Maintenance.worker(options.maintenance)
+    WebhookProcessor.worker(options.webhookRetryEvery ?? WebhookProcessor.defaultPollEvery),
+    Maintenance.worker(options.maintenance),
+    Maintenance.unconfirmedSweeper(options.maintenance)
   )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.

@@ -7,7 +7,7 @@
 import * as Path from "node:path"
 import { HttpServer } from "@effect/platform"
 import { PgliteClient, SecretRotation, Secrets, Storage } from "@parley/postgres"
-import { Context, Effect, Layer, Option, type Redacted, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option, type Redacted, type Scope } from "effect"
 import type { ServiceConfig } from "./Config.js"
 import * as DataDir from "./DataDir.js"
 import * as Server from "./Server.js"
@@ -94,6 +94,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           rateLimitPerMinute: config.rateLimitPerMinute,
           metrics: config.metrics,
           tracing: Tracing.fromEndpoint(config.otlpEndpoint),
+          unconfirmedSendTimeout: Duration.seconds(config.unconfirmedSendTimeoutSeconds),
           authFailuresPerMinute: config.authFailuresPerMinute,
           cursorSecret: secretKey,
           // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.

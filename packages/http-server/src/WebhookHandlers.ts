@@ -1,7 +1,8 @@
 /**
  * Meta's webhook endpoints. GET answers the verification handshake. POST checks `X-Hub-Signature-256` over the raw
- * bytes (bad or missing → 401, nothing stored), stores the delivery durably (dedupe by body), and only then answers
- * 200; the stored delivery is processed right away, and retried by the worker if that fails.
+ * bytes (bad or missing → 401, nothing stored), stores the delivery durably (dedupe by body), wakes the worker and
+ * answers 200. It never processes the delivery itself: Meta times out long before a large batch would be applied,
+ * and only the worker claims deliveries, so none is processed twice.
  */
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { WebhookInbox } from "@parley/postgres"
@@ -57,10 +58,8 @@ export const WebhooksLive = (settings: WebhookSettings) =>
             const receivedAt = yield* DateTime.now
             const appended = yield* store.append({ body, receivedAt }).pipe(Effect.mapError(toApiError))
             yield* Metrics.countWebhook(appended._tag === "Stored" ? "received" : "duplicate")
-            if (appended._tag === "Stored") {
-              // Already durable: a processing failure is retried by the worker, and Meta still gets its 200.
-              yield* Effect.ignore(processor.process({ id: appended.id, body, receivedAt }))
-            }
+            // Already durable: the worker applies it at once (or, if this process dies now, after its restart).
+            if (appended._tag === "Stored") yield* processor.wake
             return HttpServerResponse.unsafeJson({
               message: "Webhook received",
               data: { delivery: appended._tag === "Stored" ? "stored" : "duplicate" }

@@ -1,29 +1,72 @@
 /**
- * Turns a stored webhook delivery into inbox changes: every entry, change, message and status of the payload, routed
- * by Meta's `phone_number_id` to its business. Redeliveries and reordering are harmless (the core dedupes messages by
- * wamid and only ever raises a status). Changes for a number no business owns are kept aside, never attached.
+ * Turns stored webhook deliveries into inbox changes, in the worker: every entry, change, message and status of the
+ * payload, routed by Meta's `phone_number_id` to its business. The request only stores the delivery and wakes the
+ * worker (`wake`), so Meta gets its 200 in milliseconds whatever the batch holds, and only the worker claims a
+ * delivery: no delivery is processed by two hands at once. Redeliveries and reordering are harmless (the core
+ * dedupes messages by wamid and only ever raises a status).
  *
- * Also the worker that retries deliveries whose processing failed (or whose process died) from the durable inbox.
+ * Items are isolated: a number's messages (then its statuses) are applied as one batch; when the database refuses
+ * the batch, its halves are applied, down to single items, so only the bad items fail. A failed item is retried with its delivery, up
+ * to `maxItemAttempts`, then set aside as a dead letter (listed and replayed through the admin API) and skipped;
+ * the delivery then counts as processed. Changes for a number no business owns are kept aside and replayed by the
+ * worker once a business registers that number.
  */
-import { Inbox, Phone, type StorageError, WhatsAppNumberDirectory } from "@parley/core"
+import {
+  type InboundMessage,
+  Inbox,
+  Phone,
+  type StatusUpdate,
+  type StorageError,
+  type WhatsAppNumber,
+  WhatsAppNumberDirectory
+} from "@parley/core"
 import { WebhookInbox } from "@parley/postgres"
 import { Webhook } from "@parley/whatsapp-cloud"
-import { Context, DateTime, Duration, Effect, Either, Layer, Schedule } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue } from "effect"
 import * as Metrics from "./Metrics.js"
 
-export interface Delivery {
-  readonly id: string
-  readonly body: Uint8Array
-  readonly receivedAt: DateTime.Utc
+/**
+ * How many times an item the database refuses is tried (with its delivery's retries) before it is set aside as a
+ * dead letter. Retries are spaced 5 s, 10 s, 20 s, 40 s apart, so a transient fault has over a minute to pass.
+ */
+export const maxItemAttempts = 5
+
+/** A claimed delivery is leased this long; a worker that dies mid-delivery leaves it to be claimed again after. */
+export const deliveryLease: Duration.Duration = Duration.minutes(5)
+
+/** How long the worker waits between looks at the inbox when nothing wakes it (other processes' deliveries). */
+export const defaultPollEvery: Duration.Duration = Duration.seconds(1)
+
+/** The first retry's delay; each later one doubles it, up to five minutes. */
+export const defaultRetryDelay: Duration.Duration = Duration.seconds(5)
+
+export interface ProcessorOptions {
+  /** Default `maxItemAttempts`. */
+  readonly maxItemAttempts?: number | undefined
+  /** Default `defaultRetryDelay` (tests shorten it). */
+  readonly retryDelay?: Duration.DurationInput | undefined
+}
+
+/** What an operator's replay of a failed item did. */
+export interface Replayed {
+  readonly failure: WebhookInbox.ItemFailure
+  readonly applied: boolean
 }
 
 export class WebhookProcessor extends Context.Tag("@parley/http-server/WebhookProcessor")<
   WebhookProcessor,
   {
-    /** Applies a delivery and marks it processed; on failure it stays in the inbox for the worker. */
-    readonly process: (delivery: Delivery) => Effect.Effect<void, StorageError>
-    /** Claims and processes what is pending in the inbox (the worker's step). Returns how many it handled. */
+    /** Tells the worker that something is waiting (a delivery stored, a number registered). Never blocks. */
+    readonly wake: Effect.Effect<void>
+    /**
+     * Claims and processes deliveries until none is pending, then replays kept-aside changes whose number is now
+     * registered (the worker's step). Returns how many deliveries it processed.
+     */
     readonly drain: Effect.Effect<number, StorageError>
+    /** Applies a failed item again now; `None` when there is no such item. */
+    readonly replay: (failureId: string) => Effect.Effect<Option.Option<Replayed>, StorageError>
+    /** Waits until woken, or at most `every`. */
+    readonly awaitWork: (every: Duration.DurationInput) => Effect.Effect<void>
   }
 >() {}
 
@@ -50,126 +93,344 @@ const changesFor = (payload: unknown, phoneNumberId: string): unknown => {
   return { ...payload, entry }
 }
 
+/** PostgreSQL text cannot hold NUL: keys and errors are stored with it spelled out, so recording never fails. */
+const storable = (s: string) => s.replaceAll("\u0000", "\\u0000")
+
+const messageKey = (message: InboundMessage) => storable(`message:${message.providerMessageId}`)
+const statusKey = (update: StatusUpdate) => storable(`status:${update.providerMessageId}:${update.status}`)
+const numberKey = "number"
+
 /** One log line with structured fields (never message text or full phone numbers). */
 const logWith = (level: "Info" | "Warning", message: string, fields: Record<string, unknown>) =>
   Effect.annotateLogs(level === "Info" ? Effect.logInfo(message) : Effect.logWarning(message), fields)
 
-const retryDelay = (attempts: number) => Duration.seconds(Math.min(300, 5 * 2 ** Math.max(0, attempts - 1)))
+/** Where a number's changes come from: a stored delivery, or changes kept aside from one. */
+interface Source {
+  readonly deliveryId: string
+  readonly receivedAt: DateTime.Utc
+  /** The whole parsed payload, for keeping a part aside. */
+  readonly payload: unknown
+}
 
-export const make = Effect.gen(function* () {
-  const inbox = yield* Inbox.Inbox
-  const numbers = yield* WhatsAppNumberDirectory
-  const store = yield* WebhookInbox.WebhookInbox
+export const makeWith = (options: ProcessorOptions = {}) =>
+  Effect.gen(function* () {
+    const maxAttempts = options.maxItemAttempts ?? maxItemAttempts
+    const firstDelay = Duration.toMillis(options.retryDelay ?? defaultRetryDelay)
+    const retryDelay = (attempts: number) =>
+      Duration.millis(Math.min(300_000, firstDelay * 2 ** Math.max(0, attempts - 1)))
+    const inbox = yield* Inbox.Inbox
+    const numbers = yield* WhatsAppNumberDirectory
+    const store = yield* WebhookInbox.WebhookInbox
+    const signal = yield* Queue.sliding<void>(1)
 
-  const apply = (delivery: Delivery) =>
-    Effect.gen(function* () {
-      const decoded = Webhook.decode(delivery.body)
-      if (Either.isLeft(decoded)) {
-        // Signed by Meta but unreadable: retrying cannot help. It stays stored for inspection.
-        yield* logWith("Warning", "webhook payload not understood", {
-          delivery: delivery.id,
-          reason: decoded.left.reason
-        })
-        return
-      }
-      for (const updates of decoded.right) {
-        const number = yield* numbers.findByProviderId(updates.providerPhoneNumberId)
-        if (number._tag === "None") {
-          yield* store.keepUnrouted({
-            providerPhoneNumberId: updates.providerPhoneNumberId,
-            deliveryId: delivery.id,
-            payload: changesFor(Either.getOrNull(Webhook.parse(delivery.body)), updates.providerPhoneNumberId),
-            receivedAt: delivery.receivedAt
-          })
-          yield* logWith("Warning", "webhook for an unknown phone_number_id kept aside", {
-            delivery: delivery.id,
-            phoneNumberId: updates.providerPhoneNumberId
-          })
-          continue
-        }
-        const recorded = yield* inbox.receiveInbound(number.value, updates.inbound)
-        const applied = yield* inbox.applyDeliveryStatus(number.value, updates.statuses)
+    /**
+     * Applies a batch; when the database refuses it, each half again, down to single items, so only the bad items
+     * fail, and a few bad items among thousands cost a few dozen batches rather than one per item.
+     */
+    const isolate = <A>(
+      items: ReadonlyArray<A>,
+      apply: (batch: ReadonlyArray<A>) => Effect.Effect<unknown, StorageError>,
+      failed: (item: A, error: StorageError) => WebhookInbox.ItemFailed
+    ): Effect.Effect<ReadonlyArray<WebhookInbox.ItemFailed>> =>
+      items.length === 0
+        ? Effect.succeed([])
+        : apply(items).pipe(
+            Effect.as([]),
+            Effect.catchAll((error) => {
+              const [only] = items
+              if (items.length === 1 && only !== undefined) return Effect.succeed([failed(only, error)])
+              const half = Math.ceil(items.length / 2)
+              return Effect.zipWith(
+                isolate(items.slice(0, half), apply, failed),
+                isolate(items.slice(half), apply, failed),
+                (a, b) => [...a, ...b]
+              )
+            })
+          )
+
+    /** Applies one number's messages and statuses; the items that failed. Items in `skip` are left alone. */
+    const applyRouted = (
+      number: WhatsAppNumber,
+      updates: Webhook.NumberUpdates,
+      skip: (itemKey: string) => boolean,
+      source: Source
+    ) =>
+      Effect.gen(function* () {
+        const pnid = storable(updates.providerPhoneNumberId)
+        const inbound = updates.inbound.filter((m) => !skip(messageKey(m)))
+        const statuses = updates.statuses.filter((s) => !skip(statusKey(s)))
+        const failedMessages = yield* isolate(
+          inbound,
+          (batch) => inbox.receiveInbound(number, batch),
+          (m, error) => ({ providerPhoneNumberId: pnid, kind: "message", itemKey: messageKey(m), error: error.message })
+        )
+        const failedStatuses = yield* isolate(
+          statuses,
+          (batch) => inbox.applyDeliveryStatus(number, batch),
+          (s, error) => ({ providerPhoneNumberId: pnid, kind: "status", itemKey: statusKey(s), error: error.message })
+        )
         yield* logWith("Info", "webhook applied", {
-          delivery: delivery.id,
-          businessId: number.value.businessId,
-          messages: recorded.filter((r) => r._tag === "Recorded").length,
-          duplicates: recorded.filter((r) => r._tag === "Duplicate").length,
-          statuses: applied.filter((a) => a._tag === "Applied").length,
-          parked: applied.filter((a) => a._tag === "Parked").length,
-          from: updates.inbound.map((m) =>
-            m.customer.phone._tag === "Some" ? Phone.mask(m.customer.phone.value) : "…"
-          ),
+          delivery: source.deliveryId,
+          businessId: number.businessId,
+          messages: inbound.length - failedMessages.length,
+          statuses: statuses.length - failedStatuses.length,
+          failed: failedMessages.length + failedStatuses.length,
+          setAside: updates.inbound.length - inbound.length + updates.statuses.length - statuses.length,
+          from: inbound
+            .slice(0, 20)
+            .map((m) => (m.customer.phone._tag === "Some" ? Phone.mask(m.customer.phone.value) : "…")),
           skipped: updates.skipped.map((s) => `${s.kind}: ${s.reason}`),
           errors: updates.errors.map((e) => `${e.code} ${e.title}`)
         })
-      }
-    })
+        return [...failedMessages, ...failedStatuses]
+      })
 
-  /** Marks a delivery processed, counting it and its lag since arrival. */
-  const processed = (delivery: { readonly id: string; readonly receivedAt: DateTime.Utc }) =>
-    Effect.flatMap(DateTime.now, (now) =>
-      Effect.zipRight(
-        store.markProcessed(delivery.id, now),
-        Effect.zipRight(
-          Metrics.countWebhook("processed"),
-          Metrics.recordLag(DateTime.distanceDuration(delivery.receivedAt, now))
-        )
-      )
-    )
-
-  const process = (delivery: Delivery) =>
-    apply(delivery).pipe(
-      Effect.zipRight(processed(delivery)),
-      Effect.tapError((error) =>
-        Effect.flatMap(DateTime.now, (now) =>
-          Effect.zipRight(
-            Metrics.countWebhook("failed"),
-            Effect.zipRight(
-              logWith("Warning", "webhook processing failed; it will be retried", {
-                delivery: delivery.id,
-                reason: error.message
-              }),
-              Effect.ignore(store.markFailed(delivery.id, error.message, DateTime.addDuration(now, retryDelay(1))))
-            )
-          )
-        )
-      ),
-      Effect.withSpan("WebhookProcessor.process")
-    )
-
-  const drain = Effect.gen(function* () {
-    const now = yield* DateTime.now
-    const claimed = yield* store.claim({ limit: 25, now, leaseUntil: DateTime.addDuration(now, Duration.minutes(2)) })
-    for (const delivery of claimed) {
-      yield* apply(delivery).pipe(
-        Effect.zipRight(processed(delivery)),
-        Effect.catchAll((error) =>
-          Effect.flatMap(DateTime.now, (at) =>
-            Effect.zipRight(
-              Metrics.countWebhook("failed"),
-              store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
-            )
-          )
-        )
+    /** Routes one number's changes: applied for its business, or kept aside when no business owns the number. */
+    const applyNumber = (
+      updates: Webhook.NumberUpdates,
+      skip: (itemKey: string) => boolean,
+      source: Source
+    ): Effect.Effect<ReadonlyArray<WebhookInbox.ItemFailed>> => {
+      const pnid = updates.providerPhoneNumberId
+      const numberFailed = (error: StorageError): ReadonlyArray<WebhookInbox.ItemFailed> => [
+        { providerPhoneNumberId: storable(pnid), kind: "number", itemKey: numberKey, error: error.message }
+      ]
+      if (skip(numberKey)) return Effect.succeed([])
+      return numbers.findByProviderId(pnid).pipe(
+        Effect.flatMap(
+          Option.match({
+            onSome: (number) => applyRouted(number, updates, skip, source),
+            onNone: () =>
+              store
+                .keepUnrouted({
+                  providerPhoneNumberId: pnid,
+                  deliveryId: source.deliveryId,
+                  payload: changesFor(source.payload, pnid),
+                  receivedAt: source.receivedAt
+                })
+                .pipe(
+                  Effect.zipRight(
+                    logWith("Warning", "webhook for an unknown phone_number_id kept aside", {
+                      delivery: source.deliveryId,
+                      phoneNumberId: pnid
+                    })
+                  ),
+                  Effect.as([])
+                )
+          })
+        ),
+        Effect.catchAll((error) => Effect.succeed(numberFailed(error)))
       )
     }
-    return claimed.length
+
+    /** Applies every number's changes of a payload, skipping items set aside; records what failed. */
+    const applyPayload = (batch: Webhook.WebhookBatch, source: Source, only?: string) =>
+      Effect.gen(function* () {
+        const dead = yield* store.deadItems(source.deliveryId)
+        const failed: Array<WebhookInbox.ItemFailed> = []
+        for (const updates of batch) {
+          if (only !== undefined && updates.providerPhoneNumberId !== only) continue
+          const pnid = storable(updates.providerPhoneNumberId)
+          const skip = (itemKey: string) => dead.some((d) => d.providerPhoneNumberId === pnid && d.itemKey === itemKey)
+          failed.push(...(yield* applyNumber(updates, skip, source)))
+        }
+        const now = yield* DateTime.now
+        const recorded =
+          failed.length === 0
+            ? []
+            : yield* store.recordFailures({
+                deliveryId: source.deliveryId,
+                failures: failed,
+                at: now,
+                maxAttempts
+              })
+        for (const failure of recorded) {
+          if (failure.state === "dead") yield* Metrics.countWebhook("dead_lettered")
+          yield* logWith("Warning", failure.state === "dead" ? "webhook item set aside" : "webhook item failed", {
+            delivery: source.deliveryId,
+            failure: failure.id,
+            phoneNumberId: failure.providerPhoneNumberId,
+            kind: failure.kind,
+            attempts: failure.attempts,
+            reason: failure.lastError
+          })
+        }
+        if (only === undefined) yield* store.resolveRetrying(source.deliveryId, failed, now)
+        return recorded
+      })
+
+    const processDelivery = (delivery: WebhookInbox.WebhookDelivery) =>
+      Effect.gen(function* () {
+        const parsed = Webhook.parse(delivery.body)
+        const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
+        if (Either.isLeft(decoded)) {
+          // Signed by Meta but unreadable: retrying cannot help. It stays stored for inspection.
+          yield* logWith("Warning", "webhook payload not understood", {
+            delivery: delivery.id,
+            reason: decoded.left.reason
+          })
+          return yield* store.markProcessed(delivery.id, yield* DateTime.now)
+        }
+        const recorded = yield* applyPayload(decoded.right, {
+          deliveryId: delivery.id,
+          receivedAt: delivery.receivedAt,
+          payload: Either.getOrNull(parsed)
+        })
+        const retrying = recorded.filter((f) => f.state === "retrying")
+        const now = yield* DateTime.now
+        if (retrying.length === 0) {
+          yield* Metrics.countWebhook("processed")
+          yield* Metrics.recordLag(DateTime.distanceDuration(delivery.receivedAt, now))
+          return yield* store.markProcessed(delivery.id, now)
+        }
+        yield* Metrics.countWebhook("failed")
+        yield* store.markFailed(
+          delivery.id,
+          `${retrying.length} item(s) failed: ${retrying[0]?.lastError ?? ""}`,
+          DateTime.addDuration(now, retryDelay(delivery.attempts))
+        )
+      }).pipe(Effect.withSpan("WebhookProcessor.processDelivery"))
+
+    /** Kept-aside changes whose number a business registered since: applied, then forgotten once nothing retries. */
+    const replayUnrouted = (kept: WebhookInbox.UnroutedWebhook) =>
+      Effect.gen(function* () {
+        const decoded = Webhook.decodeUnknown(kept.payload)
+        if (Either.isRight(decoded)) {
+          const recorded = yield* applyPayload(
+            decoded.right,
+            { deliveryId: kept.deliveryId, receivedAt: kept.receivedAt, payload: kept.payload },
+            kept.providerPhoneNumberId
+          )
+          if (recorded.some((f) => f.state === "retrying")) return
+        }
+        yield* store.dropUnrouted(kept.providerPhoneNumberId, kept.deliveryId)
+        yield* logWith("Info", "kept-aside webhook replayed for a newly registered number", {
+          delivery: kept.deliveryId,
+          phoneNumberId: kept.providerPhoneNumberId
+        })
+      })
+
+    const drain = Effect.gen(function* () {
+      let handled = 0
+      while (true) {
+        const now = yield* DateTime.now
+        const [delivery] = yield* store.claim({ limit: 1, now, leaseUntil: DateTime.addDuration(now, deliveryLease) })
+        if (delivery === undefined) break
+        yield* processDelivery(delivery).pipe(
+          // Stopping (shutdown) mid-delivery hands it back at once instead of leaving it leased for minutes.
+          Effect.onInterrupt(() =>
+            Effect.ignore(
+              Effect.flatMap(DateTime.now, (at) =>
+                store.markFailed(delivery.id, "the worker stopped while applying it", at)
+              )
+            )
+          ),
+          Effect.catchAll((error) =>
+            Effect.flatMap(DateTime.now, (at) =>
+              Effect.zipRight(
+                logWith("Warning", "webhook processing failed; it will be retried", {
+                  delivery: delivery.id,
+                  reason: error.message
+                }),
+                store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+              )
+            )
+          )
+        )
+        handled++
+      }
+      for (const kept of yield* store.listRoutableUnrouted(100)) yield* replayUnrouted(kept)
+      return handled
+    })
+
+    const replay = (failureId: string) =>
+      Effect.gen(function* () {
+        const found = yield* store.findFailure(failureId)
+        if (Option.isNone(found)) return Option.none<Replayed>()
+        const failure = found.value
+        const attempt = yield* replayItem(failure)
+        const now = yield* DateTime.now
+        const updated = yield* store.recordReplay(
+          failure.id,
+          Option.isNone(attempt) ? { _tag: "Applied", at: now } : { _tag: "Failed", error: attempt.value, at: now }
+        )
+        yield* logWith("Info", "webhook item replayed", {
+          failure: failure.id,
+          delivery: failure.deliveryId,
+          applied: Option.isNone(attempt)
+        })
+        return Option.map(updated, (f) => ({ failure: f, applied: Option.isNone(attempt) }))
+      }).pipe(Effect.withSpan("WebhookProcessor.replay"))
+
+    /** Applies the one item a failure names, from its delivery's body; the error when it fails again. */
+    const replayItem = (failure: WebhookInbox.ItemFailure): Effect.Effect<Option.Option<string>, StorageError> =>
+      Effect.gen(function* () {
+        const delivery = yield* store.findDelivery(failure.deliveryId)
+        if (Option.isNone(delivery)) return Option.some("the delivery is no longer stored")
+        const parsed = Webhook.parse(delivery.value.body)
+        const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
+        if (Either.isLeft(decoded)) return Option.some(`the delivery does not decode: ${decoded.left.reason}`)
+        const updates = decoded.right.find((u) => storable(u.providerPhoneNumberId) === failure.providerPhoneNumberId)
+        if (updates === undefined) return Option.some("the delivery holds no changes for this phone_number_id")
+        const source = {
+          deliveryId: failure.deliveryId,
+          receivedAt: delivery.value.receivedAt,
+          payload: Either.getOrNull(parsed)
+        }
+        if (failure.kind === "number") {
+          const failed = yield* applyNumber(updates, () => false, source)
+          const again = failed.find((f) => f.kind === "number")
+          const items = failed.filter((f) => f.kind !== "number")
+          if (items.length > 0) {
+            const now = yield* DateTime.now
+            yield* store.recordFailures({ deliveryId: failure.deliveryId, failures: items, at: now, maxAttempts: 1 })
+          }
+          return Option.fromNullable(again?.error)
+        }
+        const number = yield* numbers.findByProviderId(updates.providerPhoneNumberId)
+        if (Option.isNone(number)) return Option.some("no business owns this phone_number_id")
+        const apply: Effect.Effect<unknown, StorageError> | undefined =
+          failure.kind === "message"
+            ? Option.match(Option.fromNullable(updates.inbound.find((m) => messageKey(m) === failure.itemKey)), {
+                onNone: () => undefined,
+                onSome: (m) => inbox.receiveInbound(number.value, [m])
+              })
+            : Option.match(Option.fromNullable(updates.statuses.find((s) => statusKey(s) === failure.itemKey)), {
+                onNone: () => undefined,
+                onSome: (s) => inbox.applyDeliveryStatus(number.value, [s])
+              })
+        if (apply === undefined) return Option.some("the delivery no longer holds this item")
+        return yield* apply.pipe(
+          Effect.as(Option.none<string>()),
+          Effect.catchAll((error) => Effect.succeed(Option.some(error.message)))
+        )
+      })
+
+    const wake = Effect.asVoid(Queue.offer(signal, undefined))
+    const awaitWork = (every: Duration.DurationInput) =>
+      Effect.raceFirst(Queue.take(signal), Effect.sleep(every)).pipe(Effect.asVoid)
+
+    return WebhookProcessor.of({ wake, drain, replay, awaitWork })
   })
 
-  return WebhookProcessor.of({ process, drain })
-})
+export const make = makeWith()
 
 export const layer = Layer.effect(WebhookProcessor, make)
 
-/** Retries pending deliveries every `every` while the server runs. */
-export const worker = (every: Duration.DurationInput): Layer.Layer<never, never, WebhookProcessor> =>
+export const layerWith = (options: ProcessorOptions) => Layer.effect(WebhookProcessor, makeWith(options))
+
+/**
+ * Processes deliveries as soon as it is woken, and looks every `every` for deliveries stored by other processes,
+ * failed ones due for a retry and expired leases.
+ */
+export const worker = (every: Duration.DurationInput = defaultPollEvery): Layer.Layer<never, never, WebhookProcessor> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const processor = yield* WebhookProcessor
       yield* processor.drain.pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("webhook worker step failed", cause)),
-        Effect.repeat(Schedule.spaced(every)),
-        Effect.delay(every),
+        Effect.zipRight(processor.awaitWork(every)),
+        Effect.forever,
         Effect.forkScoped
       )
     })

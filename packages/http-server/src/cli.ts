@@ -56,9 +56,7 @@ interface Answer {
   readonly error?: { readonly code?: string }
 }
 
-const printData = (json: Answer) => Console.log(JSON.stringify(json.data, null, 2))
-
-const call = (options: Connection, method: string, path: string, body?: unknown, print = printData) =>
+const call = (options: Connection, method: string, path: string, body?: unknown) =>
   Effect.gen(function* () {
     const { url, token } = yield* resolve(options)
     const response = yield* Effect.tryPromise({
@@ -86,15 +84,18 @@ const call = (options: Connection, method: string, path: string, body?: unknown,
         new CliError(`${json.message ?? "request failed"} (${response.status} ${json.error?.code ?? ""})`)
       )
     }
-    yield* print(json)
+    // Written as is: `Console.log` is rewrapped for help screens, which would break long JSON strings.
+    yield* Effect.sync(() => process.stdout.write(`${JSON.stringify(json.data, null, 2)}\n`))
+    const next = (json as { readonly page?: { readonly nextCursor?: string | null } }).page?.nextCursor
+    if (typeof next === "string") yield* Console.error(`next page: --cursor ${next}`)
   })
 
 const business = Options.text("business").pipe(Options.withDescription("The business id"))
 const name = Options.text("name")
 
 // ---------------------------------------------------------------------------------------------------------------
-// Lists: one page per call, like the API. The items go to stdout as JSON; the cursor of the next page, if any, to
-// stderr, so `parley keys list ... | jq` sees only the items.
+// Lists: one page per call, like the API. `call` prints the items to stdout as JSON and the cursor of the next page,
+// if any, to stderr, so `parley keys list ... | jq` sees only the items.
 
 const paging = {
   limit: Options.integer("limit").pipe(Options.withDescription("Page size, 1-200 (default 50)"), Options.optional),
@@ -104,14 +105,6 @@ const paging = {
   )
 }
 
-const printPage = (json: Answer) =>
-  Effect.zipRight(
-    printData(json),
-    typeof json.page?.nextCursor === "string"
-      ? Console.error(`more: pass --cursor ${json.page.nextCursor} for the next page`)
-      : Effect.void
-  )
-
 const listing = (
   o: { readonly connection: Connection; readonly limit: Option.Option<number>; readonly cursor: Option.Option<string> },
   path: string
@@ -120,7 +113,7 @@ const listing = (
   if (Option.isSome(o.limit)) query.set("limit", String(o.limit.value))
   if (Option.isSome(o.cursor)) query.set("cursor", o.cursor.value)
   const search = query.size === 0 ? "" : `?${query}`
-  return call(o.connection, "GET", `${path}${search}`, undefined, printPage)
+  return call(o.connection, "GET", `${path}${search}`)
 }
 
 const list = (description: string, path: (business: string) => string) =>
@@ -315,15 +308,54 @@ const templates = Command.make("templates").pipe(
   ])
 )
 
+// Webhook items that failed (dead letters): list and replay.
+const deadLetters = Command.make("dead-letters").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "list",
+      {
+        connection,
+        state: Options.choice("state", ["retrying", "dead", "resolved"]).pipe(
+          Options.withDescription("Only items in this state (default: all)"),
+          Options.optional
+        ),
+        limit: Options.integer("limit").pipe(
+          Options.withDescription("Page size, 1-200 (default 50)"),
+          Options.optional
+        ),
+        cursor: Options.text("cursor").pipe(
+          Options.withDescription("page.nextCursor of the previous page (printed on stderr)"),
+          Options.optional
+        )
+      },
+      (o) => {
+        const query = new URLSearchParams()
+        if (Option.isSome(o.state)) query.set("state", o.state.value)
+        if (Option.isSome(o.limit)) query.set("limit", String(o.limit.value))
+        if (Option.isSome(o.cursor)) query.set("cursor", o.cursor.value)
+        const search = query.toString()
+        return call(o.connection, "GET", `/webhook-dead-letters${search === "" ? "" : `?${search}`}`)
+      }
+    ).pipe(Command.withDescription("List webhook items the database refused, newest first")),
+    Command.make(
+      "replay",
+      { connection, id: Options.text("id").pipe(Options.withDescription("The failed item's id")) },
+      (o) => call(o.connection, "POST", `/webhook-dead-letters/${encodeURIComponent(o.id)}/replay`)
+    ).pipe(Command.withDescription("Apply a failed webhook item again (exits 1 if it fails again)"))
+  ])
+)
+
+const webhooks = Command.make("webhooks").pipe(Command.withSubcommands([deadLetters]))
+
 const serve = Command.make("serve", {}, () => Effect.promise(() => import("./main.js"))).pipe(
   Command.withDescription("Run the Parley service (configured by environment variables; see the README)")
 )
 
 const parley = Command.make("parley").pipe(
   Command.withDescription(
-    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets"
+    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets, webhook dead letters"
   ),
-  Command.withSubcommands([serve, businesses, users, numbers, keys, templates, secrets])
+  Command.withSubcommands([serve, businesses, users, numbers, keys, templates, secrets, webhooks])
 )
 
 const run = Command.run(parley, { name: "parley", version: "0.1.0" })

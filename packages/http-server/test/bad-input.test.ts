@@ -278,13 +278,16 @@ describe("a storage failure in the middle of a send", () => {
     await h?.close()
   })
 
-  it("is 503 database_unavailable, never a 500", async () => {
+  // The send reached WhatsApp before recording it failed: not a 503 that invites a resend, but the unconfirmed
+  // answer that its status webhook or the timeout settles (see unconfirmed.test.ts).
+  it("after WhatsApp accepted it, is 502 delivery_unconfirmed with the message id, never a 500", async () => {
     const t = await createTenant(h, "Dropped", "200000000000002", "token-a")
     const { conversation } = await customerWrites(h, t)
     const reply = await h.call<ErrorReply>("POST", `/v1/messaging/conversations/${conversation.id}/messages`, {
       key: t.key,
       body: { text: "hello" }
     })
-    expect([reply.status, reply.body.error.code]).toEqual([503, "database_unavailable"])
+    expect([reply.status, reply.body.error.code]).toEqual([502, "delivery_unconfirmed"])
+    expect(typeof reply.body.error.details?.messageId).toBe("string")
   })
 })

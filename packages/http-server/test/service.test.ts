@@ -57,9 +57,13 @@ describe("configuration", () => {
       host: "127.0.0.1",
       database: { _tag: "Embedded" },
       dataDir: "./.parley",
-      whatsapp: { apiUrl: "https://graph.facebook.com", apiVersion: "v24.0" }
+      whatsapp: { apiUrl: "https://graph.facebook.com", apiVersion: "v24.0" },
+      unconfirmedSendTimeoutSeconds: 900
     })
     expect(Option.isNone(config.adminToken)).toBe(true)
+    expect(
+      Either.getOrThrow(Config.fromEnv({ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "120" })).unconfirmedSendTimeoutSeconds
+    ).toBe(120)
   })
 
   it("names the variable in one line for each kind of bad value", () => {
@@ -73,6 +77,9 @@ describe("configuration", () => {
       [{ WHATSAPP_API_URL: "ftp://x" }, "WHATSAPP_API_URL"],
       [{ WHATSAPP_API_VERSION: "24" }, "WHATSAPP_API_VERSION"],
       [{ PARLEY_RATE_LIMIT_PER_MINUTE: "-1" }, "PARLEY_RATE_LIMIT_PER_MINUTE"],
+      [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "119" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
+      [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "86401" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
+      [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "15m" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
       [{ PARLEY_LOG_LEVEL: "loud" }, "PARLEY_LOG_LEVEL"]
     ]
     for (const [env, variable] of cases) {
@@ -170,7 +177,12 @@ describe("the standalone service", () => {
       (await fetch(`${url}/v1/messaging/conversations`, { headers: { authorization: `Bearer ${key.data.key}` } }).then(
         (r) => r.json()
       )) as Envelope<ReadonlyArray<ConversationJson>>
-    const before = await list(started.url)
+    // The 200 comes before processing: wait (bounded) for the worker to apply the delivery.
+    let before = await list(started.url)
+    for (let i = 0; i < 500 && before.data.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      before = await list(started.url)
+    }
     expect(before.data).toHaveLength(1)
     await Effect.runPromise(quiet(Scope.close(first, Exit.void)))
 
@@ -296,6 +308,8 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token",
       "/v1/admin/secret-key/reseal",
+      "/v1/admin/webhook-dead-letters",
+      "/v1/admin/webhook-dead-letters/{id}/replay",
       "/v1/messaging/conversations",
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",
@@ -378,17 +392,18 @@ describe("storage failures", () => {
 
 describe("webhook deliveries whose processing fails", () => {
   let h: Harness
-  let failures = 1
+  let failures = 2
   beforeAll(async () => {
-    // The first inbound message fails to store after the delivery itself was stored; then storage recovers.
+    // Storing the first inbound message fails twice (as a batch, then alone) after the delivery itself was stored;
+    // then storage recovers.
     const flaky = Layer.effect(
       MessageRepository,
       Effect.map(MessageRepository, (real) => ({
         ...real,
-        recordInbound: (input: Parameters<typeof real.recordInbound>[0]) =>
+        recordInboundBatch: (records: Parameters<typeof real.recordInboundBatch>[0]) =>
           failures-- > 0
-            ? Effect.fail(new StorageError({ operation: "recordInbound", reason: "flaky" }))
-            : real.recordInbound(input)
+            ? Effect.fail(new StorageError({ operation: "recordInboundBatch", reason: "flaky" }))
+            : real.recordInboundBatch(records)
       }))
     )
     h = await start(pglite, { overrideStorage: (layer) => Layer.provideMerge(flaky, layer) })

@@ -190,10 +190,12 @@ describe.each(list)("webhooks on $name", (engine) => {
     if (accepted === undefined) throw new Error("the fake did not see the send")
     const target = { url: `${h.url}/webhooks/whatsapp`, appSecret }
     expect((await h.fake.emitStatusFor(target, accepted, "delivered")).status).toBe(200)
+    await h.settled()
     expect(
       (await detail(conversation?.id ?? "")).messages.find((m) => m.id === sent.body.data.id)?.deliveryStatus
     ).toBe("delivered")
     expect((await h.fake.emitInboundText(target, { from, text: "thanks" })).status).toBe(200)
+    await h.settled()
     expect((await conversationOf(from))[0]?.unreadCount).toBe(2)
   })
 

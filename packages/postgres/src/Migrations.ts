@@ -11,6 +11,8 @@ import createConversations from "./migrations/0002_create_conversations.js"
 import createMessages from "./migrations/0003_create_messages.js"
 import createIdempotencyKeys from "./migrations/0004_create_idempotency_keys.js"
 import createWebhookInbox from "./migrations/0005_create_webhook_inbox.js"
+import indexPendingOutbound from "./migrations/0006_index_pending_outbound.js"
+import createWebhookItemFailures from "./migrations/0007_create_webhook_item_failures.js"
 import createRateLimitCells from "./migrations/0009_create_rate_limit_cells.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
@@ -22,6 +24,8 @@ export const loader = Migrator.fromRecord({
   "0003_create_messages": createMessages,
   "0004_create_idempotency_keys": createIdempotencyKeys,
   "0005_create_webhook_inbox": createWebhookInbox,
+  "0006_index_pending_outbound": indexPendingOutbound,
+  "0007_create_webhook_item_failures": createWebhookItemFailures,
   "0009_create_rate_limit_cells": createRateLimitCells
 })
 

@@ -19,6 +19,7 @@ import {
   type DeliveryFailure,
   type DeliveryStatus,
   deliveryStatusRank,
+  type InboundRecord,
   InboundRecorded,
   type Message,
   Message as MessageClass,
@@ -28,7 +29,7 @@ import {
   StatusApplied,
   type StatusUpdate
 } from "@parley/core"
-import { Array as Arr, Effect, Layer, Option, type ParseResult, Schema } from "effect"
+import { Array as Arr, DateTime, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { Integer, json, rankOf, toDate } from "./internal/columns.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
@@ -45,6 +46,9 @@ const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
 
 const IdRow = Schema.Struct({ id: Schema.String })
 const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
+
+const ProviderRow = Schema.Struct({ id: Schema.String, provider_message_id: Schema.String })
+const decodeProviderRows = Schema.decodeUnknown(Schema.Array(ProviderRow))
 
 /** The statement behind `listByConversation` (newest first, keyset), exported for `scripts/explain.ts`. */
 export const historyStatement = (
@@ -75,23 +79,20 @@ export const make = Effect.gen(function* () {
       SELECT ${columns} FROM messages
       WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId}`.pipe(Effect.flatMap(first))
 
-  const insert = (message: Message) => sql`
-    INSERT INTO messages (${columns})
-    VALUES (
-      ${message.businessId}, ${message.id}, ${message.conversationId}, ${message.direction}, ${message.messageType},
-      ${message.text}, ${message.template === null ? null : json(message.template)}::jsonb,
+  /** A message's row as a VALUES tuple (typed, so a multi-row VALUES needs no guessing by the drivers). */
+  const row = (message: Message) => sql`(
+      ${message.businessId}::uuid, ${message.id}::uuid, ${message.conversationId}::uuid, ${message.direction}::text,
+      ${message.messageType}::text, ${message.text}::text,
+      ${message.template === null ? null : json(message.template)}::jsonb,
       ${message.media === null ? null : json(message.media)}::jsonb,
-      ${message.content === null ? null : json(message.content)}::jsonb, ${message.replyToProviderMessageId},
-      ${message.deliveryStatus}, ${message.providerMessageId}, ${message.failure?.code ?? null},
-      ${message.failure?.title ?? null}, ${toDate(message.createdAt)}
+      ${message.content === null ? null : json(message.content)}::jsonb, ${message.replyToProviderMessageId}::text,
+      ${message.deliveryStatus}::text, ${message.providerMessageId}::text, ${message.failure?.code ?? null}::integer,
+      ${message.failure?.title ?? null}::text, ${toDate(message.createdAt)}::timestamptz
     )`
 
-  const recordInbound = (input: {
-    readonly conversation: Conversation
-    readonly message: Message
-    readonly customerName: Option.Option<string>
-    readonly opensWindow: boolean
-  }) => {
+  const insert = (message: Message) => sql`INSERT INTO messages (${columns}) VALUES ${row(message)}`
+
+  const recordInbound = (input: InboundRecord) => {
     const candidate = input.conversation
     const at = toDate(input.message.createdAt)
     return sql
@@ -99,6 +100,16 @@ export const make = Effect.gen(function* () {
         Effect.gen(function* () {
           if (candidate.businessId !== input.message.businessId) {
             return yield* storageFailure("MessageRepository.recordInbound", "the conversation is another business's")
+          }
+          // A redelivered message changes nothing, not even by creating its sender's conversation (a wamid reused
+          // by another customer would otherwise leave that customer a conversation without messages).
+          if (input.message.providerMessageId !== null) {
+            const stored = yield* sql`
+              SELECT id FROM messages
+              WHERE business_id = ${input.message.businessId}
+                AND provider_message_id = ${input.message.providerMessageId}`.pipe(Effect.flatMap(decodeIdRows))
+            const id = stored[0]?.id
+            if (id !== undefined) return InboundRecorded.Duplicate({ messageId: id as MessageId })
           }
           // The usual case is a conversation that exists; a new customer's is stored here, in this transaction, so
           // a failure below can never leave it without its first message.
@@ -144,6 +155,181 @@ export const make = Effect.gen(function* () {
         })
       )
       .pipe(storage("MessageRepository.recordInbound"))
+  }
+
+  /**
+   * The batch in one transaction and a few set-based statements: which provider ids exist (one SELECT), the
+   * customers' conversations (one SELECT, plus one insert per new customer), the messages (one multi-row INSERT per
+   * 500), and every touched conversation (one UPDATE over a VALUES list). Each conversation changes exactly as the
+   * same messages recorded one by one would change it: unread + the count, name = the last one given, times only
+   * forward. A batch that is not one business's number is recorded one message at a time, still atomically.
+   */
+  const recordInboundBatch = (records: ReadonlyArray<InboundRecord>) => {
+    const operation = "MessageRepository.recordInboundBatch"
+    const head = records[0]
+    if (head === undefined) return Effect.succeed<ReadonlyArray<InboundRecorded>>([])
+    const businessId = head.message.businessId
+    const numberId = head.conversation.whatsappNumberId
+    const oneNumber = records.every(
+      (r) =>
+        r.message.businessId === businessId &&
+        r.conversation.businessId === businessId &&
+        r.conversation.whatsappNumberId === numberId
+    )
+    if (!oneNumber) {
+      return sql.withTransaction(Effect.forEach(records, (record) => recordInbound(record))).pipe(storage(operation))
+    }
+    return sql
+      .withTransaction(
+        Effect.gen(function* () {
+          // 1. Provider ids already stored: those messages are duplicates.
+          const providerIds = Array.from(
+            new Set(records.flatMap((r) => (r.message.providerMessageId === null ? [] : [r.message.providerMessageId])))
+          )
+          const stored = new Map<string, MessageId>()
+          for (const chunk of Arr.chunksOf(providerIds, 1000)) {
+            const rows = yield* sql`
+              SELECT id, provider_message_id FROM messages
+              WHERE business_id = ${businessId} AND provider_message_id IN ${sql.in(chunk)}`.pipe(
+              Effect.flatMap(decodeProviderRows)
+            )
+            for (const r of rows) stored.set(r.provider_message_id, r.id as MessageId)
+          }
+          // 2. The first occurrence of each new provider id is fresh; the rest of the batch are duplicates.
+          const claimed = new Set<string>()
+          const fresh = records.filter((r) => {
+            const pid = r.message.providerMessageId
+            if (pid === null) return true
+            if (stored.has(pid) || claimed.has(pid)) return false
+            claimed.add(pid)
+            return true
+          })
+          // 3. The customers' conversations: found in one statement; a new customer's is created here, in this
+          // transaction, so it never exists without its first message.
+          const phones = Array.from(new Set(fresh.flatMap((r) => Arr.fromNullable(r.conversation.customerPhone))))
+          const userIds = Array.from(new Set(fresh.flatMap((r) => Arr.fromNullable(r.conversation.customerUserId))))
+          const byPhone = new Map<string, Conversation>()
+          const byUserId = new Map<string, Conversation>()
+          const remember = (c: Conversation) => {
+            if (c.customerPhone !== null) byPhone.set(c.customerPhone, c)
+            if (c.customerUserId !== null) byUserId.set(c.customerUserId, c)
+          }
+          const matches = [
+            ...(phones.length > 0 ? [sql`customer_phone IN ${sql.in(phones)}`] : []),
+            ...(userIds.length > 0 ? [sql`customer_user_id IN ${sql.in(userIds)}`] : [])
+          ]
+          if (matches.length > 0) {
+            const found = yield* sql`
+              SELECT ${sql.literal(conversationColumns)} FROM conversations
+              WHERE business_id = ${businessId} AND whatsapp_number_id = ${numberId} AND ${sql.or(matches)}`.pipe(
+              Effect.flatMap(decodeConversations)
+            )
+            // Phone first, then user id: the order `findByCustomer` looks them up in.
+            for (const c of found) if (c.customerUserId !== null) byUserId.set(c.customerUserId, c)
+            for (const c of found) if (c.customerPhone !== null) byPhone.set(c.customerPhone, c)
+          }
+          const conversationOf = (candidate: Conversation) =>
+            Option.firstSomeOf([
+              Option.flatMapNullable(Option.fromNullable(candidate.customerPhone), (p) => byPhone.get(p)),
+              Option.flatMapNullable(Option.fromNullable(candidate.customerUserId), (u) => byUserId.get(u))
+            ])
+          const messagesToInsert: Array<Message> = []
+          for (const r of fresh) {
+            const known = conversationOf(r.conversation)
+            const conversation = Option.isSome(known) ? known.value : yield* conversations.findOrCreate(r.conversation)
+            if (Option.isNone(known)) remember(conversation)
+            messagesToInsert.push(
+              conversation.id === r.message.conversationId
+                ? r.message
+                : new MessageClass({ ...r.message, conversationId: conversation.id }, true)
+            )
+          }
+          // 4. The messages. One racing with another process's insert of the same provider id is skipped here and
+          // reported as the duplicate it is.
+          const inserted = new Set<string>()
+          for (const chunk of Arr.chunksOf(messagesToInsert, 500)) {
+            const rows = yield* sql`
+              INSERT INTO messages (${columns}) VALUES ${sql.csv(chunk.map(row))}
+              ON CONFLICT (business_id, provider_message_id) DO NOTHING
+              RETURNING id`.pipe(Effect.flatMap(decodeIdRows))
+            for (const r of rows) inserted.add(r.id)
+          }
+          const recorded = messagesToInsert.filter((m) => inserted.has(m.id))
+          const lost = messagesToInsert.filter((m) => !inserted.has(m.id) && m.providerMessageId !== null)
+          for (const chunk of Arr.chunksOf(lost, 1000)) {
+            const rows = yield* sql`
+              SELECT id, provider_message_id FROM messages
+              WHERE business_id = ${businessId}
+                AND provider_message_id IN ${sql.in(chunk.map((m) => m.providerMessageId))}`.pipe(
+              Effect.flatMap(decodeProviderRows)
+            )
+            for (const r of rows) stored.set(r.provider_message_id, r.id as MessageId)
+          }
+          // 5. Every touched conversation in one UPDATE, with what its new messages change, in arrival order.
+          const changes = new Map<
+            string,
+            { received: number; name: string | null; opensAt: DateTime.Utc | null; latest: DateTime.Utc }
+          >()
+          const recordOf = new Map(fresh.map((r) => [r.message.id, r] as const))
+          for (const message of recorded) {
+            const record = recordOf.get(message.id)
+            const change = changes.get(message.conversationId) ?? {
+              received: 0,
+              name: null,
+              opensAt: null,
+              latest: message.createdAt
+            }
+            change.received += 1
+            change.name = Option.getOrElse(record?.customerName ?? Option.none(), () => change.name)
+            if (record?.opensWindow === true) {
+              change.opensAt =
+                change.opensAt === null ? message.createdAt : DateTime.max(change.opensAt, message.createdAt)
+            }
+            change.latest = DateTime.max(change.latest, message.createdAt)
+            changes.set(message.conversationId, change)
+          }
+          const updated = new Map<string, Conversation>()
+          if (changes.size > 0) {
+            const values = Array.from(changes.entries()).map(
+              ([id, c]) =>
+                sql`(${id}::uuid, ${c.name}::text, ${c.received}::integer,
+                  ${c.opensAt === null ? null : toDate(c.opensAt)}::timestamptz, ${toDate(c.latest)}::timestamptz)`
+            )
+            const rows = yield* sql`
+              UPDATE conversations SET
+                customer_name = COALESCE(v.new_name, customer_name),
+                status = 'open',
+                unread_count = unread_count + v.received,
+                last_inbound_at = CASE WHEN v.opens_at IS NULL
+                  THEN last_inbound_at ELSE GREATEST(last_inbound_at, v.opens_at) END,
+                last_activity_at = GREATEST(last_activity_at, v.latest_at)
+              FROM (VALUES ${sql.csv(values)}) AS v (conversation_id, new_name, received, opens_at, latest_at)
+              WHERE business_id = ${businessId} AND id = v.conversation_id
+              RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
+            for (const c of rows) updated.set(c.id, c)
+          }
+          // 6. One outcome per record, in order.
+          const recordedById = new Map(recorded.map((m) => [m.id, m] as const))
+          const freshIdOf = new Map(
+            recorded.flatMap((m) => (m.providerMessageId === null ? [] : [[m.providerMessageId, m.id] as const]))
+          )
+          const outcomes: Array<InboundRecorded> = []
+          for (const r of records) {
+            const mine = recordedById.get(r.message.id)
+            const conversation = mine === undefined ? undefined : updated.get(mine.conversationId)
+            if (mine !== undefined && conversation !== undefined) {
+              outcomes.push(InboundRecorded.Recorded({ message: mine, conversation }))
+              continue
+            }
+            const pid = r.message.providerMessageId
+            const id = pid === null ? undefined : (stored.get(pid) ?? freshIdOf.get(pid))
+            if (id === undefined) return yield* storageFailure(operation, "a message was neither stored nor found")
+            outcomes.push(InboundRecorded.Duplicate({ messageId: id as MessageId }))
+          }
+          return outcomes
+        })
+      )
+      .pipe(storage(operation))
   }
 
   const recordOutbound = (record: OutboundRecord) => {
@@ -344,6 +530,27 @@ export const make = Effect.gen(function* () {
       .pipe(storage("MessageRepository.applyStatus"))
   }
 
+  // Business by business through the partial index (business_id, created_at, id), like every other statement.
+  // SKIP LOCKED: concurrent sweepers (other processes) take disjoint rows instead of queueing behind each other;
+  // the outer `pending` test is rechecked on the row's latest version, so a status committed meanwhile wins.
+  const expireUnconfirmed = (input: {
+    readonly cutoff: DateTime.Utc
+    readonly failure: DeliveryFailure
+    readonly limit: number
+  }) =>
+    sql`
+      WITH due AS (
+        SELECT m.business_id, m.id FROM messages m JOIN businesses b ON m.business_id = b.id
+        WHERE m.delivery_status = 'pending' AND m.direction = 'outbound' AND m.created_at <= ${toDate(input.cutoff)}
+        ORDER BY m.created_at, m.id
+        LIMIT ${Math.max(0, Math.floor(input.limit))}
+        FOR UPDATE OF m SKIP LOCKED
+      )
+      UPDATE messages SET
+        delivery_status = 'failed', failure_code = ${input.failure.code}, failure_title = ${input.failure.title}
+      WHERE (business_id, id) IN (SELECT business_id, id FROM due) AND delivery_status = 'pending'
+      RETURNING ${columns}`.pipe(Effect.flatMap(decodeMessages), storage("MessageRepository.expireUnconfirmed"))
+
   const findById = (businessId: BusinessId, id: MessageId) =>
     select(businessId, id).pipe(storage("MessageRepository.findById"))
 
@@ -359,10 +566,12 @@ export const make = Effect.gen(function* () {
 
   return MessageRepository.of({
     recordInbound,
+    recordInboundBatch,
     recordOutbound,
     markSent,
     markFailed,
     applyStatus,
+    expireUnconfirmed,
     findById,
     listByConversation
   })

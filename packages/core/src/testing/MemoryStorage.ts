@@ -206,7 +206,7 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
     for (const update of parked) current = raise(store, current, update) ?? current
     return current
   }
-  return {
+  const repository: MessageRepository["Type"] = {
     recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
       Effect.suspend((): Effect.Effect<InboundRecorded, StorageError> => {
         const providerKey = scoped(named.businessId, named.providerMessageId ?? named.id)
@@ -224,6 +224,8 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         store.byProviderId.set(providerKey, message.id)
         return Effect.succeed(InboundRecorded.Recorded({ message: applyParked(message), conversation: updated }))
       }),
+    // Memory cannot fail half-way through a batch, so one record after another is all or none here.
+    recordInboundBatch: (records) => Effect.forEach(records, (record) => repository.recordInbound(record)),
     recordOutbound: ({ message, idempotencyKey }) =>
       Effect.suspend((): Effect.Effect<Message, StorageError> => {
         const conversation = ownConversation(store, message.businessId, message.conversationId)
@@ -260,10 +262,12 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
       Effect.sync(() => {
         const providerKey = scoped(businessId, update.providerMessageId)
         let id = store.byProviderId.get(providerKey)
+        let linked = false
         if (id === undefined && Option.isSome(update.messageId)) {
           const byOurId = ownMessage(store, businessId, update.messageId.value)
           if (byOurId !== undefined && byOurId.providerMessageId === null) {
             id = byOurId.id
+            linked = true
             store.messages.set(id, withMessage(byOurId, { providerMessageId: update.providerMessageId }))
             store.byProviderId.set(providerKey, id)
           }
@@ -276,7 +280,31 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
           return StatusApplied.Parked()
         }
         const raised = raise(store, message, update)
+        if (linked) {
+          // As with markSent: the statuses parked under this provider id now have their message.
+          const settled = applyParked(raised ?? message)
+          return raised === undefined
+            ? StatusApplied.Unchanged({ message: settled })
+            : StatusApplied.Applied({ message: settled })
+        }
         return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
+      }),
+    expireUnconfirmed: ({ cutoff, failure, limit }) =>
+      Effect.sync(() => {
+        const due = [...store.messages.values()]
+          .filter(
+            (m) =>
+              m.direction === "outbound" &&
+              m.deliveryStatus === "pending" &&
+              DateTime.lessThanOrEqualTo(m.createdAt, cutoff)
+          )
+          .sort((a, b) => -newestFirst({ at: a.createdAt, id: a.id }, { at: b.createdAt, id: b.id }))
+          .slice(0, Math.max(0, limit))
+        return due.map((message) => {
+          const failed = withMessage(message, { deliveryStatus: "failed", failure })
+          store.messages.set(message.id, failed)
+          return failed
+        })
       }),
     findById: (businessId, id) => Effect.sync(() => Option.fromNullable(ownMessage(store, businessId, id))),
     listByConversation: (businessId, conversationId, page) =>
@@ -292,6 +320,7 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
           .slice(0, page.limit)
       )
   }
+  return repository
 }
 
 export const makeTemplateCatalog = (store: MemoryStore): TemplateCatalog["Type"] => ({

@@ -4,7 +4,7 @@
  * Each test seeds its own tenants with fresh ids, so the suite can share one database across tests and files.
  */
 import { assert, layer } from "@effect/vitest"
-import { DateTime, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { DateTime, Duration, Effect, FastCheck, Layer, Option, Redacted } from "effect"
 import { type Conversation, ConversationPatch } from "../Conversation.js"
 import { ConversationRepository } from "../ConversationRepository.js"
 import { BusinessScopedUserId, CustomerIdentity } from "../Customer.js"
@@ -25,6 +25,7 @@ import type { E164 } from "../Phone.js"
 import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
+import { unconfirmedSendsContract } from "./contract/UnconfirmedSends.js"
 import { StorageSeeder } from "./StorageSeeder.js"
 import * as TestData from "./TestData.js"
 
@@ -125,6 +126,8 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
   layer(Layer.merge(storage, layerUuidV7), { excludeTestServices: true, timeout: Duration.minutes(2) })(
     `storage contract: ${name}`,
     (it) => {
+      unconfirmedSendsContract(it)
+
       it.effect("ConversationRepository.findOrCreate returns the existing conversation of a customer", () =>
         Effect.gen(function* () {
           const repo = yield* ConversationRepository
@@ -431,6 +434,165 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
             const stored = Option.getOrThrow(yield* messages.findById(tenant.businessId, recorded.message.id))
             assert.strictEqual(stored.conversationId, existing.id)
           })
+      )
+
+      it.effect("MessageRepository.recordInboundBatch records a batch as one by one would, outcomes in order", () =>
+        Effect.gen(function* () {
+          const repo = yield* ConversationRepository
+          const messages = yield* MessageRepository
+          const tenant = yield* TestData.seedTenant()
+          assert.deepStrictEqual(yield* messages.recordInboundBatch([]), [])
+          const known = yield* newConversation(tenant, {
+            customerPhone: uniquePhone(),
+            customerName: null,
+            status: "resolved"
+          })
+          const already = wamid()
+          yield* receive(known, tenant, already, TestData.at(1))
+          const candidate = TestData.conversation({
+            id: yield* nextConversationId,
+            businessId: tenant.businessId,
+            whatsappNumberId: tenant.number.id,
+            customerPhone: uniquePhone(),
+            customerName: null,
+            unreadCount: 0
+          })
+          const item = (
+            conversation: Conversation,
+            providerMessageId: string,
+            minute: number,
+            name: string | null,
+            opensWindow = true
+          ) =>
+            Effect.map(nextMessageId, (id) => ({
+              conversation,
+              message: TestData.message({
+                id,
+                businessId: tenant.businessId,
+                conversationId: conversation.id,
+                providerMessageId,
+                createdAt: TestData.at(minute)
+              }),
+              customerName: Option.fromNullable(name),
+              opensWindow
+            }))
+          const [w1, w2, w3] = [wamid(), wamid(), wamid()]
+          const outcomes = yield* messages.recordInboundBatch([
+            yield* item(known, w1, 30, "Ada"),
+            yield* item(candidate, w2, 5, "Grace"),
+            yield* item(known, already, 1, "Stale"),
+            yield* item(known, w1, 30, "Repeated"),
+            yield* item(known, w3, 40, null, false)
+          ])
+          assert.deepStrictEqual(
+            outcomes.map((o) => o._tag),
+            ["Recorded", "Recorded", "Duplicate", "Duplicate", "Recorded"]
+          )
+          const [first, second, , repeated] = outcomes
+          if (first?._tag !== "Recorded" || second?._tag !== "Recorded" || repeated?._tag !== "Duplicate") return
+          assert.strictEqual(repeated.messageId, first.message.id)
+          const stored = Option.getOrThrow(yield* repo.findById(tenant.businessId, known.id))
+          assert.deepStrictEqual([stored.unreadCount, stored.status, stored.customerName], [3, "open", "Ada"])
+          assert.isTrue(DateTime.Equivalence(stored.lastInboundAt ?? TestData.epoch, TestData.at(30)))
+          assert.isTrue(DateTime.Equivalence(stored.lastActivityAt, TestData.at(40)))
+          // A new customer's conversation is stored with its first message, in the same step.
+          assert.strictEqual(second.conversation.id, candidate.id)
+          const created = Option.getOrThrow(yield* repo.findById(tenant.businessId, candidate.id))
+          assert.deepStrictEqual([created.unreadCount, created.customerName], [1, "Grace"])
+          const history = yield* messages.listByConversation(tenant.businessId, candidate.id, { limit: 10 })
+          assert.deepStrictEqual(
+            history.map((m) => m.id),
+            [second.message.id]
+          )
+        })
+      )
+
+      let batchRun = 0
+      it.effect.prop(
+        "MessageRepository.recordInboundBatch ends exactly where recording the same messages one by one ends",
+        {
+          items: FastCheck.array(
+            FastCheck.record({
+              customer: FastCheck.integer({ min: 0, max: 3 }),
+              message: FastCheck.integer({ min: 0, max: 9 }),
+              minute: FastCheck.integer({ min: 0, max: 300 }),
+              name: FastCheck.option(FastCheck.constantFrom("Ada", "Grace", "Zoë"), { nil: null }),
+              opensWindow: FastCheck.boolean()
+            }),
+            { maxLength: 25 }
+          )
+        },
+        ({ items }) =>
+          Effect.gen(function* () {
+            const repo = yield* ConversationRepository
+            const messages = yield* MessageRepository
+            const run = ++batchRun
+            const phones = [uniquePhone(), uniquePhone(), uniquePhone(), uniquePhone()]
+            const recordsFor = (tenant: TestData.Tenant) =>
+              Effect.gen(function* () {
+                const candidates = new Map<number, Conversation>()
+                const records = []
+                for (const item of items) {
+                  const conversation =
+                    candidates.get(item.customer) ??
+                    TestData.conversation({
+                      id: yield* nextConversationId,
+                      businessId: tenant.businessId,
+                      whatsappNumberId: tenant.number.id,
+                      customerPhone: phones[item.customer] ?? null,
+                      customerName: null,
+                      unreadCount: 0,
+                      lastActivityAt: TestData.at(item.minute)
+                    })
+                  candidates.set(item.customer, conversation)
+                  records.push({
+                    conversation,
+                    message: TestData.message({
+                      id: yield* nextMessageId,
+                      businessId: tenant.businessId,
+                      conversationId: conversation.id,
+                      providerMessageId: `wamid.BATCH${run}.${item.message}`,
+                      createdAt: TestData.at(item.minute)
+                    }),
+                    customerName: Option.fromNullable(item.name),
+                    opensWindow: item.opensWindow
+                  })
+                }
+                return records
+              })
+            const one = yield* TestData.seedTenant()
+            const batch = yield* TestData.seedTenant()
+            const oneByOne = yield* Effect.forEach(yield* recordsFor(one), (r) => messages.recordInbound(r))
+            const atOnce = yield* messages.recordInboundBatch(yield* recordsFor(batch))
+            assert.deepStrictEqual(
+              atOnce.map((o) => o._tag),
+              oneByOne.map((o) => o._tag)
+            )
+            const stateOf = (tenant: TestData.Tenant, phone: E164) =>
+              Effect.gen(function* () {
+                const found = yield* repo.findByCustomer(
+                  tenant.businessId,
+                  tenant.number.id,
+                  CustomerIdentity.byPhone(phone)
+                )
+                if (Option.isNone(found)) return null
+                const c = found.value
+                const history = yield* messages.listByConversation(tenant.businessId, c.id, { limit: 100 })
+                return {
+                  unread: c.unreadCount,
+                  name: c.customerName,
+                  status: c.status,
+                  lastInboundAt: c.lastInboundAt === null ? null : DateTime.formatIso(c.lastInboundAt),
+                  lastActivityAt: DateTime.formatIso(c.lastActivityAt),
+                  // As a set: messages of the same minute are ordered by their random ids, which differ per tenant.
+                  history: history.map((m) => m.providerMessageId ?? "").sort()
+                }
+              })
+            for (const phone of phones) {
+              assert.deepStrictEqual(yield* stateOf(batch, phone), yield* stateOf(one, phone))
+            }
+          }),
+        { timeout: 120_000, fastCheck: { numRuns: 20 } }
       )
 
       it.effect("MessageRepository.recordInbound dedupes per business only", () =>

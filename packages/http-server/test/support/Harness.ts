@@ -2,14 +2,16 @@
  * A real Parley server on a loopback port (port 0) over a fresh test database (PGlite, or PostgreSQL), with the
  * fake Cloud API as WhatsApp, plus small helpers to call it the way a client would (fetch, JSON).
  */
+import { createHash } from "node:crypto"
 import { HttpServer } from "@effect/platform"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { allScopes, type Scope as ParleyScope } from "@parley/core"
 import { storage, TestDatabase } from "@parley/postgres/testing"
 import { Webhook } from "@parley/whatsapp-cloud"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
-import type { Layer as LayerType } from "effect"
+import type { Duration, Layer as LayerType } from "effect"
 import { Context, Effect, Exit, Layer, Logger, LogLevel, Option, Redacted, Scope } from "effect"
+import type * as Maintenance from "../../src/Maintenance.js"
 import type { ConversationJson } from "../../src/Representation.js"
 import * as Server from "../../src/Server.js"
 
@@ -64,8 +66,18 @@ export interface Harness {
   readonly sql: SqlClient.SqlClient
   readonly call: <T = ErrorReply>(method: string, path: string, options?: CallOptions) => Promise<Reply<T>>
   readonly admin: <T = ErrorReply>(method: string, path: string, body?: unknown) => Promise<Reply<T>>
-  /** POSTs a payload to the webhook endpoint, Meta-escaped and signed (or with the given signature). */
-  readonly webhook: (payload: unknown, signature?: string | null) => Promise<Reply<ErrorReply>>
+  /**
+   * POSTs a payload to the webhook endpoint, Meta-escaped and signed (or with the given signature). The server
+   * answers before it processes; this waits for the worker's first pass over an accepted delivery unless
+   * `wait: false`.
+   */
+  readonly webhook: (
+    payload: unknown,
+    signature?: string | null,
+    options?: { readonly wait?: boolean }
+  ) => Promise<Reply<ErrorReply>>
+  /** Waits until the worker has made its first pass over every stored delivery (e.g. after the fake's webhooks). */
+  readonly settled: () => Promise<void>
   readonly query: <A extends object>(statement: string) => Promise<ReadonlyArray<A>>
   readonly close: () => Promise<void>
 }
@@ -79,12 +91,17 @@ export interface HarnessOptions {
   /** Replace part of the storage (e.g. a failing port). */
   readonly overrideStorage?: (layer: Server.StorageLayer<unknown>) => Server.StorageLayer<unknown>
   readonly beforeStart?: Effect.Effect<void>
+  /** Webhook item retries (attempts, first delay); the harness default retries after 50 ms. */
+  readonly webhookProcessing?: { readonly maxItemAttempts?: number; readonly retryDelay?: Duration.DurationInput }
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
   /** The tracer the server's spans go to (e.g. an in-memory exporter). */
   readonly tracing?: Server.ServerOptions["tracing"]
   /** `/metrics` exposure (off by default, like the service). */
   readonly metrics?: Server.ServerOptions["metrics"]
+  /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
+  readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
+  readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -135,7 +152,10 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             authFailuresPerMinute: options.authFailuresPerMinute ?? 0,
             maxBodyBytes: options.maxBodyBytes,
             webhookRetryEvery: "1 second",
+            webhookProcessing: { retryDelay: "50 millis", ...options.webhookProcessing },
             beforeStart: options.beforeStart,
+            unconfirmedSendTimeout: options.unconfirmedSendTimeout,
+            maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
             tracing: options.tracing
           },
@@ -167,6 +187,17 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
     return { status: response.status, headers: response.headers, text, body: parsed as T }
   }
 
+  const query = <A extends object>(statement: string) =>
+    Effect.runPromise(sql.unsafe<A>(statement).pipe(Effect.map((rows) => rows as ReadonlyArray<A>)))
+  /** Polls until `statement` returns a row (at most a minute: the worker is woken at once, so it is quick). */
+  const until = async (statement: string) => {
+    const deadline = Date.now() + 60_000
+    while ((await query(statement)).length === 0) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for: ${statement}`)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+
   return {
     url,
     fake,
@@ -174,14 +205,23 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
     call,
     admin: (method, path, body) =>
       call(method, `/v1/admin${path}`, { body, headers: { authorization: `Bearer ${adminToken}` } }),
-    webhook: (payload, signature) => {
+    webhook: async (payload, signature, options = {}) => {
       const raw = FakeCloudApi.metaJson(payload)
       const headers: Record<string, string> =
         signature === null ? {} : { "x-hub-signature-256": signature ?? Webhook.sign(raw, appSecret) }
-      return call("POST", "/webhooks/whatsapp", { raw, headers })
+      const reply = await call<ErrorReply>("POST", "/webhooks/whatsapp", { raw, headers })
+      if (reply.status === 200 && options.wait !== false) {
+        const id = createHash("sha256").update(raw, "utf8").digest("hex")
+        await until(`SELECT 1 FROM webhook_deliveries
+          WHERE body_sha256 = decode('${id}', 'hex') AND (processed_at IS NOT NULL OR last_error IS NOT NULL)`)
+      }
+      return reply
     },
-    query: <A extends object>(statement: string) =>
-      Effect.runPromise(sql.unsafe<A>(statement).pipe(Effect.map((rows) => rows as ReadonlyArray<A>))),
+    settled: () =>
+      until(
+        "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE processed_at IS NULL AND last_error IS NULL)"
+      ),
+    query,
     close: async () => {
       await Effect.runPromise(quiet(Scope.close(scope, Exit.void)))
       await fake.close()

@@ -122,6 +122,14 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
   const listedKey: string | undefined = keys.data[0]?.prefix
   if (listedKey === undefined || !created.data.key.startsWith(listedKey)) throw new Error("the key is not listed")
   ok("listTemplates", await admin.GET("/v1/admin/businesses/{businessId}/templates", byBusiness))
+  ok("listWebhookDeadLetters", await admin.GET("/v1/admin/webhook-dead-letters", { params: { query: { limit: 10 } } }))
+  // No item has failed here, so a replay can only be of an unknown id: the documented 404.
+  const replay = await admin.POST("/v1/admin/webhook-dead-letters/{id}/replay", {
+    params: { path: { id: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b" } }
+  })
+  if (replay.response.status !== 404 || replay.error?.error.code === undefined) {
+    throw new Error("replayWebhookDeadLetter answered " + replay.response.status)
+  }
 
   // Webhooks: Meta's handshake, then a customer's message.
   const challenge = await anonymous.GET("/webhooks/whatsapp", {
