@@ -195,7 +195,15 @@ describe("/metrics with a token", () => {
     expect((await h.webhook(same)).status).toBe(200)
     expect((await h.webhook(same)).status).toBe(200)
     expect((await h.webhook(envelope(), "sha256=00")).status).toBe(401)
-    const after = await scrape()
+    // The worker processes stored deliveries just after the 200: wait (bounded) until both are counted.
+    const processed = (text: string) =>
+      total(text, "parley_webhook_deliveries_total", { outcome: "processed" }) -
+      total(before, "parley_webhook_deliveries_total", { outcome: "processed" })
+    let after = await scrape()
+    for (let i = 0; i < 100 && processed(after) < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      after = await scrape()
+    }
     const delta = (name: string, where: Record<string, string> = {}) =>
       total(after, name, where) - total(before, name, where)
     expect(delta("parley_webhook_deliveries_total", { outcome: "received" })).toBe(2)
