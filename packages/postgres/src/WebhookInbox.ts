@@ -1,5 +1,5 @@
 /**
- * The durable webhook inbox (reliability.md §2.6): the HTTP server appends every signed delivery here, raw bytes as
+ * The durable webhook inbox: the HTTP server appends every signed delivery here, raw bytes as
  * received, before answering 200; a worker then claims deliveries and processes them. A crash between the two loses
  * nothing, and Meta's retries of a delivery already stored are recognised by the body's SHA-256.
  *
