@@ -1,5 +1,5 @@
 /**
- * The Node `http.Server` under the API, with the two behaviours HttpApi lacks (stack.md §6.1):
+ * The Node `http.Server` under the API, with the two behaviours HttpApi does not give by itself:
  * - while the service is starting (migrations, connections), a request gets 503 + `Retry-After` at once instead of
  *   hanging until the handler attaches (except `GET /health`, which answers 200: the process is alive); the same
  *   after shutdown has begun;

@@ -22,7 +22,7 @@ import {
 } from "@parley/core"
 import { WebhookInbox } from "@parley/postgres"
 import { Webhook } from "@parley/whatsapp-cloud"
-import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue } from "effect"
+import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import * as Metrics from "./Metrics.js"
 
 /**
@@ -31,8 +31,13 @@ import * as Metrics from "./Metrics.js"
  */
 export const maxItemAttempts = 5
 
-/** A claimed delivery is leased this long; a worker that dies mid-delivery leaves it to be claimed again after. */
-export const deliveryLease: Duration.Duration = Duration.minutes(5)
+/**
+ * A claimed delivery is leased this long, and the worker renews the lease every `leaseRenewEvery` while it applies
+ * the delivery: a long batch keeps its claim, and a worker killed mid-delivery (kill -9, a lost connection) leaves
+ * it to be claimed again within seconds rather than minutes.
+ */
+export const deliveryLease: Duration.Duration = Duration.seconds(30)
+export const leaseRenewEvery: Duration.Duration = Duration.seconds(10)
 
 /** How long the worker waits between looks at the inbox when nothing wakes it (other processes' deliveries). */
 export const defaultPollEvery: Duration.Duration = Duration.seconds(1)
@@ -316,8 +321,13 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         const now = yield* DateTime.now
         const [delivery] = yield* store.claim({ limit: 1, now, leaseUntil: DateTime.addDuration(now, deliveryLease) })
         if (delivery === undefined) break
+        const renewLease = Effect.flatMap(DateTime.now, (at) =>
+          store.extendLease(delivery.id, DateTime.addDuration(at, deliveryLease))
+        ).pipe(Effect.ignore, Effect.delay(leaseRenewEvery), Effect.forever)
         yield* processDelivery(delivery).pipe(
-          // Stopping (shutdown) mid-delivery hands it back at once instead of leaving it leased for minutes.
+          // The renewal never ends by itself: the delivery's own outcome decides, and stops the renewal.
+          Effect.raceFirst(renewLease),
+          // Stopping (shutdown) mid-delivery hands it back at once instead of leaving it leased.
           Effect.onInterrupt(() =>
             Effect.ignore(
               Effect.flatMap(DateTime.now, (at) =>
@@ -332,7 +342,11 @@ export const makeWith = (options: ProcessorOptions = {}) =>
                   delivery: delivery.id,
                   reason: error.message
                 }),
-                store.markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+                // A failure that came with a lost connection may fail this write too: retry it briefly; if it
+                // still fails, the lease runs out and the delivery is claimed again anyway.
+                store
+                  .markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+                  .pipe(Effect.retry({ times: 3, schedule: Schedule.exponential("200 millis") }))
               )
             )
           )

@@ -1,7 +1,8 @@
 /**
  * API keys: `parley_<short id>_<secret>`, shown once at creation. Only the short id (the lookup key, safe to log)
  * and the secret's SHA-256 are stored; authentication compares digests in constant time. A fast hash is enough
- * because the secret is 256 random bits, not a password (reliability.md §3.2).
+ * because the secret is 256 random bits, not a password: it cannot be guessed, so a slow hash would add cost and
+ * no safety.
  */
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"

@@ -5,7 +5,7 @@
  * PGlite is a single Postgres session, so every statement goes through one semaphore, and a transaction holds it
  * from BEGIN to COMMIT: otherwise another fiber's statement would run inside someone else's transaction. PGlite's
  * socket server is deliberately not used: with more than one connection it interleaves protocol messages and
- * silently returns wrong rows (stack.md §4a).
+ * silently returns wrong rows.
  */
 import * as Fs from "node:fs"
 import * as FsPromises from "node:fs/promises"

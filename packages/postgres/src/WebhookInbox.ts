@@ -1,5 +1,5 @@
 /**
- * The durable webhook inbox (reliability.md §2.6): the HTTP server appends every signed delivery here, raw bytes as
+ * The durable webhook inbox: the HTTP server appends every signed delivery here, raw bytes as
  * received, before answering 200; a worker then claims deliveries and processes them. A crash between the two loses
  * nothing, and Meta's retries of a delivery already stored are recognised by the body's SHA-256.
  *
@@ -114,6 +114,8 @@ export class WebhookInbox extends Context.Tag("@parley/postgres/WebhookInbox")<
       readonly leaseUntil: DateTime.Utc
     }) => Effect.Effect<ReadonlyArray<WebhookDelivery>, StorageError>
     readonly markProcessed: (id: DeliveryId, at: DateTime.Utc) => Effect.Effect<void, StorageError>
+    /** The worker still holds this claimed delivery: its lease runs until `leaseUntil` (no-op once processed). */
+    readonly extendLease: (id: DeliveryId, leaseUntil: DateTime.Utc) => Effect.Effect<void, StorageError>
     /** Processing failed: the reason is kept and the delivery is claimable again from `retryAt`. */
     readonly markFailed: (id: DeliveryId, reason: string, retryAt: DateTime.Utc) => Effect.Effect<void, StorageError>
     /** Keeps aside a change for a phone_number_id no business owns. Idempotent. */
@@ -273,6 +275,14 @@ export const make = Effect.gen(function* () {
     sql`
       UPDATE webhook_deliveries SET processed_at = ${toDate(at)}, locked_until = NULL
       WHERE body_sha256 = ${fromHex(id)}`.pipe(Effect.asVoid, storage("WebhookInbox.markProcessed"))
+
+  const extendLease = (id: DeliveryId, leaseUntil: DateTime.Utc) =>
+    sql`
+      UPDATE webhook_deliveries SET locked_until = ${toDate(leaseUntil)}
+      WHERE body_sha256 = ${fromHex(id)} AND processed_at IS NULL`.pipe(
+      Effect.asVoid,
+      storage("WebhookInbox.extendLease")
+    )
 
   const markFailed = (id: DeliveryId, reason: string, retryAt: DateTime.Utc) =>
     sql`
@@ -528,6 +538,7 @@ export const make = Effect.gen(function* () {
     append,
     claim,
     markProcessed,
+    extendLease,
     markFailed,
     keepUnrouted,
     listUnrouted,

@@ -49,6 +49,27 @@ layer(WebhookInbox.layer.pipe(Layer.provideMerge(TestDatabase.pglite)), { exclud
       })
     )
 
+    it.effect("a renewed lease keeps the claim until its new end; a lapsed one frees the delivery", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const stored = yield* inbox.append({ body: body(6), receivedAt: at(600) })
+        const ids = (deliveries: ReadonlyArray<WebhookInbox.WebhookDelivery>) => deliveries.map((d) => d.id)
+        assert.include(ids(yield* inbox.claim({ limit: 10, now: at(601), leaseUntil: at(631) })), stored.id)
+        yield* inbox.extendLease(stored.id, at(661))
+        // Past the first lease's end, still held: the worker renewed it.
+        assert.notInclude(ids(yield* inbox.claim({ limit: 10, now: at(640), leaseUntil: at(670) })), stored.id)
+        // The worker died: nobody renews, and the next claim after the renewed end takes it over.
+        const again = (yield* inbox.claim({ limit: 10, now: at(661), leaseUntil: at(691) })).find(
+          (d) => d.id === stored.id
+        )
+        assert.strictEqual(again?.attempts, 2)
+        yield* inbox.markProcessed(stored.id, at(662))
+        // Renewing a processed delivery does not make it claimable again.
+        yield* inbox.extendLease(stored.id, at(700))
+        assert.notInclude(ids(yield* inbox.claim({ limit: 10, now: at(800), leaseUntil: at(830) })), stored.id)
+      })
+    )
+
     it.effect("keeps changes for unknown numbers aside, once", () =>
       Effect.gen(function* () {
         const inbox = yield* WebhookInbox.WebhookInbox

@@ -16,11 +16,15 @@ export const repoRoot = Path.resolve(import.meta.dirname, "../../../..")
  * service starts differently (e.g. from built JavaScript).
  */
 export const spawnParley = (env: Readonly<Record<string, string>>, log: Fs.WriteStream): ChildProcess => {
-  const child = spawn(process.execPath, ["--import", "tsx", "packages/http-server/src/main.ts"], {
-    cwd: repoRoot,
-    env,
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@parley/source", "--import", "tsx", "packages/http-server/src/main.ts"],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ["ignore", "pipe", "pipe"]
+    }
+  )
   child.stdout?.pipe(log, { end: false })
   child.stderr?.pipe(log, { end: false })
   return child

@@ -1,6 +1,6 @@
 /**
  * Row shapes of the inbox tables and their mapping to the core's models. The schemas are built once, here: decoding
- * is on every read path, and rebuilding a parser per call costs several times the decode itself (stack.md §6).
+ * is on every read path, and rebuilding a parser per call costs several times the decode itself.
  * Models are constructed with `new X(props, true)`, since the row schema has already validated every field.
  */
 import {
