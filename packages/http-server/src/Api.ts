@@ -96,7 +96,11 @@ export const SendTextBody = Schema.Struct({
   text: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
     description: "Message body (1–4096 characters)"
   })
-}).annotations({ ...strict, identifier: "SendTextRequest" })
+}).annotations({
+  ...strict,
+  identifier: "SendTextRequest",
+  examples: [{ text: "Your order has shipped and arrives tomorrow." }]
+})
 
 export const SendTemplateBody = Schema.Struct({
   business_whatsapp_number_id: Schema.UUID.annotations({ description: "The WhatsApp number to send from" }),
@@ -114,7 +118,19 @@ export const SendTemplateBody = Schema.Struct({
       description: "Key/value map filling the template's placeholders"
     })
   )
-}).annotations({ ...strict, identifier: "SendTemplateRequest" })
+}).annotations({
+  ...strict,
+  identifier: "SendTemplateRequest",
+  examples: [
+    {
+      business_whatsapp_number_id: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b",
+      phone: E164.make("+14155550123"),
+      template_key: "order_shipped",
+      customer_name: "Ada Lovelace",
+      variables: { order_id: "A-1042", eta: "tomorrow" }
+    }
+  ]
+})
 
 export const UpdateConversationBody = Schema.Struct({
   status: Schema.optional(ConversationStatus),
@@ -122,7 +138,11 @@ export const UpdateConversationBody = Schema.Struct({
   assignedUserId: Schema.optional(
     Schema.NullOr(Schema.UUID).annotations({ description: "A user of the business; null unassigns" })
   )
-}).annotations({ ...strict, identifier: "UpdateConversationRequest" })
+}).annotations({
+  ...strict,
+  identifier: "UpdateConversationRequest",
+  examples: [{ status: "resolved" }, { assignedUserId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1c" }]
+})
 
 const messaging = HttpApiGroup.make("messaging")
   .add(
@@ -263,8 +283,16 @@ export const SyncJson = Schema.Struct({
 
 export const BusinessPath = Schema.Struct({ businessId: Schema.String })
 
-export const CreateBusinessBody = Schema.Struct({ name: Name }).annotations({ ...strict, identifier: "CreateBusiness" })
-export const CreateUserBody = Schema.Struct({ name: Name }).annotations({ ...strict, identifier: "CreateUser" })
+export const CreateBusinessBody = Schema.Struct({ name: Name }).annotations({
+  ...strict,
+  identifier: "CreateBusiness",
+  examples: [{ name: "Acme Deliveries" }]
+})
+export const CreateUserBody = Schema.Struct({ name: Name }).annotations({
+  ...strict,
+  identifier: "CreateUser",
+  examples: [{ name: "Grace" }]
+})
 export const CreateWhatsAppNumberBody = Schema.Struct({
   phoneNumberId: Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({
     description: "Meta's phone_number_id"
@@ -276,12 +304,27 @@ export const CreateWhatsAppNumberBody = Schema.Struct({
   accessToken: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
     description: "Meta access token; stored encrypted, never returned"
   })
-}).annotations({ ...strict, identifier: "CreateWhatsAppNumber" })
+}).annotations({
+  ...strict,
+  identifier: "CreateWhatsAppNumber",
+  examples: [
+    {
+      phoneNumberId: "106540352242922",
+      displayPhoneNumber: "+1 555-0100",
+      wabaId: "102290129340398",
+      accessToken: "EAAG…"
+    }
+  ]
+})
 export const CreateApiKeyBody = Schema.Struct({
   name: Schema.optional(Name),
   userId: Schema.optional(Schema.UUID.annotations({ description: "The user the key acts for (`assigned=me`)" })),
   scopes: Schema.NonEmptyArray(Scope)
-}).annotations({ ...strict, identifier: "CreateApiKey" })
+}).annotations({
+  ...strict,
+  identifier: "CreateApiKey",
+  examples: [{ name: "support desk", scopes: ["messaging:conversations:read", "messaging:messages:send"] }]
+})
 export const CreateTemplateBody = Schema.Struct({
   key: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(512)),
   name: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(512)),
@@ -292,10 +335,25 @@ export const CreateTemplateBody = Schema.Struct({
   components: Schema.Array(TemplateComponent).annotations({
     description: 'Meta\'s template format, e.g. `[{ "type": "BODY", "text": "Order {{order_id}} arrives {{eta}}" }]`'
   })
-}).annotations({ ...strict, identifier: "CreateTemplate" })
+}).annotations({
+  ...strict,
+  identifier: "CreateTemplate",
+  examples: [
+    {
+      key: "order_shipped",
+      name: "order_shipped",
+      language: "en",
+      category: "UTILITY",
+      status: "APPROVED",
+      parameterFormat: "NAMED",
+      components: [{ type: "BODY", text: "Order {{order_id}} arrives {{eta}}" }]
+    }
+  ]
+})
 export const SyncTemplatesBody = Schema.Struct({ whatsappNumberId: Schema.UUID }).annotations({
   ...strict,
-  identifier: "SyncTemplates"
+  identifier: "SyncTemplates",
+  examples: [{ whatsappNumberId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1d" }]
 })
 
 const admin = HttpApiGroup.make("admin")
@@ -303,12 +361,14 @@ const admin = HttpApiGroup.make("admin")
     HttpApiEndpoint.post("createBusiness", "/businesses")
       .setPayload(CreateBusinessBody)
       .addSuccess(Envelope(BusinessJson), { status: 201 })
+      .annotate(OpenApi.Summary, "Create a business")
   )
   .add(
     HttpApiEndpoint.post("createUser", "/businesses/:businessId/users")
       .setPath(BusinessPath)
       .setPayload(CreateUserBody)
       .addSuccess(Envelope(UserJson), { status: 201 })
+      .annotate(OpenApi.Summary, "Create a user")
   )
   .add(
     HttpApiEndpoint.post("createWhatsAppNumber", "/businesses/:businessId/whatsapp-numbers")
@@ -316,23 +376,27 @@ const admin = HttpApiGroup.make("admin")
       .setPayload(CreateWhatsAppNumberBody)
       .addSuccess(Envelope(WhatsAppNumberJson), { status: 201 })
       .pipe(answers(409))
+      .annotate(OpenApi.Summary, "Add a WhatsApp number")
   )
   .add(
     HttpApiEndpoint.post("createApiKey", "/businesses/:businessId/api-keys")
       .setPath(BusinessPath)
       .setPayload(CreateApiKeyBody)
       .addSuccess(Envelope(ApiKeyJson), { status: 201 })
+      .annotate(OpenApi.Summary, "Create an API key")
   )
   .add(
     HttpApiEndpoint.del("revokeApiKey", "/businesses/:businessId/api-keys/:apiKeyId")
       .setPath(Schema.Struct({ businessId: Schema.String, apiKeyId: Schema.String }))
       .addSuccess(HttpApiSchema.NoContent)
+      .annotate(OpenApi.Summary, "Revoke an API key")
   )
   .add(
     HttpApiEndpoint.post("createTemplate", "/businesses/:businessId/templates")
       .setPath(BusinessPath)
       .setPayload(CreateTemplateBody)
       .addSuccess(Envelope(TemplateJson), { status: 201 })
+      .annotate(OpenApi.Summary, "Create or replace a template")
   )
   .add(
     HttpApiEndpoint.post("syncTemplates", "/businesses/:businessId/templates/sync")
@@ -340,6 +404,7 @@ const admin = HttpApiGroup.make("admin")
       .setPayload(SyncTemplatesBody)
       .addSuccess(Envelope(SyncJson))
       .pipe(answers(422, 502))
+      .annotate(OpenApi.Summary, "Sync templates from Meta")
   )
   .addError(ErrorBody, { status: 400 })
   .addError(ErrorBody, { status: 401 })
@@ -429,7 +494,7 @@ export const ReplaceAccessTokenBody = Schema.Struct({
   accessToken: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
     description: "The new Meta access token; stored encrypted, never returned"
   })
-}).annotations({ ...strict, identifier: "ReplaceAccessToken" })
+}).annotations({ ...strict, identifier: "ReplaceAccessToken", examples: [{ accessToken: "EAAG…" }] })
 export const ResealJson = Schema.Struct({
   total: Schema.Number.annotations({ description: "Stored access tokens" }),
   resealed: Schema.Number.annotations({ description: "Re-sealed now under PARLEY_SECRET_KEY" }),
@@ -468,6 +533,82 @@ const adminSecrets = HttpApiGroup.make("adminSecrets")
   .annotate(OpenApi.Description, "Access tokens and secret-key rotation. Bearer `PARLEY_ADMIN_TOKEN`.")
 
 // ---------------------------------------------------------------------------------------------------------------
+// Admin lists (what exists): one page at a time, like the public API. Never a secret.
+
+export const AdminListParams = Schema.Struct({
+  limit: Schema.optional(Limit(200, 50, "Page size, 1–200 (default 50)")),
+  cursor: Schema.optional(
+    Schema.String.pipe(Schema.maxLength(512)).annotations({ description: "`page.nextCursor` of the previous page" })
+  )
+})
+
+const Iso = Schema.String.annotations({ format: "date-time", description: "ISO 8601, UTC" })
+
+export const WhatsAppNumberSummaryJson = Schema.Struct({
+  ...WhatsAppNumberJson.fields,
+  createdAt: Iso
+}).annotations({ identifier: "WhatsAppNumberSummary", description: "A number; its access token is never returned" })
+export const ApiKeySummaryJson = Schema.Struct({
+  id: Schema.String,
+  businessId: Schema.String,
+  userId: Schema.NullOr(Schema.String),
+  name: Schema.String,
+  prefix: Schema.String.annotations({
+    description: "The key's public start, `parley_<shortId>_`: enough to recognise it, never to use it"
+  }),
+  shortId: Schema.String,
+  scopes: Schema.Array(Scope),
+  createdAt: Iso,
+  lastUsedAt: Schema.NullOr(Iso).annotations({ description: "Last authentication, to the minute; null if never" }),
+  revokedAt: Schema.NullOr(Iso)
+}).annotations({ identifier: "ApiKeySummary", description: "An API key without its secret" })
+
+const adminLists = HttpApiGroup.make("adminLists")
+  .add(
+    HttpApiEndpoint.get("listBusinesses", "/businesses")
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(BusinessJson)))
+      .annotate(OpenApi.Summary, "List businesses")
+      .annotate(OpenApi.Description, "Oldest first, one page at a time.")
+  )
+  .add(
+    HttpApiEndpoint.get("listUsers", "/businesses/:businessId/users")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(UserJson)))
+      .annotate(OpenApi.Summary, "List a business's users")
+  )
+  .add(
+    HttpApiEndpoint.get("listWhatsAppNumbers", "/businesses/:businessId/whatsapp-numbers")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(WhatsAppNumberSummaryJson)))
+      .annotate(OpenApi.Summary, "List a business's WhatsApp numbers")
+  )
+  .add(
+    HttpApiEndpoint.get("listApiKeys", "/businesses/:businessId/api-keys")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(ApiKeySummaryJson)))
+      .annotate(OpenApi.Summary, "List a business's API keys")
+      .annotate(OpenApi.Description, "Revoked keys included (`revokedAt`). The secret is never shown again.")
+  )
+  .add(
+    HttpApiEndpoint.get("listTemplates", "/businesses/:businessId/templates")
+      .setPath(BusinessPath)
+      .setUrlParams(AdminListParams)
+      .addSuccess(PagedEnvelope(Schema.Array(TemplateJson)))
+      .annotate(OpenApi.Summary, "List a business's templates")
+  )
+  .addError(ErrorBody, { status: 400 })
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 404 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(AdminAuth)
+  .prefix("/v1/admin")
+  .annotate(OpenApi.Title, "Admin")
+
+// ---------------------------------------------------------------------------------------------------------------
 // Webhooks (Meta)
 
 export const VerifyParams = Schema.Struct({
@@ -481,7 +622,13 @@ export const WebhookEnvelope = Schema.Struct({
   entry: Schema.Array(Schema.Unknown)
 }).annotations({
   identifier: "WhatsAppWebhook",
-  description: "Meta's webhook payload, signed with `X-Hub-Signature-256` over the raw bytes (up to 3 MB)"
+  description: "Meta's webhook payload, signed with `X-Hub-Signature-256` over the raw bytes (up to 3 MB)",
+  examples: [
+    {
+      object: "whatsapp_business_account",
+      entry: [{ id: "102290129340398", changes: [{ field: "messages", value: { messaging_product: "whatsapp" } }] }]
+    }
+  ]
 })
 
 const webhooks = HttpApiGroup.make("webhooks")
@@ -509,6 +656,7 @@ const webhooks = HttpApiGroup.make("webhooks")
       )
   )
   .annotate(OpenApi.Title, "Webhooks")
+  .annotate(OpenApi.Description, "Meta's WhatsApp webhooks: the verification handshake and signed deliveries.")
 
 // ---------------------------------------------------------------------------------------------------------------
 // Health
@@ -519,37 +667,56 @@ const health = HttpApiGroup.make("health")
   .add(
     HttpApiEndpoint.get("health", "/health")
       .addSuccess(HealthJson)
+      .annotate(OpenApi.Summary, "Liveness")
       .annotate(OpenApi.Description, "Alive: the process answers.")
   )
   .add(
     HttpApiEndpoint.get("ready", "/ready")
       .addSuccess(HealthJson)
       .pipe(answers(503))
+      .annotate(OpenApi.Summary, "Readiness")
       .annotate(OpenApi.Description, "Ready: the database answers. 503 otherwise.")
   )
   .annotate(OpenApi.Title, "Health")
+  .annotate(OpenApi.Description, "Liveness and readiness probes for load balancers and orchestrators.")
 
-const decodeErrorRef = "#/components/schemas/HttpApiDecodeError"
+// ---------------------------------------------------------------------------------------------------------------
+// The document: one named error schema, servers, licence
+
 const errorRef = "#/components/schemas/Error"
+
+/** What each error status means, for the response descriptions; the body is always `Error`. */
+const errorDescriptions: Readonly<Record<string, string>> = {
+  "400": "Invalid request (`invalid_request`, `malformed_json`, `invalid_cursor`)",
+  "401": "Missing or invalid credentials (`unauthorized`)",
+  "403": "Forbidden: the key lacks the scope, or the signature check failed",
+  "404": "Not found",
+  "405": "Method not allowed",
+  "409": "Conflict",
+  "413": "Request body too large (`payload_too_large`)",
+  "415": "Unsupported media type",
+  "422": "Understood but refused (e.g. `service_window_closed`)",
+  "429": "Rate limited (`rate_limited`, see `Retry-After`)",
+  "502": "The WhatsApp provider failed",
+  "503": "Starting, stopping or the database is unavailable (see `Retry-After`)"
+}
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** HttpApi documents its own decode-error body for 400; ours replaces it (see `Edge`), so the spec says so. */
-const onlyOurErrors = (spec: Record<string, unknown>): Record<string, unknown> => {
+/**
+ * HttpApi inlines the error schema at every use (twice where a middleware and an endpoint both declare a status)
+ * and documents its own decode-error body for 400, which `Edge` replaces with ours. Every error response becomes
+ * one `$ref` to the `Error` component, so generated clients get one named type; tags are listed once each.
+ */
+const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> => {
   const paths = isRecord(spec.paths) ? spec.paths : {}
   for (const path of Object.values(paths)) {
     for (const operation of Object.values(isRecord(path) ? path : {})) {
       const responses = isRecord(operation) && isRecord(operation.responses) ? operation.responses : {}
-      for (const response of Object.values(responses)) {
-        const json = isRecord(response) && isRecord(response.content) ? response.content["application/json"] : undefined
-        if (!isRecord(json) || !isRecord(json.schema)) continue
-        if (json.schema.$ref === decodeErrorRef) {
-          json.schema = { $ref: errorRef }
-          if (isRecord(response)) response.description = "Invalid request (`invalid_request`)"
-        } else if (Array.isArray(json.schema.anyOf)) {
-          const rest = json.schema.anyOf.filter((s: unknown) => !(isRecord(s) && s.$ref === decodeErrorRef))
-          json.schema = rest.length === 1 ? rest[0] : { anyOf: rest }
-        }
+      for (const [status, response] of Object.entries(responses)) {
+        if (Number(status) < 400 || !isRecord(response)) continue
+        response.description = errorDescriptions[status] ?? "Error"
+        response.content = { "application/json": { schema: { $ref: errorRef } } }
       }
     }
   }
@@ -557,12 +724,22 @@ const onlyOurErrors = (spec: Record<string, unknown>): Record<string, unknown> =
   delete components.HttpApiDecodeError
   delete components.Issue
   delete components.PropertyKey
+  if (Array.isArray(spec.tags)) {
+    const seen = new Set<unknown>()
+    spec.tags = spec.tags.filter((tag: unknown) => {
+      const name = isRecord(tag) ? tag.name : tag
+      if (seen.has(name)) return false
+      seen.add(name)
+      return true
+    })
+  }
   return spec
 }
 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
   .add(admin)
+  .add(adminLists)
   .add(adminWebhooks)
   .add(adminSecrets)
   .add(webhooks)
@@ -573,4 +750,18 @@ export class Api extends HttpApi.make("parley")
     OpenApi.Description,
     "A business's WhatsApp inbox as an API. Every error is `{ message, error: { code, details } }`; see docs/api.md."
   )
-  .annotate(OpenApi.Transform, onlyOurErrors) {}
+  .annotate(OpenApi.License, { name: "MIT", url: "https://opensource.org/license/mit" })
+  .annotate(OpenApi.Servers, [
+    {
+      url: "{origin}",
+      description: "Your Parley service",
+      variables: {
+        origin: {
+          default: "http://127.0.0.1:3000",
+          description: "Scheme, host and port (the default is `pnpm start`'s)"
+        }
+      }
+    }
+  ])
+  .annotate(HttpApi.AdditionalSchemas, [ErrorBody])
+  .annotate(OpenApi.Transform, oneErrorSchema) {}

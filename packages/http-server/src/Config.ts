@@ -30,6 +30,10 @@ export interface ServiceConfig {
   /** Failed authentications per minute per client address before 429; 0 turns the limit off. */
   readonly authFailuresPerMinute: number
   readonly logLevel: LogLevel.LogLevel
+  /** `GET /metrics`: `PARLEY_METRICS_TOKEN` (a bearer token) or `PARLEY_METRICS_PUBLIC=true`; off otherwise. */
+  readonly metrics: { readonly token?: Redacted.Redacted<string> | undefined; readonly public: boolean }
+  /** `OTEL_EXPORTER_OTLP_ENDPOINT`: traces are exported over OTLP/HTTP when set, not recorded otherwise. */
+  readonly otlpEndpoint: Option.Option<string>
 }
 
 export class ConfigInvalid {
@@ -192,6 +196,21 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
         )
       )
     }
+    const metricsToken = yield* secret(env, "PARLEY_METRICS_TOKEN", (v) =>
+      v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : "must be at least 16 printable characters, no spaces"
+    )
+    const metricsPublic = (set(env, "PARLEY_METRICS_PUBLIC") ?? "false").toLowerCase()
+    if (!["true", "false", "1", "0"].includes(metricsPublic)) {
+      return yield* Either.left(
+        new ConfigInvalid("PARLEY_METRICS_PUBLIC", `must be true or false, got ${JSON.stringify(metricsPublic)}`)
+      )
+    }
+    const otlpEndpoint = set(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
+    if (otlpEndpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(otlpEndpoint)) {
+      return yield* Either.left(
+        new ConfigInvalid("OTEL_EXPORTER_OTLP_ENDPOINT", `must be an http(s) URL, got ${JSON.stringify(otlpEndpoint)}`)
+      )
+    }
     return {
       port,
       host,
@@ -204,6 +223,11 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       rateLimitPerMinute,
       unconfirmedSendTimeoutSeconds,
       authFailuresPerMinute,
-      logLevel
+      logLevel,
+      metrics: {
+        ...(Option.isSome(metricsToken) ? { token: metricsToken.value } : {}),
+        public: metricsPublic === "true" || metricsPublic === "1"
+      },
+      otlpEndpoint: Option.fromNullable(otlpEndpoint)
     }
   })

@@ -11,6 +11,7 @@ import { Api } from "./Api.js"
 import { type ApiError, invalidCursor, invalidRequest } from "./ApiError.js"
 import { CursorSigning } from "./CursorSigning.js"
 import { type DomainError, toApiError } from "./ErrorMapping.js"
+import * as Metrics from "./Metrics.js"
 import { messageJson, viewJson } from "./Representation.js"
 import { CurrentActor } from "./Security.js"
 
@@ -35,9 +36,9 @@ const idempotencyKeyOf = (
 }
 
 /** The send's answer: the message (201), or the stored provider refusal as an error, marked when replayed. */
-const answer = (receipt: SendReceipt, message: string) =>
+const answer = (receipt: SendReceipt, message: string, operation: "sendText" | "sendTemplate") =>
   Effect.gen(function* () {
-    if (receipt.replayed) yield* markReplayed
+    if (receipt.replayed) yield* Effect.zipRight(markReplayed, Metrics.countReplay(operation))
     const outcome = receipt.outcome
     if (outcome._tag === "Refused") return yield* Effect.fail(toApiError(outcome.error))
     return { message, data: messageJson(outcome.message) }
@@ -115,7 +116,7 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
           const receipt = yield* inbox
             .sendText(actor, path.id, payload, { idempotencyKey })
             .pipe(Effect.mapError(toApiError))
-          return yield* answer(receipt, "Message sent")
+          return yield* answer(receipt, "Message sent", "sendText")
         })
       )
       .handle("sendTemplate", ({ payload, headers, request }) =>
@@ -135,7 +136,7 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
               { idempotencyKey }
             )
             .pipe(Effect.mapError((error) => toApiError(renameTemplateFields(error))))
-          return yield* answer(receipt, "Template sent")
+          return yield* answer(receipt, "Template sent", "sendTemplate")
         })
       )
       .handle("updateConversation", ({ path, payload }) =>

@@ -10,6 +10,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
 import {
   ApiKeys,
+  Listing,
   SecretRotation,
   type Secrets,
   SqlRateLimitStore,
@@ -20,18 +21,22 @@ import {
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
+import { AdminListHandlersLive } from "./AdminListHandlers.js"
 import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
 import { AdminWebhooksLive } from "./AdminWebhookHandlers.js"
 import { Api } from "./Api.js"
 import { AdminAuthLive, ApiKeyAuthLive } from "./Authentication.js"
 import * as AuthFailureLimit from "./AuthFailureLimit.js"
 import * as CursorSigning from "./CursorSigning.js"
+import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
 import { MessagingLive } from "./MessagingHandlers.js"
+import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
 import * as RateLimit from "./RateLimit.js"
+import * as Tracing from "./Tracing.js"
 import { WebhooksLive } from "./WebhookHandlers.js"
 import * as WebhookProcessor from "./WebhookProcessor.js"
 
@@ -48,6 +53,13 @@ export interface ServerOptions {
     /** Gateway tuning (timeouts, retries, throughput), e.g. for tests. */
     readonly gateway?: Omit<CloudApiGateway.Options, "baseUrl" | "apiVersion"> | undefined
   }
+  /**
+   * Installs the tracer every span goes to (`Tracing.layerOtlp`, `Tracing.layerOff`, or a test's in-memory SDK);
+   * without it, Effect's default tracer.
+   */
+  readonly tracing?: Layer.Layer<never> | undefined
+  /** `/metrics`: off unless a token or the public opt-in is given. */
+  readonly metrics?: Metrics.MetricsOptions | undefined
   /**
    * The secret the API's cursors are signed with (a key is derived from it); the service passes its secret key.
    * Without one, a random key per process.
@@ -134,7 +146,8 @@ export const layer = <E>(
     }),
     // Secrets and operations: failed authentications per address, key rotation.
     AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
-    SecretRotation.layer
+    SecretRotation.layer,
+    Listing.layer
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
     Layer.provideMerge(
@@ -150,6 +163,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       AdminHandlersLive,
+      AdminListHandlersLive,
       AdminWebhooksLive,
       AdminSecretsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
@@ -163,7 +177,11 @@ export const layer = <E>(
   )
 
   const serve = HttpApiBuilder.serve().pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+    Layer.provide(HttpApiScalar.layer({ path: Docs.path, scalar: { withDefaultFonts: false } })),
+    // Middlewares built later wrap those built earlier, and `Layer.provide`s lower in this pipe are built first:
+    // Metrics wraps Docs, which wraps Edge, so every answer is measured with its final status.
+    Layer.provide(HttpApiBuilder.middleware(Metrics.measure(options.metrics))),
+    Layer.provide(HttpApiBuilder.middleware(Docs.serve)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(
       HttpApiBuilder.middleware(
@@ -187,6 +205,9 @@ export const layer = <E>(
     Layer.provide(running),
     Layer.provide(services),
     Layer.provide(Layer.effectDiscard(options.beforeStart ?? Effect.void)),
-    Layer.provideMerge(NodeHttpServer.layer(handle.create, { port: options.port, host: options.host }))
+    Layer.provideMerge(NodeHttpServer.layer(handle.create, { port: options.port, host: options.host })),
+    // Built first, so the server and every fiber it starts use this tracer, with query strings redacted.
+    Layer.provide(Tracing.layerRedacting),
+    Layer.provide(options.tracing ?? Layer.empty)
   )
 }

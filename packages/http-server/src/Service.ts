@@ -12,6 +12,7 @@ import type { ServiceConfig } from "./Config.js"
 import * as DataDir from "./DataDir.js"
 import * as Server from "./Server.js"
 import { SecretKeyMismatch } from "./StartupFailure.js"
+import * as Tracing from "./Tracing.js"
 
 export interface Started {
   readonly url: string
@@ -91,6 +92,8 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           host: config.host,
           adminToken,
           rateLimitPerMinute: config.rateLimitPerMinute,
+          metrics: config.metrics,
+          tracing: Tracing.fromEndpoint(config.otlpEndpoint),
           unconfirmedSendTimeout: Duration.seconds(config.unconfirmedSendTimeoutSeconds),
           authFailuresPerMinute: config.authFailuresPerMinute,
           cursorSecret: secretKey,

@@ -11,6 +11,7 @@ import { DateTime, Effect, Either, Option, type Redacted } from "effect"
 import { Api } from "./Api.js"
 import { ApiError } from "./ApiError.js"
 import { toApiError } from "./ErrorMapping.js"
+import * as Metrics from "./Metrics.js"
 import { WebhookProcessor } from "./WebhookProcessor.js"
 
 export interface WebhookSettings {
@@ -51,10 +52,12 @@ export const WebhooksLive = (settings: WebhookSettings) =>
               yield* Effect.annotateLogs(Effect.logWarning("webhook signature rejected"), {
                 reason: verified.left.reason
               })
+              yield* Metrics.countWebhook("rejected")
               return yield* Effect.fail(ApiError.make(401, "invalid_signature", verified.left.message))
             }
             const receivedAt = yield* DateTime.now
             const appended = yield* store.append({ body, receivedAt }).pipe(Effect.mapError(toApiError))
+            yield* Metrics.countWebhook(appended._tag === "Stored" ? "received" : "duplicate")
             // Already durable: the worker applies it at once (or, if this process dies now, after its restart).
             if (appended._tag === "Stored") yield* processor.wake
             return HttpServerResponse.unsafeJson({

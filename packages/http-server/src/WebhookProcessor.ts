@@ -23,6 +23,7 @@ import {
 import { WebhookInbox } from "@parley/postgres"
 import { Webhook } from "@parley/whatsapp-cloud"
 import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
+import * as Metrics from "./Metrics.js"
 
 /**
  * How many times an item the database refuses is tried (with its delivery's retries) before it is set aside as a
@@ -249,6 +250,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
                 maxAttempts
               })
         for (const failure of recorded) {
+          if (failure.state === "dead") yield* Metrics.countWebhook("dead_lettered")
           yield* logWith("Warning", failure.state === "dead" ? "webhook item set aside" : "webhook item failed", {
             delivery: source.deliveryId,
             failure: failure.id,
@@ -281,7 +283,12 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         })
         const retrying = recorded.filter((f) => f.state === "retrying")
         const now = yield* DateTime.now
-        if (retrying.length === 0) return yield* store.markProcessed(delivery.id, now)
+        if (retrying.length === 0) {
+          yield* Metrics.countWebhook("processed")
+          yield* Metrics.recordLag(DateTime.distanceDuration(delivery.receivedAt, now))
+          return yield* store.markProcessed(delivery.id, now)
+        }
+        yield* Metrics.countWebhook("failed")
         yield* store.markFailed(
           delivery.id,
           `${retrying.length} item(s) failed: ${retrying[0]?.lastError ?? ""}`,

@@ -49,6 +49,13 @@ const resolve = (options: Connection) =>
     return { url, token }
   })
 
+interface Answer {
+  readonly message?: string
+  readonly data?: unknown
+  readonly page?: { readonly nextCursor?: string | null }
+  readonly error?: { readonly code?: string }
+}
+
 const call = (options: Connection, method: string, path: string, body?: unknown) =>
   Effect.gen(function* () {
     const { url, token } = yield* resolve(options)
@@ -66,7 +73,7 @@ const call = (options: Connection, method: string, path: string, body?: unknown)
     })
     if (response.status === 204) return yield* Console.log(JSON.stringify({ ok: true }))
     const text = yield* Effect.promise(() => response.text())
-    let json: { readonly message?: string; readonly data?: unknown; readonly error?: { readonly code?: string } }
+    let json: Answer
     try {
       json = JSON.parse(text)
     } catch {
@@ -86,6 +93,49 @@ const call = (options: Connection, method: string, path: string, body?: unknown)
 const business = Options.text("business").pipe(Options.withDescription("The business id"))
 const name = Options.text("name")
 
+// ---------------------------------------------------------------------------------------------------------------
+// Lists: one page per call, like the API. `call` prints the items to stdout as JSON and the cursor of the next page,
+// if any, to stderr, so `parley keys list ... | jq` sees only the items.
+
+const paging = {
+  limit: Options.integer("limit").pipe(Options.withDescription("Page size, 1-200 (default 50)"), Options.optional),
+  cursor: Options.text("cursor").pipe(
+    Options.withDescription("The cursor a previous page printed, for the next page"),
+    Options.optional
+  )
+}
+
+const listing = (
+  o: { readonly connection: Connection; readonly limit: Option.Option<number>; readonly cursor: Option.Option<string> },
+  path: string
+) => {
+  const query = new URLSearchParams()
+  if (Option.isSome(o.limit)) query.set("limit", String(o.limit.value))
+  if (Option.isSome(o.cursor)) query.set("cursor", o.cursor.value)
+  const search = query.size === 0 ? "" : `?${query}`
+  return call(o.connection, "GET", `${path}${search}`)
+}
+
+const list = (description: string, path: (business: string) => string) =>
+  Command.make("list", { connection, business, ...paging }, (o) =>
+    listing(o, path(encodeURIComponent(o.business)))
+  ).pipe(Command.withDescription(description))
+
+const listBusinesses = Command.make("list", { connection, ...paging }, (o) => listing(o, "/businesses")).pipe(
+  Command.withDescription("List businesses, oldest first")
+)
+const listUsers = list("List a business's users", (b) => `/businesses/${b}/users`)
+const listNumbers = list(
+  "List a business's WhatsApp numbers (never their tokens)",
+  (b) => `/businesses/${b}/whatsapp-numbers`
+)
+const listKeys = list(
+  "List a business's API keys: prefix, scopes, created, last used (never the secret)",
+  (b) => `/businesses/${b}/api-keys`
+)
+const listTemplates = list("List a business's templates", (b) => `/businesses/${b}/templates`)
+
+// ---------------------------------------------------------------------------------------------------------------
 // Secrets: a number's access token, and re-sealing the stored tokens after a key rotation.
 
 const setAccessToken = Command.make(
@@ -121,7 +171,8 @@ const businesses = Command.make("businesses").pipe(
   Command.withSubcommands([
     Command.make("create", { connection, name }, ({ connection, name }) =>
       call(connection, "POST", "/businesses", { name })
-    ).pipe(Command.withDescription("Create a business"))
+    ).pipe(Command.withDescription("Create a business")),
+    listBusinesses
   ])
 )
 
@@ -129,7 +180,8 @@ const users = Command.make("users").pipe(
   Command.withSubcommands([
     Command.make("create", { connection, business, name }, ({ connection, business, name }) =>
       call(connection, "POST", `/businesses/${encodeURIComponent(business)}/users`, { name })
-    ).pipe(Command.withDescription("Create a user of a business"))
+    ).pipe(Command.withDescription("Create a user of a business")),
+    listUsers
   ])
 )
 
@@ -155,6 +207,7 @@ const numbers = Command.make("numbers").pipe(
           accessToken: Redacted.value(o.accessToken)
         })
     ).pipe(Command.withDescription("Add a business's WhatsApp number")),
+    listNumbers,
     setAccessToken
   ])
 )
@@ -189,7 +242,8 @@ const keys = Command.make("keys").pipe(
           "DELETE",
           `/businesses/${encodeURIComponent(o.business)}/api-keys/${encodeURIComponent(o.key)}`
         )
-    ).pipe(Command.withDescription("Revoke an API key"))
+    ).pipe(Command.withDescription("Revoke an API key")),
+    listKeys
   ])
 )
 
@@ -249,7 +303,8 @@ const templates = Command.make("templates").pipe(
         call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/templates/sync`, {
           whatsappNumberId: o.number
         })
-    ).pipe(Command.withDescription("Pull the templates of the number's WhatsApp Business Account from Meta"))
+    ).pipe(Command.withDescription("Pull the templates of the number's WhatsApp Business Account from Meta")),
+    listTemplates
   ])
 )
 

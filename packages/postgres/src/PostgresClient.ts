@@ -1,11 +1,14 @@
 /**
- * A `SqlClient` on a PostgreSQL server through `@effect/sql-pg` (node-postgres pool).
+ * A `SqlClient` on a PostgreSQL server through `@effect/sql-pg`, on a node-postgres pool this module owns so that
+ * its usage can be measured: `parley_db_pool_connections{state="total|idle|waiting"}` and
+ * `parley_db_pool_max_connections`, sampled every few seconds (Effect gauges, rendered by the service's `/metrics`).
  */
 
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Config, type ConfigError, Duration, Layer, type Redacted } from "effect"
+import { Config, type ConfigError, Duration, Effect, Layer, Metric, MetricLabel, Redacted, Schedule } from "effect"
+import Pg from "pg"
 
 export interface PostgresClientOptions {
   /** `postgres://user:password@host:port/database` */
@@ -15,17 +18,70 @@ export interface PostgresClientOptions {
   readonly applicationName?: string | undefined
 }
 
-const config = (options: PostgresClientOptions) => ({
-  url: options.url,
-  maxConnections: options.maxConnections ?? 10,
-  applicationName: options.applicationName ?? "parley",
-  connectTimeout: Duration.seconds(5),
-  idleTimeout: Duration.seconds(30)
+const connectTimeout = Duration.seconds(5)
+const idleTimeout = Duration.seconds(30)
+/** How often the pool gauges are refreshed. */
+const sampleEvery = Duration.seconds(5)
+
+export const poolConnections = Metric.gauge("parley_db_pool_connections", {
+  description: "PostgreSQL pool connections by state: total (open), idle, waiting (requests queued for one)"
 })
+export const poolMax = Metric.gauge("parley_db_pool_max_connections", {
+  description: "The pool's size (DATABASE_POOL_SIZE)"
+})
+
+const gauge = (state: string) => Metric.taggedWithLabels(poolConnections, [MetricLabel.make("state", state)])
+const total = gauge("total")
+const idle = gauge("idle")
+const waiting = gauge("waiting")
+
+/** Reads the counts each time it runs (they are plain properties of the pool). */
+const sample = (pool: Pg.Pool) =>
+  Effect.suspend(() =>
+    Effect.all([
+      Metric.set(total, pool.totalCount),
+      Metric.set(idle, pool.idleCount),
+      Metric.set(waiting, pool.waitingCount)
+    ])
+  )
+
+/** Opens the pool, checks the server with `SELECT 1` (bounded by the connect timeout), ends the pool on release. */
+const acquirePool = (options: PostgresClientOptions) =>
+  Effect.gen(function* () {
+    const max = options.maxConnections ?? 10
+    const pool = new Pg.Pool({
+      connectionString: Redacted.value(options.url),
+      max,
+      connectionTimeoutMillis: Duration.toMillis(connectTimeout),
+      idleTimeoutMillis: Duration.toMillis(idleTimeout),
+      application_name: options.applicationName ?? "parley"
+    })
+    // A connection that fails while idle is removed by the pool; queries see their own errors.
+    pool.on("error", () => {})
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => pool.query("SELECT 1"),
+        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+      }),
+      () => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+    ).pipe(
+      Effect.timeoutFail({
+        duration: connectTimeout,
+        onTimeout: () =>
+          new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+      })
+    )
+    yield* Metric.set(poolMax, max)
+    yield* sample(pool).pipe(Effect.repeat(Schedule.spaced(sampleEvery)), Effect.forkScoped)
+    return pool
+  })
 
 /** Connects (checking the server with `SELECT 1`), and closes the pool when the layer is released. */
 export const layer = (options: PostgresClientOptions): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> =>
-  PgClient.layer(config(options))
+  PgClient.layerFromPool({
+    acquire: acquirePool(options),
+    applicationName: options.applicationName ?? "parley"
+  })
 
 /** Reads `DATABASE_URL` (and optionally `DATABASE_POOL_SIZE`) from configuration. */
 export const layerConfig = (

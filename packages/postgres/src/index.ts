@@ -3,6 +3,7 @@
  * default. One set of migrations and queries serves both engines.
  */
 export * as ApiKeys from "./ApiKeys.js"
+export * as Listing from "./Listing.js"
 export * as Migrations from "./Migrations.js"
 export * as PgliteClient from "./PgliteClient.js"
 export * as PostgresClient from "./PostgresClient.js"

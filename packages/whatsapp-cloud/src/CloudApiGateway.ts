@@ -20,6 +20,7 @@ import {
 import { Clock, Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as GraphHttp from "./internal/graphHttp.js"
 import * as MessagePayload from "./MessagePayload.js"
+import * as ProviderMetrics from "./ProviderMetrics.js"
 import * as RateLimiter from "./RateLimiter.js"
 
 export interface RetryOptions {
@@ -236,9 +237,15 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
       const numberKey = from.providerPhoneNumberId
       const pairKey = pairKeyOf(numberKey, recipient)
       const attempt = Effect.gen(function* () {
-        yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)")
-        yield* takeTurn(numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)")
-        const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout)
+        yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)").pipe(
+          ProviderMetrics.timeLimiter("pair")
+        )
+        yield* takeTurn(numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)").pipe(
+          ProviderMetrics.timeLimiter("number")
+        )
+        const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout).pipe(
+          ProviderMetrics.timeRequest("send")
+        )
         return yield* accepted(response.body)
       })
       return GraphHttp.retrying(attempt, config.retry, {
@@ -268,6 +275,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
         MessagePayload.recipientOf(input.to),
         MessagePayload.textMessage(input, config.previewUrls)
       ).pipe(
+        ProviderMetrics.countSend("text"),
         Effect.withSpan("CloudApiGateway.sendText", {
           attributes: {
             "parley.message_id": input.messageId,
@@ -279,6 +287,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
 
     const sendTemplate = (input: SendTemplate) =>
       send(input.from, MessagePayload.recipientOf(input.to), MessagePayload.templateMessage(input)).pipe(
+        ProviderMetrics.countSend("template"),
         Effect.withSpan("CloudApiGateway.sendTemplate", {
           attributes: {
             "parley.message_id": input.messageId,
@@ -294,7 +303,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
           client,
           request(input.from, MessagePayload.readReceipt(input.providerMessageId)),
           config.requestTimeout
-        ),
+        ).pipe(ProviderMetrics.timeRequest("mark_read")),
         config.retry,
         { idempotent: true }
       ).pipe(

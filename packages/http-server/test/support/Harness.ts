@@ -95,6 +95,10 @@ export interface HarnessOptions {
   readonly webhookProcessing?: { readonly maxItemAttempts?: number; readonly retryDelay?: Duration.DurationInput }
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
+  /** The tracer the server's spans go to (e.g. an in-memory exporter). */
+  readonly tracing?: Server.ServerOptions["tracing"]
+  /** `/metrics` exposure (off by default, like the service). */
+  readonly metrics?: Server.ServerOptions["metrics"]
   /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
   readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
@@ -151,7 +155,9 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             webhookProcessing: { retryDelay: "50 millis", ...options.webhookProcessing },
             beforeStart: options.beforeStart,
             unconfirmedSendTimeout: options.unconfirmedSendTimeout,
-            maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery }
+            maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
+            metrics: options.metrics,
+            tracing: options.tracing
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),

@@ -1,0 +1,221 @@
+/**
+ * The served `/openapi.json` is a document clients can be generated from: `@redocly/cli lint` (recommended rules)
+ * finds no problem; `openapi-typescript` generates types from it; a small `openapi-fetch` client type-checks
+ * against those types (and a wrong one does not); and that client, run against the real server, calls every
+ * operation the document lists, each answering 2xx.
+ */
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
+import { promisify } from "node:util"
+import { TestDatabase } from "@parley/postgres/testing"
+import { Webhook } from "@parley/whatsapp-cloud"
+import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
+import { Either, Option, Schema, SchemaAST } from "effect"
+import createClient from "openapi-fetch"
+import openapiTS, { astToString } from "openapi-typescript"
+import ts from "typescript"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Api from "../src/Api.js"
+import { clientSource, wrongClientSource } from "./support/generatedClient.js"
+import {
+  adminToken,
+  appSecret,
+  envelope,
+  type Harness,
+  inboundChange,
+  nextPhone,
+  start,
+  verifyToken
+} from "./support/Harness.js"
+
+const run = promisify(execFile)
+const packageDir = Path.resolve(import.meta.dirname, "..")
+const redocly = Path.join(packageDir, "node_modules", "@redocly", "cli", "bin", "cli.js")
+const openapiFetchTypes = Path.join(packageDir, "node_modules", "openapi-fetch", "dist", "index.d.mts")
+
+interface Spec {
+  readonly paths: Record<string, Record<string, { readonly operationId?: string }>>
+}
+
+const methods = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"])
+
+describe("the OpenAPI document", () => {
+  let h: Harness
+  let dir: string
+  let spec: Spec
+  let specText: string
+
+  beforeAll(async () => {
+    h = await start({ name: "PGlite", database: () => TestDatabase.pglite })
+    dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "parley-openapi-"))
+    const response = await fetch(`${h.url}/openapi.json`)
+    specText = await response.text()
+    spec = JSON.parse(specText) as Spec
+    Fs.writeFileSync(Path.join(dir, "openapi.json"), specText)
+  }, 120_000)
+  afterAll(async () => {
+    await h?.close()
+    if (dir !== undefined) Fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("passes redocly lint (recommended rules) with no error and no warning", async () => {
+    const result = await run(process.execPath, [redocly, "lint", Path.join(dir, "openapi.json"), "--format=json"], {
+      cwd: dir
+    }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? "" }))
+    const report = JSON.parse(result.stdout) as {
+      totals: { errors: number; warnings: number }
+      problems: ReadonlyArray<{ ruleId: string; message: string }>
+    }
+    expect(report.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([])
+    expect(report.totals).toMatchObject({ errors: 0, warnings: 0 })
+  }, 60_000)
+
+  it("has a summary, an operationId and, for a request body, examples that the server accepts, on every operation", () => {
+    const schemas = (JSON.parse(specText) as { components: { schemas: Record<string, { examples?: unknown }> } })
+      .components.schemas
+    for (const [path, item] of Object.entries(spec.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const op = operation as {
+          operationId?: string
+          summary?: string
+          requestBody?: { content: Record<string, { schema: { $ref?: string; examples?: unknown } }> }
+        }
+        expect(op.operationId, `${method} ${path}`).toBeTruthy()
+        expect(op.summary, `${method} ${path}`).toBeTruthy()
+        for (const media of Object.values(op.requestBody?.content ?? {})) {
+          const ref = media.schema.$ref
+          const schema = ref === undefined ? media.schema : schemas[ref.replace("#/components/schemas/", "")]
+          expect(Array.isArray(schema?.examples) && schema.examples.length > 0, `${method} ${path}`).toBe(true)
+        }
+      }
+    }
+    // Every example is a valid request: decoding it with the endpoint's own schema succeeds.
+    for (const body of [
+      Api.SendTextBody,
+      Api.SendTemplateBody,
+      Api.UpdateConversationBody,
+      Api.CreateBusinessBody,
+      Api.CreateUserBody,
+      Api.CreateWhatsAppNumberBody,
+      Api.CreateApiKeyBody,
+      Api.CreateTemplateBody,
+      Api.SyncTemplatesBody,
+      Api.ReplaceAccessTokenBody,
+      Api.WebhookEnvelope
+    ]) {
+      const examples = Option.getOrElse(SchemaAST.getExamplesAnnotation(body.ast), () => [])
+      expect(examples.length).toBeGreaterThan(0)
+      for (const example of examples) {
+        expect(Either.isRight(Schema.decodeUnknownEither(body as Schema.Schema<unknown, unknown>)(example))).toBe(true)
+      }
+    }
+  })
+
+  it("names the error envelope once and refers to it from every error response", () => {
+    const errors = Object.values(spec.paths).flatMap((item) =>
+      Object.entries(item).flatMap(([, operation]) =>
+        Object.entries((operation as { responses?: Record<string, unknown> }).responses ?? {}).filter(
+          ([status]) => Number(status) >= 400
+        )
+      )
+    )
+    expect(errors.length).toBeGreaterThan(20)
+    for (const [, response] of errors) {
+      expect(response).toMatchObject({
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+      })
+    }
+  })
+
+  it("generates TypeScript types with openapi-typescript; a client type-checks against them, a wrong one does not", async () => {
+    const types = astToString(await openapiTS(JSON.parse(specText)))
+    expect(types).toContain("Error: {")
+    Fs.writeFileSync(Path.join(dir, "schema.d.ts"), types)
+    Fs.writeFileSync(Path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
+    Fs.writeFileSync(Path.join(dir, "client.ts"), clientSource)
+    Fs.writeFileSync(Path.join(dir, "wrong.ts"), wrongClientSource)
+
+    // One program over both files: the generated types are checked once.
+    const program = ts.createProgram([Path.join(dir, "client.ts"), Path.join(dir, "wrong.ts")], {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      lib: ["lib.es2023.d.ts", "lib.dom.d.ts"],
+      types: [],
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+      noEmit: true,
+      paths: { "openapi-fetch": [openapiFetchTypes] }
+    })
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ({
+      file: Path.basename(d.file?.fileName ?? ""),
+      line: d.file === undefined || d.start === undefined ? -1 : d.file.getLineAndCharacterOfPosition(d.start).line,
+      text: ts.flattenDiagnosticMessageText(d.messageText, "\n")
+    }))
+    const diagnosticsOf = (file: string) => diagnostics.filter((d) => d.file === file)
+    expect(diagnosticsOf("client.ts").map((d) => `${d.file}:${d.line + 1}: ${d.text}`)).toEqual([])
+    // Every line that follows a `// WRONG` comment is refused, and nothing else is.
+    const wrongLines = wrongClientSource
+      .split("\n")
+      .flatMap((line, index) => (line.trim().startsWith("// WRONG") ? [index + 1] : []))
+    expect(wrongLines).toHaveLength(3)
+    const refused = new Set(diagnosticsOf("wrong.ts").map((d) => d.line))
+    expect([...refused].sort((a, b) => a - b)).toEqual(wrongLines)
+  }, 120_000)
+
+  it("the generated client calls every operation against the running service, each answering 2xx", async () => {
+    const source = Fs.readFileSync(Path.join(dir, "client.ts"), "utf8")
+    const js = ts.transpileModule(source, {
+      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, verbatimModuleSyntax: true }
+    }).outputText
+    const file = Path.join(dir, "client.mjs")
+    Fs.writeFileSync(file, js)
+    const client = (await import(pathToFileURL(file).href)) as {
+      run: (create: typeof createClient, context: unknown) => Promise<void>
+    }
+
+    const calls: Array<{ method: string; path: string; status: number }> = []
+    const customer = nextPhone()
+    await client.run(createClient, {
+      baseUrl: h.url,
+      adminToken,
+      verifyToken,
+      phoneNumberId: "200000000000002",
+      wabaId: "100000000000001",
+      accessToken: "token-a",
+      customerWaId: customer,
+      inbound: () => {
+        const raw = FakeCloudApi.metaJson(
+          envelope(inboundChange("200000000000002", [{ from: customer, text: "Where is my order?" }]))
+        )
+        return { raw, signature: Webhook.sign(raw, appSecret) }
+      },
+      record: (call: { method: string; path: string; status: number }) => calls.push(call)
+    })
+
+    const documented = Object.entries(spec.paths).flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((method) => methods.has(method))
+        .map((method) => `${method.toUpperCase()} ${path}`)
+    )
+    // Replaying a dead letter needs an item the database refused; here it is called with an unknown id (404).
+    const calledOnly = new Set(["POST /v1/admin/webhook-dead-letters/{id}/replay"])
+    const succeeded = new Set(
+      calls
+        .filter(
+          (c) => (c.status >= 200 && c.status < 300) || (calledOnly.has(`${c.method} ${c.path}`) && c.status === 404)
+        )
+        .map((c) => `${c.method} ${c.path}`)
+    )
+    // A new endpoint fails here until test/support/generatedClient.ts calls it.
+    expect(
+      documented.filter((operation) => !succeeded.has(operation)),
+      "operations the generated client did not call successfully (add them to test/support/generatedClient.ts)"
+    ).toEqual([])
+    expect(documented.length).toBeGreaterThanOrEqual(22)
+  }, 120_000)
+})
