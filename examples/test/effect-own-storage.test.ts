@@ -15,7 +15,11 @@ describe("examples/effect-own-storage, installed from the packed tarballs with n
     const result = await example.npm("test").catch((error: { stdout: string; stderr: string }) => error)
     expect(result.stderr).not.toMatch(/error TS/)
     const output = stripVTControlCharacters(result.stdout)
-    expect(output).toMatch(/test\/contract\.test\.ts \(35 tests\)/)
-    expect(output).toMatch(/Tests\s+36 passed \(36\)/)
+    // The contract grows with the ports: what matters is that it ran in full and nothing failed.
+    const contract = /test\/contract\.test\.ts \((\d+) tests\)/.exec(output)
+    const totals = /Tests\s+(\d+) passed \((\d+)\)/.exec(output)
+    expect(Number(contract?.[1])).toBeGreaterThan(30)
+    expect(totals?.[1]).toBe(totals?.[2])
+    expect(Number(totals?.[1])).toBe(Number(contract?.[1]) + 1)
   })
 })

@@ -210,6 +210,8 @@ export const make = () => {
         p.byProviderId.set(providerId, message.id)
         return Effect.succeed(InboundRecorded.Recorded({ message: applyEarly(p, message), conversation: updated }))
       }),
+    // Each record is one synchronous step, so recording them in order is the same as recording them one by one.
+    recordInboundBatch: (records) => Effect.forEach(records, (record) => messages.recordInbound(record)),
     recordOutbound: ({ message, idempotencyKey }) =>
       Effect.suspend((): Effect.Effect<Message, StorageError> => {
         const p = partition(message.businessId)
@@ -247,10 +249,12 @@ export const make = () => {
       Effect.sync(() => {
         const p = partition(businessId)
         let id = p.byProviderId.get(status.providerMessageId)
+        let linked = false
         if (id === undefined && Option.isSome(status.messageId)) {
           const ours = p.messages.get(status.messageId.value)
           if (ours !== undefined && ours.providerMessageId === null) {
             id = ours.id
+            linked = true
             update(p, ours, { providerMessageId: status.providerMessageId })
             p.byProviderId.set(status.providerMessageId, id)
           }
@@ -261,7 +265,26 @@ export const make = () => {
           return StatusApplied.Parked()
         }
         const raised = raise(p, message, status)
-        return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
+        // Linking the provider id gives the statuses parked under it their message, as markSent does.
+        const settled = linked ? applyEarly(p, raised ?? message) : (raised ?? message)
+        return raised === undefined
+          ? StatusApplied.Unchanged({ message: settled })
+          : StatusApplied.Applied({ message: settled })
+      }),
+    expireUnconfirmed: ({ cutoff, failure, limit }) =>
+      Effect.sync(() => {
+        // Oldest first, across every business: the sweeper of unconfirmed sends is not scoped to one.
+        const due = [...partitions.values()]
+          .flatMap((p) => [...p.messages.values()].map((message) => ({ p, message })))
+          .filter(
+            ({ message }) =>
+              message.direction === "outbound" &&
+              message.deliveryStatus === "pending" &&
+              DateTime.lessThanOrEqualTo(message.createdAt, cutoff)
+          )
+          .sort((a, b) => compareNewest(messageKey(b.message), messageKey(a.message)))
+          .slice(0, Math.max(0, limit))
+        return due.map(({ p, message }) => update(p, message, { deliveryStatus: "failed", failure }))
       }),
     findById: (businessId, id) => Effect.sync(() => Option.fromNullable(partition(businessId).messages.get(id))),
     listByConversation: (businessId, conversationId, page) =>
