@@ -14,7 +14,11 @@ import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { FakeCloudApiServer, type Options } from "../src/testing/FakeCloudApi.js"
 
+// `pnpm fake-cloud-api -- --port 4010` (npm's habit) hands the script a leading `--`: skip it, or every option after
+// it would be read as a positional argument and refused.
+const args = process.argv.slice(2)
 const { values } = parseArgs({
+  args: args[0] === "--" ? args.slice(1) : args,
   options: {
     port: { type: "string", default: "4010" },
     host: { type: "string", default: "127.0.0.1" },
