@@ -224,7 +224,7 @@ const keys = Command.make("keys").pipe(
         // Required, as the API requires it: a key never gets every scope by omission.
         scopes: Options.choice("scope", allScopes).pipe(
           Options.atLeast(1),
-          Options.withDescription(`At least one; repeat for several: ${allScopes.join(", ")}`)
+          Options.withDescription("Repeat for several")
         )
       },
       (o) =>
