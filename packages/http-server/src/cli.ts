@@ -13,7 +13,7 @@ import * as Path from "node:path"
 import { stripVTControlCharacters } from "node:util"
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { allScopes } from "@parley/core"
+import { allScopes, ParameterFormat, TemplateCategory, TemplateStatus } from "@parley/core"
 import { Console, Effect, Option, Redacted, Schema } from "effect"
 import { files } from "./DataDir.js"
 
@@ -221,16 +221,17 @@ const keys = Command.make("keys").pipe(
         business,
         name: Options.text("name").pipe(Options.optional),
         user: Options.text("user").pipe(Options.withDescription("The user the key acts for"), Options.optional),
+        // Required, as the API requires it: a key never gets every scope by omission.
         scopes: Options.choice("scope", allScopes).pipe(
-          Options.repeated,
-          Options.withDescription("Repeat for several; default: all scopes")
+          Options.atLeast(1),
+          Options.withDescription("Repeat for several")
         )
       },
       (o) =>
         call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/api-keys`, {
           ...(Option.isSome(o.name) ? { name: o.name.value } : {}),
           ...(Option.isSome(o.user) ? { userId: o.user.value } : {}),
-          scopes: o.scopes.length > 0 ? o.scopes : allScopes
+          scopes: o.scopes
         })
     ).pipe(Command.withDescription("Create an API key (the key is printed once)")),
     Command.make(
@@ -258,14 +259,13 @@ const templates = Command.make("templates").pipe(
         business,
         key: Options.text("key").pipe(Options.withDescription("Your name for it, used by senders")),
         name: Options.text("name").pipe(Options.withDescription("Meta's template name")),
-        language: Options.text("language").pipe(Options.withDefault("en")),
-        category: Options.choice("category", ["UTILITY", "MARKETING", "AUTHENTICATION"]).pipe(
-          Options.withDefault("UTILITY" as const)
+        // No defaults: the API has none for these, and a guessed language or status would be stored as if true.
+        language: Options.text("language").pipe(Options.withDescription("Meta's language code, e.g. en or en_US")),
+        category: Options.choice("category", TemplateCategory.literals),
+        status: Options.choice("status", TemplateStatus.literals).pipe(
+          Options.withDescription("Meta's review status; only APPROVED templates can be sent")
         ),
-        status: Options.text("status").pipe(Options.withDefault("APPROVED")),
-        parameterFormat: Options.choice("parameter-format", ["NAMED", "POSITIONAL"]).pipe(
-          Options.withDefault("NAMED" as const)
-        ),
+        parameterFormat: Options.choice("parameter-format", ParameterFormat.literals),
         body: Options.text("body").pipe(
           Options.withDescription('The BODY text, e.g. "Order {{order_id}} arrives {{eta}}"'),
           Options.optional

@@ -223,6 +223,14 @@ describe("the parley CLI", () => {
           "order_shipped",
           "--name",
           "order_shipped",
+          "--language",
+          "en",
+          "--category",
+          "UTILITY",
+          "--status",
+          "APPROVED",
+          "--parameter-format",
+          "NAMED",
           "--body",
           "Order {{order_id}} arrives {{eta}}"
         )
@@ -245,6 +253,29 @@ describe("the parley CLI", () => {
     expect(sent.status).toBe(201)
     await parley("keys", "revoke", "--business", business.id, "--key", key.id)
     expect((await h.call("GET", "/v1/messaging/conversations", { key: key.key })).status).toBe(401)
+  })
+
+  it("requires what the API requires: a key's scopes, a template's language, category, status and format", async () => {
+    const business = JSON.parse((await parley("businesses", "create", "--name", "Strict CLI Co")).stdout) as Created
+    const refused = (...args: ReadonlyArray<string>) =>
+      parley(...args).then(
+        () => undefined,
+        (error: { code: number; stderr: string; stdout: string }) => error
+      )
+    const noScope = await refused("keys", "create", "--business", business.id, "--name", "all by omission?")
+    expect(noScope?.code).not.toBe(0)
+    expect(`${noScope?.stdout}${noScope?.stderr}`).toContain("--scope")
+    const template = ["templates", "create", "--business", business.id, "--key", "k", "--name", "k", "--body", "Hi"]
+    const full = ["--language", "en", "--category", "UTILITY", "--status", "APPROVED", "--parameter-format", "NAMED"]
+    for (let i = 0; i < full.length; i += 2) {
+      const missing = full.filter((_, j) => j !== i && j !== i + 1)
+      const failure = await refused(...template, ...missing)
+      expect(failure?.code, `without ${full[i]}`).not.toBe(0)
+      expect(`${failure?.stdout}${failure?.stderr}`, `without ${full[i]}`).toContain(full[i])
+    }
+    const keys = await h.admin<{ data: ReadonlyArray<unknown> }>("GET", `/businesses/${business.id}/api-keys`)
+    const templates = await h.admin<{ data: ReadonlyArray<unknown> }>("GET", `/businesses/${business.id}/templates`)
+    expect([keys.body.data.length, templates.body.data.length]).toEqual([0, 0])
   })
 
   it("prints the API's error and exits 1", async () => {

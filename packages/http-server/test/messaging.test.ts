@@ -9,6 +9,7 @@ import type { Scope as ParleyScope } from "@parley/core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ConversationJson, MessageJson } from "../src/Representation.js"
 import {
+  appSecret,
   createTenant,
   type Envelope,
   type ErrorReply,
@@ -119,6 +120,47 @@ describe.each(list)("messaging API on $name", (engine) => {
     )
     expect(String(refused.body.error.details?.hint)).toContain("/v1/messaging/messages/template")
     expect(h.fake.sends.length).toBe(before)
+  })
+
+  it("a customer message dated 25 hours ago through the fake's /_fake/inbound leaves the window closed", async () => {
+    // The sandbox path docs/getting-started.md walks through: the fake signs and posts the webhook itself.
+    const from = nextPhone()
+    const writtenAt = new Date((nowSeconds() - 25 * 3600) * 1000).toISOString()
+    const relayed = await fetch(`${h.fake.url}/_fake/inbound`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        url: `${h.url}/webhooks/whatsapp`,
+        appSecret,
+        from,
+        text: "Still there?",
+        timestamp: writtenAt
+      })
+    }).then((r) => r.json() as Promise<{ status: number }>)
+    expect(relayed.status).toBe(200)
+    await h.settled()
+    const found = await h.call<Envelope<ReadonlyArray<ConversationJson>>>(
+      "GET",
+      `/v1/messaging/conversations?search=${from}`,
+      { key: a.key }
+    )
+    const conversation = found.body.data[0]
+    expect(conversation).toMatchObject({ lastInboundAt: writtenAt, windowClosesAt: null, unreadCount: 1 })
+    const refused = await h.call<ErrorReply>("POST", `/v1/messaging/conversations/${conversation?.id}/messages`, {
+      key: a.key,
+      body: { text: "hello" }
+    })
+    expect([refused.status, refused.body.error.code]).toEqual([422, "service_window_closed"])
+    const template = await h.call<Envelope<MessageJson>>("POST", "/v1/messaging/messages/template", {
+      key: a.key,
+      body: {
+        business_whatsapp_number_id: a.numberId,
+        phone: `+${from}`,
+        template_key: "order_shipped",
+        variables: { order_id: "1234", eta: "Friday" }
+      }
+    })
+    expect([template.status, template.body.data.conversationId]).toEqual([201, conversation?.id])
   })
 
   it("sends a template to a new number: 201, a new conversation, outside any window", async () => {

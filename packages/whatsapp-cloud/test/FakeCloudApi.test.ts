@@ -206,6 +206,43 @@ describe("FakeCloudApi", () => {
     })
   )
 
+  it.scopedLive("dates a customer's message with /_fake/inbound's timestamp: Unix seconds or ISO 8601", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeServer()
+      const hook = yield* receiver
+      const inbound = (timestamp: unknown) =>
+        Effect.promise(() =>
+          fetch(`${fake.url}/_fake/inbound`, {
+            method: "POST",
+            body: JSON.stringify({ url: hook.url, appSecret, from: "+15550001111", text: "hi", timestamp })
+          }).then((r) => r.status)
+        )
+      const sentTimestamp = (i: number) => {
+        const raw = hook.received[i]?.rawBody.toString("utf8") ?? ""
+        return (JSON.parse(raw) as { entry: [{ changes: [{ value: { messages: [{ timestamp: string }] } }] }] })
+          .entry[0].changes[0].value.messages[0].timestamp
+      }
+      const dayAgo = 1_764_000_000 - 25 * 3600
+      assert.strictEqual(yield* inbound(dayAgo), 200)
+      assert.strictEqual(yield* inbound(new Date(dayAgo * 1000).toISOString()), 200)
+      assert.strictEqual(yield* inbound(`${dayAgo}`), 200)
+      assert.deepStrictEqual(
+        [sentTimestamp(0), sentTimestamp(1), sentTimestamp(2)],
+        [`${dayAgo}`, `${dayAgo}`, `${dayAgo}`]
+      )
+      const decoded = Either.getOrThrow(Webhook.decode(hook.received[0]?.rawBody.toString("utf8") ?? ""))[0]
+      assert.isDefined(decoded?.inbound[0])
+      // Without a timestamp the message is dated now; a timestamp that is no date is refused, nothing emitted.
+      const before = Math.floor(Date.now() / 1000)
+      assert.strictEqual(yield* inbound(undefined), 200)
+      assert.isAtLeast(Number(sentTimestamp(3)), before)
+      for (const bad of ["yesterday", -1, Number.NaN, true, { seconds: 1 }]) {
+        assert.strictEqual(yield* inbound(bad), 400, JSON.stringify(bad))
+      }
+      assert.strictEqual(hook.received.length, 4)
+    })
+  )
+
   it.scopedLive("refuses connections until told to accept them again", () =>
     Effect.gen(function* () {
       const fake = yield* fakeServer()

@@ -5,7 +5,7 @@
  * webhooks (statuses, inbound texts) to a URL, escaped the way Meta escapes them.
  *
  * Use it as a scoped Effect layer (`FakeCloudApi.layer()`), as a plain server (`start()`), or as a sandbox:
- * `node --conditions=@parley/source --import tsx packages/whatsapp-cloud/scripts/fake-cloud-api.ts --port 4010`.
+ * `pnpm fake-cloud-api --port 4010` (packages/whatsapp-cloud/scripts/fake-cloud-api.ts).
  *
  * A small control API lives under `/_fake/` for sandbox users: `GET /_fake/requests`, `POST /_fake/faults`,
  * `POST /_fake/templates`, `POST /_fake/statuses`, `POST /_fake/inbound`, `POST /_fake/reset`.
@@ -114,6 +114,7 @@ export interface InboundTextWebhook {
   readonly text: string
   readonly profileName?: string
   readonly wamid?: string
+  /** Unix seconds (default: now). */
   readonly timestamp?: number
   readonly phoneNumberId?: string
 }
@@ -759,15 +760,37 @@ export class FakeCloudApiServer {
       }
       case "POST /_fake/inbound": {
         const to = target(object)
-        if (!to || typeof object.from !== "string" || typeof object.text !== "string") {
-          return sendJson(res, 400, { error: "expected { url, appSecret, from, text }" })
+        const timestamp = inboundTimestamp(object.timestamp)
+        if (!to || typeof object.from !== "string" || typeof object.text !== "string" || timestamp === null) {
+          return sendJson(res, 400, {
+            error: "expected { url, appSecret, from, text, timestamp? } (timestamp: Unix seconds or an ISO 8601 date)"
+          })
         }
-        return void relay(this.emitInboundText(to, { from: object.from, text: object.text }))
+        const message: InboundTextWebhook = {
+          from: object.from,
+          text: object.text,
+          ...(timestamp === undefined ? {} : { timestamp })
+        }
+        return void relay(this.emitInboundText(to, message))
       }
       default:
         return sendJson(res, 404, { error: `no control route ${route}` })
     }
   }
+}
+
+/**
+ * The `timestamp` of `POST /_fake/inbound` as Unix seconds, the unit Meta's webhooks carry: absent → undefined (now),
+ * a number → whole seconds, a string → an ISO 8601 date (or digits, as Meta sends them); anything else → null (400).
+ * An old timestamp lets a sandbox user reproduce a customer who wrote more than 24 hours ago.
+ */
+const inboundTimestamp = (value: unknown): number | undefined | null => {
+  if (value === undefined) return undefined
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? Math.floor(value) : null
+  if (typeof value !== "string") return null
+  if (/^\d+$/.test(value)) return Number(value)
+  const millis = Date.parse(value)
+  return Number.isNaN(millis) || millis < 0 ? null : Math.floor(millis / 1000)
 }
 
 const sendJson = (
