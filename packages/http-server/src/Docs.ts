@@ -99,8 +99,8 @@ const matches = (ifNoneMatch: string | undefined, etag: string): boolean =>
   })
 
 /**
- * Middleware: `GET /docs` is answered from the prepared page; everything else passes through. The page is built
- * from the inner app's answer on the first request, so it is exactly what the API would have served.
+ * Middleware: `GET /docs` is answered from the prepared page; everything else passes through. The page is rendered
+ * by Scalar's handler on the first request (its module is imported only then: see ScalarPage.ts).
  */
 export const serve = (app: HttpApp.Default): HttpApp.Default => {
   // Concurrent first requests share one preparation.
@@ -111,9 +111,12 @@ export const serve = (app: HttpApp.Default): HttpApp.Default => {
     const requestPath = q === -1 ? request.url : request.url.slice(0, q)
     if (requestPath !== path || (request.method !== "GET" && request.method !== "HEAD")) return yield* app
     if (prepared === undefined) {
-      const response = yield* app
-      if (response.status !== 200 || response.body._tag !== "Uint8Array") return response
-      prepared = prepare(response.body.body)
+      const page = yield* Effect.flatMap(
+        Effect.promise(() => import("./ScalarPage.js")),
+        (module) => module.render(path)
+      )
+      if (page.status !== 200 || page.body._tag !== "Uint8Array") return page
+      prepared = prepare(page.body.body)
     }
     const pending = prepared
     const page = yield* Effect.promise(() => pending)

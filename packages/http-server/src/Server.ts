@@ -4,7 +4,7 @@
  * API gateway and template sync, and the webhook retry worker. `main.ts` builds it from the environment; tests build
  * it on a test database and the fake Cloud API.
  */
-import { HttpApiBuilder, HttpApiScalar, type HttpServer, type HttpServerError, OpenApi } from "@effect/platform"
+import { HttpApiBuilder, type HttpServer, type HttpServerError, OpenApi } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Inbox, layerUuidV7 } from "@parley/core"
@@ -177,7 +177,6 @@ export const layer = <E>(
   )
 
   const serve = HttpApiBuilder.serve().pipe(
-    Layer.provide(HttpApiScalar.layer({ path: Docs.path, scalar: { withDefaultFonts: false } })),
     // Middlewares built later wrap those built earlier, and `Layer.provide`s lower in this pipe are built first:
     // Metrics wraps Docs, which wraps Edge, so every answer is measured with its final status.
     Layer.provide(HttpApiBuilder.middleware(Metrics.measure(options.metrics))),
