@@ -119,7 +119,8 @@ const digest = (secret: string) => createHash("sha256").update(secret, "utf8").d
 
 const columns = "business_id, id, user_id, name, short_id, scopes, created_at, last_used_at, revoked_at"
 
-const Row = Schema.Struct({
+/** An `api_keys` row without its digest: the one shape every read of keys decodes (the admin list included). */
+export const ApiKeyRow = Schema.Struct({
   business_id: BusinessId,
   id: ApiKeyId,
   user_id: Schema.NullOr(UserId),
@@ -130,7 +131,7 @@ const Row = Schema.Struct({
   last_used_at: Schema.NullOr(Timestamp),
   revoked_at: Schema.NullOr(Timestamp)
 })
-const toApiKey = (row: typeof Row.Type) =>
+const toApiKey = (row: typeof ApiKeyRow.Type) =>
   new ApiKey(
     {
       id: row.id,
@@ -145,8 +146,8 @@ const toApiKey = (row: typeof Row.Type) =>
     },
     true
   )
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
-const SecretRow = Schema.Struct({ ...Row.fields, secret_sha256: Bytes })
+const decodeRows = Schema.decodeUnknown(Schema.Array(ApiKeyRow))
+const SecretRow = Schema.Struct({ ...ApiKeyRow.fields, secret_sha256: Bytes })
 const decodeSecretRows = Schema.decodeUnknown(Schema.Array(SecretRow))
 const RouteRow = Schema.Struct({ business_id: BusinessId, api_key_id: ApiKeyId })
 const decodeRouteRows = Schema.decodeUnknown(Schema.Array(RouteRow))

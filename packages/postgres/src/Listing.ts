@@ -8,16 +8,17 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import {
-  ApiKeyId,
+  type ApiKeyId,
   BusinessId,
   InvalidCursor,
-  Scope,
+  type Scope,
   type StorageError,
   type Template,
   UserId,
   WhatsAppNumberId
 } from "@parley/core"
 import { Context, type DateTime, Effect, Either, Encoding, Layer, Option, Schema } from "effect"
+import { ApiKeyRow } from "./ApiKeys.js"
 import { Timestamp } from "./internal/columns.js"
 import { decodeTemplates, templateColumns } from "./internal/rows.js"
 import { storage } from "./internal/storage.js"
@@ -106,17 +107,6 @@ const NumberRow = Schema.Struct({
   display_phone_number: Schema.String,
   waba_id: Schema.NullOr(Schema.String),
   created_at: Timestamp
-})
-const ApiKeyRow = Schema.Struct({
-  business_id: BusinessId,
-  id: ApiKeyId,
-  user_id: Schema.NullOr(UserId),
-  name: Schema.String,
-  short_id: Schema.String,
-  scopes: Schema.Array(Scope),
-  created_at: Timestamp,
-  last_used_at: Schema.NullOr(Timestamp),
-  revoked_at: Schema.NullOr(Timestamp)
 })
 const decodeBusinesses = Schema.decodeUnknown(Schema.Array(BusinessRow))
 const decodeUsers = Schema.decodeUnknown(Schema.Array(UserRow))

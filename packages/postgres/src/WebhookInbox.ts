@@ -311,20 +311,7 @@ export const make = Effect.gen(function* () {
       SELECT provider_phone_number_id, delivery_sha256, payload, received_at FROM unrouted_webhooks
       ORDER BY received_at DESC LIMIT ${Math.max(0, Math.floor(limit))}`.pipe(
       Effect.flatMap(decodeUnroutedRows),
-      Effect.map((rows) =>
-        rows.map(
-          (row) =>
-            new UnroutedWebhook(
-              {
-                providerPhoneNumberId: row.provider_phone_number_id,
-                deliveryId: hex(row.delivery_sha256),
-                payload: row.payload,
-                receivedAt: row.received_at
-              },
-              true
-            )
-        )
-      ),
+      Effect.map(unroutedOf),
       storage("WebhookInbox.listUnrouted")
     )
 
