@@ -162,9 +162,16 @@ const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
   return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
 }
 
+// The platform parses a multipart body as a stream of parts, and an empty one never ends: such a request hangs
+// unless it is refused here, whatever its length.
+const multipartType = /^\s*multipart\//i
+
 /** A request with a body that is not JSON, on a route that only takes JSON: the body is never read. */
-const hasNonJsonBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
-  hasBody(request) && !jsonType.test(request.headers["content-type"] ?? "")
+const hasNonJsonBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const type = request.headers["content-type"] ?? ""
+  const mayCarryBody = request.method !== "GET" && request.method !== "HEAD" && request.method !== "DELETE"
+  return (hasBody(request) || (mayCarryBody && multipartType.test(type))) && !jsonType.test(type)
+}
 
 /** The error code of an error response, for the request's log line (bodies the API wrote are small JSON). */
 const errorCodeOf = (response: HttpServerResponse.HttpServerResponse): string | undefined => {

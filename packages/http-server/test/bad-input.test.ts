@@ -154,6 +154,13 @@ describe.each(list)("bad input on $name", (engine) => {
       expect([reply.status, reply.body.error.code], type).toEqual([415, "unsupported_media_type"])
       expect(reply.body.error.details).toEqual({ expected: "application/json" })
     }
+    // An empty multipart body once hung the request (found by the fuzz suite): refused like any other.
+    const emptyMultipart = await h.call<ErrorReply>("POST", path, {
+      key: a.key,
+      raw: "",
+      headers: { "content-type": "multipart/form-data; boundary=xyz" }
+    })
+    expect([emptyMultipart.status, emptyMultipart.body.error.code]).toEqual([415, "unsupported_media_type"])
     const charset = await h.call("POST", path, {
       key: a.key,
       raw: JSON.stringify({ text: "ok" }),
