@@ -14,6 +14,7 @@ import createWebhookInbox from "./migrations/0005_create_webhook_inbox.js"
 import indexPendingOutbound from "./migrations/0006_index_pending_outbound.js"
 import createWebhookItemFailures from "./migrations/0007_create_webhook_item_failures.js"
 import createRateLimitCells from "./migrations/0009_create_rate_limit_cells.js"
+import createEvents from "./migrations/0010_create_events.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
 export const table = "parley_migrations"
@@ -26,7 +27,8 @@ export const loader = Migrator.fromRecord({
   "0005_create_webhook_inbox": createWebhookInbox,
   "0006_index_pending_outbound": indexPendingOutbound,
   "0007_create_webhook_item_failures": createWebhookItemFailures,
-  "0009_create_rate_limit_cells": createRateLimitCells
+  "0009_create_rate_limit_cells": createRateLimitCells,
+  "0010_create_events": createEvents
 })
 
 /**

@@ -47,7 +47,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "create_webhook_inbox",
           "index_pending_outbound",
           "create_webhook_item_failures",
-          "create_rate_limit_cells"
+          "create_rate_limit_cells",
+          "create_events"
         ]
       )
     })
