@@ -44,12 +44,21 @@ export const drop = (url: string) =>
     client.query(`DROP DATABASE IF EXISTS ${quoted(databaseName(url))} WITH (FORCE)`)
   )
 
-const conversationCount = (url: string) =>
+/**
+ * `bench_data`, a table of the harness's own: the size generated and whether the data is still as generated. The
+ * write scenarios add conversations and messages, so a database they ran on is generated again next time.
+ */
+const pristineSize = (url: string) =>
   withClient(url, async (client) => {
-    const table = await client.query("SELECT to_regclass('public.conversations') IS NOT NULL AS exists")
-    if (table.rows[0]?.exists !== true) return 0
-    return Number((await client.query("SELECT count(*) AS n FROM conversations")).rows[0]?.n ?? 0)
+    const table = await client.query("SELECT to_regclass('public.bench_data') IS NOT NULL AS exists")
+    if (table.rows[0]?.exists !== true) return undefined
+    const row = (await client.query("SELECT size, pristine FROM bench_data")).rows[0]
+    return row?.pristine === true ? Number(row.size) : undefined
   })
+
+/** Marks the data as changed (before a write scenario): the next run generates it again. */
+export const markChanged = (url: string) =>
+  withClient(url, (client) => client.query("UPDATE bench_data SET pristine = false"))
 
 /** Makes sure `url` names a database of exactly `size` generated conversations; generates it when not. */
 export const prepare = async (url: string, size: number, options: { readonly fresh: boolean }) => {
@@ -58,7 +67,7 @@ export const prepare = async (url: string, size: number, options: { readonly fre
     const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])
     return found.rows.length > 0
   })
-  if (exists && !options.fresh && (await conversationCount(url)) === size) {
+  if (exists && !options.fresh && (await pristineSize(url)) === size) {
     console.log(`[data] ${name}: reusing ${size.toLocaleString("en")} conversations`)
     return
   }
@@ -83,6 +92,9 @@ export const prepare = async (url: string, size: number, options: { readonly fre
       url
     ],
     { cwd: root, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, PARLEY_SECRET_KEY: benchSecretKey } }
+  )
+  await withClient(url, (client) =>
+    client.query("CREATE TABLE bench_data AS SELECT $1::int AS size, true AS pristine", [size])
   )
   console.log(`[data] generated in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 }

@@ -4,7 +4,7 @@
  * so slices of the same side add up to one distribution.
  */
 import autocannon from "autocannon"
-import { cpuMillis, sampleRss } from "./Proc.js"
+import { cpuMillis, sampleRss, settle } from "./Proc.js"
 
 export interface Request {
   readonly method: "GET" | "POST"
@@ -40,7 +40,13 @@ export interface Slice {
   readonly sampleFailures: ReadonlyArray<string>
 }
 
-export const slice = (options: SliceOptions): Promise<Slice> =>
+/** Runs a slice once the server is idle, so it is charged for its own requests only. */
+export const slice = async (options: SliceOptions): Promise<Slice> => {
+  await settle(options.pid)
+  return load(options)
+}
+
+const load = (options: SliceOptions): Promise<Slice> =>
   new Promise((resolve, reject) => {
     let i = 0
     const latencies: Array<number> = []

@@ -51,3 +51,18 @@ export const sampleRss = (pid: number, everyMs = 100): { readonly stop: () => nu
     }
   }
 }
+
+/**
+ * Waits until `pid` is idle (under 10 % of a core over 250 ms), at most `maxMs`: work left over from one slice
+ * (requests still in flight when the load stopped, a queue draining) must not be counted in the next one.
+ */
+export const settle = async (pid: number, maxMs = 30_000): Promise<void> => {
+  const deadline = performance.now() + maxMs
+  let before = cpuMillis(pid)
+  while (performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const now = cpuMillis(pid)
+    if (now - before < 25) return
+    before = now
+  }
+}

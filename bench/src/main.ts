@@ -18,7 +18,8 @@ import { combine, type Slice, slice } from "./Load.js"
 import { cpuMillis } from "./Proc.js"
 import * as Processes from "./Processes.js"
 import { type ReadResult, readTable, type WriteResult, writeTable } from "./Report.js"
-import { appSecret, batchSize, inboundBatch, readScenarios, sendText, statusBatch } from "./Scenarios.js"
+import { batchSize, inboundBatch, readScenarios, sendText, statusBatch } from "./Scenarios.js"
+import * as Stack from "./Stack.js"
 
 const { values: args } = parseArgs({
   options: {
@@ -59,7 +60,6 @@ const rounds = Number(args.rounds)
 const connections = Number(args.connections)
 const warmup = Number(args.warmup)
 const wanted = new Set(args.scenarios.split(",").map((s) => s.trim()))
-const adminToken = "bench-admin-token-0123456789"
 const secretKey = Dataset.benchSecretKey
 const run = `${Date.now()}`
 
@@ -83,49 +83,15 @@ const main = async () => {
   const dataDir = mkdtempSync(Path.join(tmpdir(), "parley-bench-"))
   const started: Array<Processes.Running> = []
   try {
-    const fake = await Processes.start({
-      name: "fake Cloud API",
-      args: [
-        ...Processes.sourceArgs,
-        "packages/whatsapp-cloud/scripts/fake-cloud-api.ts",
-        "--port",
-        "0",
-        "--access-token",
-        Dataset.accessToken
-      ],
-      ready: /listening on (http:\/\/\S+)/
-    })
+    const fake = await Stack.startFake()
     started.push(fake)
-    const parley = await Processes.start({
-      name: "Parley",
-      args: args.source
-        ? [...Processes.sourceArgs, "packages/http-server/src/main.ts"]
-        : ["packages/http-server/dist/bin/main.js"],
-      env: {
-        PORT: "0",
-        HOST: "127.0.0.1",
-        DATABASE_URL: databaseUrl,
-        PARLEY_SECRET_KEY: secretKey,
-        PARLEY_ADMIN_TOKEN: adminToken,
-        PARLEY_DATA_DIR: dataDir,
-        PARLEY_RATE_LIMIT_PER_MINUTE: "0",
-        PARLEY_LOG_LEVEL: "warn",
-        WHATSAPP_API_URL: fake.url,
-        WHATSAPP_APP_SECRET: appSecret
-      },
-      ready: /Parley is running at (http:\/\/\S+)/
-    })
+    const parley = await Stack.startParley({ databaseUrl, fakeUrl: fake.url, dataDir, source: args.source })
     started.push(parley)
-    const floor = await Processes.start({
-      name: "floor",
-      args: [...Processes.sourceArgs, Path.join(Processes.root, "bench/src/floor.ts"), "--database-url", databaseUrl],
-      env: { PARLEY_SECRET_KEY: secretKey },
-      ready: /floor listening on (http:\/\/\S+)/
-    })
+    const floor = await Stack.startFloor(databaseUrl)
     started.push(floor)
     log(`Parley ${parley.url} (pid ${parley.pid}), floor ${floor.url} (pid ${floor.pid}), fake ${fake.url}`)
 
-    const key = await createKey(parley.url, fixtures)
+    const key = await Stack.createKey(parley.url, fixtures, `bench ${run}`)
     const headers = { authorization: `Bearer ${key}` }
     const base = { connections, duration, headers }
     const readResults: Array<ReadResult> = []
@@ -158,6 +124,7 @@ const main = async () => {
         log(`  refused: ${failure}`)
     }
 
+    if (["send", "inbound", "status"].some((name) => wanted.has(name))) await Dataset.markChanged(databaseUrl)
     if (wanted.has("send")) writeResults.push(await sends(parley, fixtures, base))
     if (wanted.has("inbound")) writeResults.push(await inbound(parley, base))
     if (wanted.has("status")) writeResults.push(await statuses(parley, fixtures, base))
@@ -175,21 +142,6 @@ const main = async () => {
     rmSync(dataDir, { recursive: true, force: true })
     if (args.drop) await Dataset.drop(databaseUrl)
   }
-}
-
-/** A key for the generated business, acting for its first user (`assigned=me`), through Parley's admin API. */
-const createKey = async (url: string, fixtures: Dataset.Fixtures) => {
-  const response = await fetch(`${url}/v1/admin/businesses/${fixtures.businessId}/api-keys`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      name: `bench ${run}`,
-      userId: fixtures.userId,
-      scopes: ["messaging:conversations:read", "messaging:messages:read", "messaging:messages:send"]
-    })
-  })
-  if (!response.ok) throw new Error(`creating the API key: ${response.status} ${await response.text()}`)
-  return ((await response.json()) as { data: { key: string } }).data.key
 }
 
 type Base = { readonly connections: number; readonly duration: number; readonly headers: Record<string, string> }
@@ -240,11 +192,19 @@ const deadLetters = () =>
     Number((await client.query("SELECT count(*) AS n FROM webhook_item_failures")).rows[0]?.n ?? 0)
   )
 
+/**
+ * Webhook scenarios send a fixed number of batches per round (ten a second of the slice's duration, at least one per
+ * connection), then wait until all are processed: processing runs behind the answers, so a duration alone would
+ * leave an unbounded backlog.
+ */
+const webhookBatches = (base: Base) => Math.max(base.connections, Math.round(base.duration * 10))
+
 /** Signed deliveries of 50 customer texts: accepted per second, and stored per second (until the inbox drains). */
 const inbound = async (parley: Processes.Running, base: Base): Promise<WriteResult> => {
   await drained()
   const failuresBefore = await deadLetters()
   const request = inboundBatch(run)
+  const batches = webhookBatches(base)
   let offset = 0
   const slices: Array<Slice> = []
   let events = 0
@@ -252,8 +212,14 @@ const inbound = async (parley: Processes.Running, base: Base): Promise<WriteResu
   let cpuMs = 0
   for (let round = 0; round < rounds; round++) {
     const from = offset
-    const result = await slice({ ...base, url: parley.url, pid: parley.pid, request: (i) => request(from + i) })
-    offset += result.ok + result.non2xx + result.errors + base.connections
+    const result = await slice({
+      ...base,
+      amount: batches,
+      url: parley.url,
+      pid: parley.pid,
+      request: (i) => request(from + i)
+    })
+    offset += batches + base.connections
     const done = await drained()
     events += result.ok * batchSize
     processingSeconds += (done - result.startedAt) / 1000
@@ -286,8 +252,8 @@ const statuses = async (parley: Processes.Running, fixtures: Dataset.Fixtures, b
         "JOIN conversations c ON c.business_id = m.business_id AND c.id = m.conversation_id " +
         "WHERE m.business_id = $1 AND m.direction = 'outbound' AND m.provider_message_id IS NOT NULL " +
         "AND m.delivery_status IN ('sent', 'delivered', 'read') AND c.customer_phone IS NOT NULL " +
-        "ORDER BY m.provider_message_id LIMIT 25000",
-      [fixtures.businessId]
+        "ORDER BY m.provider_message_id LIMIT $2",
+      [fixtures.businessId, webhookBatches(base) * batchSize]
     )
     return rows.map((row) => ({ wamid: String(row.wamid), recipient: String(row.phone).replace(/\D+/g, "") }))
   })
