@@ -150,12 +150,15 @@ type Base = { readonly connections: number; readonly duration: number; readonly 
 const sends = async (parley: Processes.Running, fixtures: Dataset.Fixtures, base: Base): Promise<WriteResult> => {
   await Dataset.openWindows(databaseUrl, fixtures.businessId, fixtures.conversationIds)
   const request = sendText(fixtures.conversationIds, run)
+  // A fixed number per round (100 a second of the slice's duration), every one awaited: a send takes long enough
+  // that a duration-bound slice would drop the ones still in flight.
+  const amount = Math.max(base.connections, Math.round(base.duration * 100))
   let offset = 0
   const slices: Array<Slice> = []
   for (let round = 0; round < rounds; round++) {
     const from = offset
-    const result = await slice({ ...base, url: parley.url, pid: parley.pid, request: (i) => request(from + i) })
-    offset += result.ok + result.non2xx + result.errors + base.connections
+    const result = await slice({ ...base, amount, url: parley.url, pid: parley.pid, request: (i) => request(from + i) })
+    offset += amount + base.connections
     slices.push(result)
   }
   const parleyMeasurement = combine(slices)
