@@ -73,7 +73,9 @@ const describe = () => {
 }
 
 const main = async () => {
-  log(`pnpm bench: ${describe()}`)
+  // What was measured is what was checked out when the run began.
+  const measured = describe()
+  log(`pnpm bench: ${measured}`)
   if (!args.source) {
     log("building (node scripts/build.mjs)")
     execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: Processes.root, stdio: "inherit" })
@@ -133,7 +135,7 @@ const main = async () => {
     console.log("")
     console.log(
       `pnpm bench: ${size.toLocaleString("en")} conversations, ${connections} connections, ${rounds} × ${duration} s ` +
-        `slices per side; ${describe()}; load average ${one?.toFixed(1)} / ${five?.toFixed(1)} (1 / 5 min)`
+        `slices per side; ${measured}; load average ${one?.toFixed(1)} / ${five?.toFixed(1)} (1 / 5 min)`
     )
     if (readResults.length > 0) console.log(`\n${readTable(readResults)}`)
     if (writeResults.length > 0) console.log(`\n${writeTable(writeResults)}`)
