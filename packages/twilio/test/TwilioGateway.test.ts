@@ -13,8 +13,8 @@ import {
   WhatsAppNumber
 } from "@parley/core"
 import { Effect, Option, Redacted } from "effect"
-import { FakeTwilioApi } from "../src/testing/FakeTwilioApi.js"
 import * as TwilioError from "../src/TwilioError.js"
+import { FakeTwilioApi } from "../src/testing/FakeTwilioApi.js"
 import { apiKey, contentSid, gatewayLayer, number, statusCallbackUrl, template } from "./support/harness.js"
 
 const to = CustomerIdentity.byPhone(E164.make("+15550001111"))
@@ -132,7 +132,10 @@ layer(gatewayLayer(), { excludeTestServices: true, timeout: "30 seconds" })("Twi
         (yield* Effect.flip(gateway.sendText({ from: noAccount, to, messageId, text: "hi" })))._tag,
         "ProviderMisconfigured"
       )
-      const byUserId = CustomerIdentity.make({ phone: Option.none(), userId: Option.some(BusinessScopedUserId.make("US.123")) })
+      const byUserId = CustomerIdentity.make({
+        phone: Option.none(),
+        userId: Option.some(BusinessScopedUserId.make("US.123"))
+      })
       assert.strictEqual(
         (yield* Effect.flip(gateway.sendText({ from: number, to: byUserId, messageId, text: "hi" })))._tag,
         "RecipientInvalid"

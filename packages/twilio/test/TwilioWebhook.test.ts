@@ -189,7 +189,14 @@ describe("decode: inbound messages", () => {
       receivedAt
     )
     expect(Either.isLeft(result) && result.left._tag).toBe("TwilioWebhookInvalid")
-    expect(Either.isLeft(TwilioWebhook.decode(status("sent").filter(([k]) => k !== "From"), receivedAt))).toBe(true)
+    expect(
+      Either.isLeft(
+        TwilioWebhook.decode(
+          status("sent").filter(([k]) => k !== "From"),
+          receivedAt
+        )
+      )
+    ).toBe(true)
   })
 })
 
