@@ -243,3 +243,44 @@ describe("decode: status callbacks", () => {
     expect(decoded(status("queued")).skipped[0]?.reason).toBe("queued is not a change for Parley")
   })
 })
+
+describe("decode is total", () => {
+  const names = [
+    "MessageSid",
+    "SmsSid",
+    "MessageStatus",
+    "SmsStatus",
+    "From",
+    "To",
+    "Body",
+    "NumMedia",
+    "MediaUrl0",
+    "MediaContentType0",
+    "Latitude",
+    "Longitude",
+    "ButtonPayload",
+    "ErrorCode",
+    "WaId"
+  ]
+  const value = fc.oneof(
+    fc.constantFrom("whatsapp:+15550001111", "whatsapp:+15550002222", "whatsapp:1555", "+15550001111", ""),
+    fc.constantFrom("received", "sent", "delivered", "read", "failed", "undelivered", "queued", "bogus"),
+    fc.constantFrom("0", "1", "3", "-1", "NaN", "1e9", "63016"),
+    fc.string({ maxLength: 30 })
+  )
+  const params = fc.array(fc.tuple(fc.constantFrom(...names), value), { maxLength: 14 })
+
+  it("never throws, and every decoded item or skip is routed to the number the request names (property)", () => {
+    fc.assert(
+      fc.property(params, (fields) => {
+        const result = TwilioWebhook.decode(fields, receivedAt)
+        if (Either.isLeft(result)) return
+        const updates = result.right
+        expect(updates.providerPhoneNumberId).toMatch(/^\+[1-9]\d{7,14}$/)
+        expect(updates.inbound.length + updates.statuses.length + updates.skipped.length).toBe(1)
+        for (const message of updates.inbound) expect(message.timestamp).toEqual(receivedAt)
+        for (const status of updates.statuses) expect(["sent", "delivered", "read", "failed"]).toContain(status.status)
+      })
+    )
+  })
+})
