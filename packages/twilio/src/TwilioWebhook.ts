@@ -74,6 +74,21 @@ export const urlVariants = (url: string): ReadonlyArray<string> => {
 }
 
 /**
+ * The URL Twilio signed, for a request the server received at `requestTarget` (its path and query as received,
+ * e.g. `request.url`), given the configured public base URL Parley is reached at (`https://parley.example.com`, or
+ * with the path prefix a proxy strips: `https://example.com/parley`). Scheme, host and port come from the
+ * configuration only, never from the request's `Host` or `X-Forwarded-*` headers, which a client controls.
+ */
+export const publicUrl = (publicBaseUrl: string, requestTarget: string): string => {
+  const base = publicBaseUrl.replace(/\/+$/, "")
+  const target = requestTarget.startsWith("/") ? requestTarget : `/${requestTarget}`
+  return base + target
+}
+
+/** What Twilio expects back from a webhook: 200 with an empty TwiML document (an empty body is logged as 12300). */
+export const emptyResponse = { contentType: "text/xml", body: "<Response/>" } as const
+
+/**
  * Checks `X-Twilio-Signature`. `url` is the public URL Twilio called (see the module comment); `params` the POST's
  * form fields as received (a repeated name once per value). Digests are compared in constant time.
  */

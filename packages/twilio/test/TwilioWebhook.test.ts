@@ -60,6 +60,25 @@ describe("verifySignature", () => {
     expect(TwilioWebhook.urlVariants("https://a.example:8443/x")).toEqual(["https://a.example:8443/x"])
   })
 
+  it("rebuilds the signed URL from the configured public base, not from what the server saw", () => {
+    expect(TwilioWebhook.publicUrl("https://parley.example.com/", "/webhooks/twilio?n=1")).toBe(
+      "https://parley.example.com/webhooks/twilio?n=1"
+    )
+    expect(TwilioWebhook.publicUrl("https://example.com/parley", "webhooks/twilio")).toBe(
+      "https://example.com/parley/webhooks/twilio"
+    )
+    const signed = TwilioWebhook.sign("https://mycompany.com/myapp.php?foo=1&bar=2", params, "12345")
+    expect(signed).toBe(signature)
+    expect(
+      TwilioWebhook.verifySignature({
+        url: TwilioWebhook.publicUrl("https://mycompany.com", "/myapp.php?foo=1&bar=2"),
+        params,
+        signature,
+        authToken: "12345"
+      })
+    ).toBe(true)
+  })
+
   const field = fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 20 }))
 
   it("verifies what it signs, and nothing once one field changes (property)", () => {
