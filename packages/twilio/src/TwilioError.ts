@@ -6,6 +6,7 @@
  */
 import {
   type GatewayError,
+  Phone,
   ProviderMisconfigured,
   type ProviderOutcomeUnknown,
   ProviderRateLimited,
@@ -34,6 +35,12 @@ export interface TwilioError {
 
 const decodeBody = Schema.decodeUnknownEither(Schema.parseJson(ErrorBody))
 
+/**
+ * Twilio's messages quote the numbers involved ("The 'To' number +15550001111 is not a valid phone number."): every
+ * phone-like run of digits is masked, so an error title can be logged and returned without a full phone number.
+ */
+export const maskPhones = (text: string): string => text.replace(/\+?\d[\d\s().-]{6,}\d/g, (match) => Phone.mask(match))
+
 /** Reads an error response; a body that is not Twilio's JSON keeps the HTTP status and no code. */
 export const fromResponse = (httpStatus: number, body: string): TwilioError =>
   Either.match(decodeBody(body), {
@@ -41,7 +48,7 @@ export const fromResponse = (httpStatus: number, body: string): TwilioError =>
     onRight: (error) => ({
       httpStatus,
       code: typeof error.code === "number" && Number.isSafeInteger(error.code) ? error.code : null,
-      message: error.message ?? `HTTP ${httpStatus}`
+      message: maskPhones(error.message ?? `HTTP ${httpStatus}`)
     })
   })
 

@@ -25,6 +25,7 @@ import {
   type StatusUpdate
 } from "@parley/core"
 import { DateTime, Either, Option, Redacted, Schema } from "effect"
+import { maskPhones } from "./TwilioError.js"
 
 /** The request is not a Twilio WhatsApp webhook Parley can route (no business number in it). */
 export class TwilioWebhookInvalid extends Schema.TaggedError<TwilioWebhookInvalid>()("TwilioWebhookInvalid", {
@@ -210,7 +211,7 @@ const statusOf = (
           new DeliveryFailure(
             {
               code: Number.isSafeInteger(code) ? code : 0,
-              title: nonEmpty(first(params, "ErrorMessage")) ?? `Twilio status ${status}`
+              title: maskPhones(nonEmpty(first(params, "ErrorMessage")) ?? `Twilio status ${status}`)
             },
             true
           )

@@ -178,6 +178,25 @@ layer(gatewayLayer(), { excludeTestServices: true, timeout: "30 seconds" })("Twi
     })
   )
 
+  it.effect("masks the phone numbers Twilio quotes in its error messages", () =>
+    Effect.gen(function* () {
+      const { fake, gateway } = yield* setup
+      yield* fake.fail({
+        fault: {
+          kind: "twilio-error",
+          code: 21211,
+          message: "The 'To' number +15550001111 is not a valid phone number."
+        }
+      })
+      const error = yield* Effect.flip(gateway.sendText({ from: number, to, messageId, text: "hi" }))
+      assert.strictEqual(error._tag, "RecipientInvalid")
+      if (error._tag === "RecipientInvalid") {
+        assert.strictEqual(error.title, "The 'To' number +155…1111 is not a valid phone number.")
+      }
+      assert.strictEqual(TwilioError.maskPhones("from 15550002222 at 2026"), "from 155…2222 at 2026")
+    })
+  )
+
   it.effect("an unknown 4xx code is ProviderRejected; a 404 without a code is ProviderMisconfigured", () =>
     Effect.gen(function* () {
       const { fake, gateway } = yield* setup
