@@ -16,10 +16,7 @@ export type ProviderApiKey = typeof ProviderApiKey.Type
  * The most messages per second the provider lets the number send: Meta's throughput tier, 80 by default (its
  * standard tier), 1,000 once Meta upgrades the number. Parley spaces a number's sends to stay within it.
  */
-export const MessagesPerSecond = Schema.Int.pipe(Schema.between(1, 1_000)).annotations({
-  identifier: "MessagesPerSecond",
-  description: "Messages per second the provider allows the number (Meta: 80 standard, 1000 upgraded)"
-})
+export const MessagesPerSecond = Schema.Int.pipe(Schema.between(1, 1_000))
 
 /** Meta's standard throughput tier, which every number has until Meta upgrades it. */
 export const defaultMessagesPerSecond = 80
