@@ -256,7 +256,8 @@ export const WhatsAppNumberJson = Schema.Struct({
   displayPhoneNumber: Schema.String,
   wabaId: Schema.NullOr(Schema.String),
   messagesPerSecond: Schema.Number.annotations({
-    description: "Messages per second Parley sends from the number at most: Meta's throughput tier (80 standard, 1000 upgraded)"
+    description:
+      "Messages per second Parley sends from the number at most: Meta's throughput tier (80 standard, 1000 upgraded)"
   })
 })
 export const ApiKeyJson = Schema.Struct({

@@ -11,7 +11,7 @@
  * A level Parley does not know yet is treated like `NOT_APPLICABLE`, so a new tier never lowers a number's rate.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { type GatewayError, type WhatsAppNumber, defaultMessagesPerSecond } from "@parley/core"
+import { defaultMessagesPerSecond, type GatewayError, type WhatsAppNumber } from "@parley/core"
 import { Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as CloudApiGateway from "./CloudApiGateway.js"
 import * as GraphHttp from "./internal/graphHttp.js"

@@ -636,7 +636,8 @@ export class FakeCloudApiServer {
     }
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1]
     const tokens = this.#options.accessTokens
-    const authorized = operation === "send" || operation === "read" || operation === "templates" || operation === "number"
+    const authorized =
+      operation === "send" || operation === "read" || operation === "templates" || operation === "number"
     if (authorized && tokens !== undefined) {
       if (token === undefined || !tokens.includes(token)) {
         record("graph-error")
