@@ -103,6 +103,8 @@ export const prepare = async (url: string, size: number, options: { readonly fre
 export interface Fixtures {
   readonly businessId: string
   readonly userId: string
+  /** The business's WhatsApp number (the generator gives it one). */
+  readonly whatsappNumberId: string
   /** `[last_activity_at ISO, id]` of the conversation in the middle of the list: the deep page starts after it. */
   readonly deepPosition: readonly [string, string]
   /** Conversations spread over the list, for `get`. */
@@ -116,6 +118,9 @@ export const fixtures = (url: string, size: number): Promise<Fixtures> =>
     const business = (await client.query("SELECT id FROM businesses ORDER BY id LIMIT 1")).rows[0]
     const user = (await client.query("SELECT id FROM users WHERE business_id = $1 ORDER BY id LIMIT 1", [business?.id]))
       .rows[0]
+    const number = (
+      await client.query("SELECT id FROM whatsapp_numbers WHERE business_id = $1 ORDER BY id LIMIT 1", [business?.id])
+    ).rows[0]
     const middle = (
       await client.query(
         "SELECT last_activity_at, id, customer_phone FROM conversations WHERE business_id = $1 " +
@@ -129,13 +134,20 @@ export const fixtures = (url: string, size: number): Promise<Fixtures> =>
         "WHERE n % $2 = 0 LIMIT 1000",
       [business?.id, step]
     )
-    if (business === undefined || user === undefined || middle === undefined || spread.rows.length === 0) {
+    if (
+      business === undefined ||
+      user === undefined ||
+      number === undefined ||
+      middle === undefined ||
+      spread.rows.length === 0
+    ) {
       throw new Error("the benchmark database has no generated business, user or conversations")
     }
     const digits = String(middle.customer_phone).replace(/\D+/g, "").slice(-7)
     return {
       businessId: String(business.id),
       userId: String(user.id),
+      whatsappNumberId: String(number.id),
       deepPosition: [(middle.last_activity_at as Date).toISOString(), String(middle.id)],
       conversationIds: spread.rows.map((row) => String(row.id)),
       phoneDigits: `${digits.slice(0, 3)} ${digits.slice(3)}`

@@ -75,3 +75,16 @@ export const createKey = async (parleyUrl: string, fixtures: Dataset.Fixtures, n
   if (!response.ok) throw new Error(`creating the API key: ${response.status} ${await response.text()}`)
   return ((await response.json()) as { data: { key: string } }).data.key
 }
+
+/** Sets the number's throughput (messages per second) through the admin API: Meta's upgraded tier is 1,000. */
+export const setThroughput = async (parleyUrl: string, fixtures: Dataset.Fixtures, messagesPerSecond: number) => {
+  const response = await fetch(
+    `${parleyUrl}/v1/admin/businesses/${fixtures.businessId}/whatsapp-numbers/${fixtures.whatsappNumberId}`,
+    {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ messagesPerSecond })
+    }
+  )
+  if (!response.ok) throw new Error(`setting the number's throughput: ${response.status} ${await response.text()}`)
+}
