@@ -2,6 +2,11 @@
  * Row shapes of the inbox tables and their mapping to the core's models. The schemas are built once, here: decoding
  * is on every read path, and rebuilding a parser per call costs several times the decode itself.
  * Models are constructed with `new X(props, true)`, since the row schema has already validated every field.
+ *
+ * Conversations and messages, the rows of every list and read, first take a fast path (`./trusted.js`): plain
+ * checks of what the driver returns, no Schema pass, a `DateTime` made straight from the driver's `Date`. A row it
+ * does not recognise (an int8 as a string, a value out of its domain) goes through the row schema, which decodes it
+ * or fails with the same `ParseError` as before.
  */
 import {
   BusinessId,
@@ -30,6 +35,7 @@ import {
 } from "@parley/core"
 import { Effect, Schema } from "effect"
 import { Integer, Timestamp } from "./columns.js"
+import { trusted } from "./trusted.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Conversations
@@ -78,8 +84,13 @@ const toConversation = (row: typeof ConversationRow.Type): Conversation =>
 
 const decodeConversationRows = Schema.decodeUnknown(Schema.Array(ConversationRow))
 
-export const decodeConversations = (rows: ReadonlyArray<unknown>) =>
+const checkedConversations = (rows: ReadonlyArray<unknown>) =>
   Effect.map(decodeConversationRows(rows), (decoded) => decoded.map(toConversation))
+
+export const decodeConversations = (rows: ReadonlyArray<unknown>) => {
+  const fast = trusted.conversations(rows)
+  return fast === undefined ? checkedConversations(rows) : Effect.succeed(fast)
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Messages
@@ -132,8 +143,13 @@ const toMessage = (row: typeof MessageRow.Type): Message =>
 
 const decodeMessageRows = Schema.decodeUnknown(Schema.Array(MessageRow))
 
-export const decodeMessages = (rows: ReadonlyArray<unknown>) =>
+const checkedMessages = (rows: ReadonlyArray<unknown>) =>
   Effect.map(decodeMessageRows(rows), (decoded) => decoded.map(toMessage))
+
+export const decodeMessages = (rows: ReadonlyArray<unknown>) => {
+  const fast = trusted.messages(rows)
+  return fast === undefined ? checkedMessages(rows) : Effect.succeed(fast)
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Templates
