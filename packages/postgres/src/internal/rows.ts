@@ -44,7 +44,7 @@ export const conversationColumns =
   "business_id, id, whatsapp_number_id, customer_phone, customer_user_id, customer_name, status, mode, " +
   "unread_count, assigned_user_id, last_inbound_at, last_outbound_at, last_activity_at, created_at"
 
-const ConversationRow = Schema.Struct({
+export const ConversationRow = Schema.Struct({
   business_id: BusinessId,
   id: ConversationId,
   whatsapp_number_id: WhatsAppNumberId,
@@ -84,7 +84,8 @@ const toConversation = (row: typeof ConversationRow.Type): Conversation =>
 
 const decodeConversationRows = Schema.decodeUnknown(Schema.Array(ConversationRow))
 
-const checkedConversations = (rows: ReadonlyArray<unknown>) =>
+/** The row schema's decoding alone: what the fast path must agree with. */
+export const checkedConversations = (rows: ReadonlyArray<unknown>) =>
   Effect.map(decodeConversationRows(rows), (decoded) => decoded.map(toConversation))
 
 export const decodeConversations = (rows: ReadonlyArray<unknown>) => {
@@ -99,7 +100,7 @@ export const messageColumns =
   "business_id, id, conversation_id, direction, message_type, text, template, media, content, " +
   "reply_to_provider_message_id, delivery_status, provider_message_id, failure_code, failure_title, created_at"
 
-const MessageRow = Schema.Struct({
+export const MessageRow = Schema.Struct({
   business_id: BusinessId,
   id: MessageId,
   conversation_id: ConversationId,
@@ -143,7 +144,8 @@ const toMessage = (row: typeof MessageRow.Type): Message =>
 
 const decodeMessageRows = Schema.decodeUnknown(Schema.Array(MessageRow))
 
-const checkedMessages = (rows: ReadonlyArray<unknown>) =>
+/** The row schema's decoding alone: what the fast path must agree with. */
+export const checkedMessages = (rows: ReadonlyArray<unknown>) =>
   Effect.map(decodeMessageRows(rows), (decoded) => decoded.map(toMessage))
 
 export const decodeMessages = (rows: ReadonlyArray<unknown>) => {
