@@ -16,7 +16,7 @@ import { trusted } from "../src/internal/trusted.js"
 
 /** Rows as a driver returns them: the row schema's encoded side (timestamps as `Date`, jsonb parsed). */
 const rowsOf = <A, I>(row: Schema.Schema<A, I>) =>
-  FastCheck.array(Arbitrary.make(row), { maxLength: 4 }).map((rows) => rows.map(Schema.encodeSync(row)))
+  FastCheck.array(Arbitrary.make(row), { maxLength: 4 }).map((rows) => rows.map((r) => Schema.encodeSync(row)(r)))
 
 /** What a column may hold when something is off: the drivers' other spellings and values out of the domain. */
 const oddValue = FastCheck.oneof(
