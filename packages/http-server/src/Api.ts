@@ -19,6 +19,7 @@ import { Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
 import { ConversationDetailJson, ConversationJson, Envelope, MessageJson, PagedEnvelope } from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
+import { addWebhooks, adminWebhookEndpoints, webhookEndpoints } from "./WebhookEndpointsApi.js"
 
 /**
  * Request bodies reject properties they do not define (400 naming the field). Decoding stops at the first problem:
@@ -738,10 +739,12 @@ const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> 
 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
+  .add(webhookEndpoints)
   .add(admin)
   .add(adminLists)
   .add(adminWebhooks)
   .add(adminSecrets)
+  .add(adminWebhookEndpoints)
   .add(webhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")
@@ -764,4 +767,4 @@ export class Api extends HttpApi.make("parley")
     }
   ])
   .annotate(HttpApi.AdditionalSchemas, [ErrorBody])
-  .annotate(OpenApi.Transform, oneErrorSchema) {}
+  .annotate(OpenApi.Transform, (spec) => addWebhooks(oneErrorSchema(spec))) {}
