@@ -133,13 +133,22 @@ const operations = Effect.gen(function* () {
     replay: (
       businessId: BusinessId,
       id: string,
-      payload: { readonly eventId: string } | { readonly since: DateTime.Utc; readonly until: DateTime.Utc }
+      payload: {
+        readonly eventId?: string | undefined
+        readonly since?: DateTime.Utc | undefined
+        readonly until?: DateTime.Utc | undefined
+      }
     ) =>
       Effect.gen(function* () {
+        // The body's schema admits exactly one of the two forms.
         const target: WebhookDeliveries.ReplayTarget =
-          "eventId" in payload
+          payload.eventId !== undefined
             ? { _tag: "Event", eventId: payload.eventId }
-            : { _tag: "Range", since: payload.since, until: payload.until }
+            : {
+                _tag: "Range",
+                since: payload.since ?? DateTime.unsafeMake(0),
+                until: payload.until ?? DateTime.unsafeMake(0)
+              }
         const queued = yield* deliveries
           .replay(businessId, id, target, yield* DateTime.now)
           .pipe(Effect.mapError(toApiError))

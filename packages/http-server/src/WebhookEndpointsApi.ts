@@ -110,16 +110,28 @@ export const RotateSecretBody = Schema.Struct({
       description: "How long the previous secret keeps signing (default 86400: 24 h; 0 retires it at once)"
     })
   )
-}).annotations({ ...strict, identifier: "RotateWebhookSecret" })
+}).annotations({ ...strict, identifier: "RotateWebhookSecret", examples: [{ overlapSeconds: 86_400 }] })
 
-export const ReplayBody = Schema.Union(
-  Schema.Struct({ eventId: Schema.UUID }).annotations(strict),
-  Schema.Struct({ since: Schema.DateTimeUtc, until: Schema.DateTimeUtc }).annotations(strict)
-).annotations({
-  identifier: "ReplayWebhookEvents",
-  description: "One event by id, or every event that occurred in [since, until)",
-  examples: [{ eventId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b" }]
+export const ReplayBody = Schema.Struct({
+  eventId: Schema.optional(Schema.UUID.annotations({ description: "One event" })),
+  since: Schema.optional(Schema.DateTimeUtc.annotations({ description: "Every event that occurred from here…" })),
+  until: Schema.optional(Schema.DateTimeUtc.annotations({ description: "…until here (exclusive)" }))
 })
+  .annotations({
+    identifier: "ReplayWebhookEvents",
+    description: "One event by id, or every event that occurred in [since, until)",
+    examples: [{ eventId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b" }]
+  })
+  .pipe(
+    Schema.filter(
+      (body) =>
+        body.eventId !== undefined
+          ? body.since === undefined && body.until === undefined
+          : body.since !== undefined && body.until !== undefined,
+      { message: () => "give either eventId, or both since and until" }
+    )
+  )
+  .annotations(strict)
 
 export const ReplayJson = Schema.Struct({
   queued: Schema.Number.annotations({ description: "Deliveries queued (due now, with a fresh retry schedule)" })
