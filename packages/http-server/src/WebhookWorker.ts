@@ -37,8 +37,9 @@ export interface WorkerOptions {
 export const defaults = {
   timeout: Duration.seconds(20),
   circuitAfter: Duration.days(5),
-  batchSize: 200,
-  concurrency: 100,
+  // Large batches: each round's database work is a few statements whatever its size (measured in docs/events.md).
+  batchSize: 1000,
+  concurrency: 200,
   pollInterval: Duration.millis(500)
 } as const
 
@@ -110,21 +111,21 @@ export const make = (options: WorkerOptions) =>
                   onSome: (ms) => ({ _tag: "Retry", at: DateTime.add(now, { millis: ms }) }) as const
                 })
         yield* Metric.increment(Metric.tagged(attemptsTotal, "outcome", outcome._tag.toLowerCase()))
-        const recorded = yield* deliveries.record(
-          {
-            businessId: delivery.businessId,
-            deliveryId: delivery.id,
-            owner,
-            attempt: delivery.attempt,
-            startedAt: now,
-            statusCode: response._tag === "Response" ? response.statusCode : null,
-            latencyMs,
-            error: response._tag === "Failure" ? response.error : null,
-            responseExcerpt: response._tag === "Response" ? response.excerpt : null,
-            outcome
-          },
-          { now, circuitAfterMs }
-        )
+        const result: WebhookDeliveries.AttemptResult = {
+          businessId: delivery.businessId,
+          deliveryId: delivery.id,
+          owner,
+          attempt: delivery.attempt,
+          startedAt: now,
+          statusCode: response._tag === "Response" ? response.statusCode : null,
+          latencyMs,
+          error: response._tag === "Failure" ? response.error : null,
+          responseExcerpt: response._tag === "Response" ? response.excerpt : null,
+          outcome
+        }
+        // Successes are written together after the round; a failure now, with its effect on the endpoint.
+        if (outcome._tag === "Succeeded") return Option.some(result)
+        const recorded = yield* deliveries.record(result, { now, circuitAfterMs })
         if (recorded.endpointDisabled !== null) {
           yield* Metric.increment(Metric.tagged(endpointsDisabled, "reason", recorded.endpointDisabled))
           yield* Effect.logWarning("endpoint.disabled").pipe(
@@ -135,7 +136,7 @@ export const make = (options: WorkerOptions) =>
             })
           )
         }
-        return outcome._tag === "Succeeded"
+        return Option.none()
       })
 
     /** One step at `now`: fan out, lease a batch, send it, record it. */
@@ -145,11 +146,9 @@ export const make = (options: WorkerOptions) =>
         const leaseMs = timeoutMs * 2 + 10_000
         const claimed = yield* deliveries.claim({ owner, now, leaseMs, limit: batchSize })
         const results = yield* Effect.forEach(claimed, (delivery) => attempt(delivery, now), { concurrency })
-        return {
-          fannedOut,
-          attempted: claimed.length,
-          succeeded: results.filter((ok) => ok).length
-        } satisfies RoundResult
+        const succeeded = results.flatMap((r) => (Option.isSome(r) ? [r.value] : []))
+        yield* deliveries.recordSucceeded(succeeded, { now })
+        return { fannedOut, attempted: claimed.length, succeeded: succeeded.length } satisfies RoundResult
       })
 
     return { owner, round }

@@ -133,6 +133,15 @@ export class WebhookDeliveries extends Context.Tag("@parley/postgres/WebhookDeli
       result: AttemptResult,
       options: { readonly now: DateTime.Utc; readonly circuitAfterMs: number }
     ) => Effect.Effect<Recorded, StorageError>
+    /**
+     * Records many successful attempts in one transaction (the common case, batched so a busy worker spends a few
+     * round trips per batch, not per delivery); like `record`, only while each lease is still the caller's.
+     * Answers how many were applied.
+     */
+    readonly recordSucceeded: (
+      results: ReadonlyArray<AttemptResult>,
+      options: { readonly now: DateTime.Utc }
+    ) => Effect.Effect<number, StorageError>
     /** One endpoint's deliveries, newest first. */
     readonly list: (
       businessId: BusinessId,
@@ -389,6 +398,68 @@ export const make = Effect.gen(function* () {
       )
       .pipe(storage("WebhookDeliveries.record"))
 
+  const recordSucceeded = (results: ReadonlyArray<AttemptResult>, options: { readonly now: DateTime.Utc }) =>
+    results.length === 0
+      ? Effect.succeed(0)
+      : sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const now = toDate(options.now)
+              const column = <A>(f: (r: AttemptResult) => A) => results.map(f)
+              const owners = column((r) => r.owner)
+              const updated = yield* sql`
+                UPDATE webhook_endpoint_deliveries d SET status = 'succeeded', next_attempt_at = ${now},
+                  leased_until = NULL, lease_owner = NULL, last_status_code = v.status_code,
+                  last_latency_ms = v.latency_ms, last_error = NULL, response_excerpt = v.excerpt, updated_at = ${now}
+                FROM unnest(
+                  ${column((r) => r.businessId)}::uuid[], ${column((r) => r.deliveryId)}::uuid[],
+                  ${column((r) => r.attempt)}::int[], ${owners}::text[], ${column((r) => r.statusCode ?? 0)}::int[],
+                  ${column((r) => r.latencyMs)}::int[], ${column((r) => r.responseExcerpt ?? "")}::text[],
+                  ${column((r) => DateTime.formatIso(r.startedAt))}::timestamptz[]
+                ) AS v (business_id, id, attempt, owner, status_code, latency_ms, excerpt, started_at)
+                WHERE d.business_id = v.business_id AND d.id = v.id AND d.status = 'pending'
+                  AND d.lease_owner = v.owner AND d.attempts = v.attempt
+                RETURNING d.business_id, d.id, d.endpoint_id, v.attempt, v.started_at, v.status_code, v.latency_ms,
+                  v.excerpt`.pipe(
+                Effect.flatMap(
+                  Schema.decodeUnknown(
+                    Schema.Array(
+                      Schema.Struct({
+                        business_id: Schema.String,
+                        id: Schema.String,
+                        endpoint_id: Schema.String,
+                        attempt: Integer,
+                        started_at: Timestamp,
+                        status_code: Integer,
+                        latency_ms: Integer,
+                        excerpt: Schema.String
+                      })
+                    )
+                  )
+                )
+              )
+              if (updated.length === 0) return 0
+              const of = <A>(f: (r: (typeof updated)[number]) => A) => updated.map(f)
+              yield* sql`
+                INSERT INTO webhook_endpoint_attempts (business_id, delivery_id, attempt, started_at, status_code,
+                  latency_ms, error, response_excerpt)
+                SELECT business_id, delivery_id, attempt, started_at, status_code, latency_ms, NULL, excerpt
+                FROM unnest(
+                  ${of((r) => r.business_id)}::uuid[], ${of((r) => r.id)}::uuid[], ${of((r) => r.attempt)}::int[],
+                  ${of((r) => DateTime.formatIso(r.started_at))}::timestamptz[], ${of((r) => r.status_code)}::int[],
+                  ${of((r) => r.latency_ms)}::int[], ${of((r) => r.excerpt)}::text[]
+                ) AS v (business_id, delivery_id, attempt, started_at, status_code, latency_ms, excerpt)
+                ON CONFLICT DO NOTHING`
+              yield* sql`
+                UPDATE webhook_endpoints e SET failing_since = NULL
+                FROM unnest(${of((r) => r.business_id)}::uuid[], ${of((r) => r.endpoint_id)}::uuid[])
+                  AS v (business_id, id)
+                WHERE e.business_id = v.business_id AND e.id = v.id AND e.failing_since IS NOT NULL`
+              return updated.length
+            })
+          )
+          .pipe(storage("WebhookDeliveries.recordSucceeded"))
+
   const ensureEndpoint = (businessId: BusinessId, endpointId: string) =>
     Effect.gen(function* () {
       if (!isUuid(endpointId)) return yield* new WebhookEndpointNotFound({ endpointId })
@@ -462,7 +533,7 @@ export const make = Effect.gen(function* () {
       return rows.length
     }).pipe(storage("WebhookDeliveries.replay"))
 
-  return WebhookDeliveries.of({ fanOut, claim, record, list, replay })
+  return WebhookDeliveries.of({ fanOut, claim, record, recordSucceeded, list, replay })
 })
 
 export const layer: Layer.Layer<WebhookDeliveries, never, SqlClient.SqlClient | Secrets> = Layer.effect(
