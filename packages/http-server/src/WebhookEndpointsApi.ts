@@ -157,48 +157,40 @@ const [aCreate, aList, aGet, aUpdate, aDelete, aRotate, aDeliveries, aReplay] = 
     .setPayload(CreateWebhookEndpointBody)
     .addSuccess(Envelope(WebhookEndpointWithSecretJson), { status: 201 })
     .addError(ErrorBody, { status: 422 })
-    .annotate(OpenApi.Summary, "Register a webhook endpoint (the secret is shown once)")
-    .annotate(RequiredScope, "messaging:webhooks:write"),
+    .annotate(OpenApi.Summary, "Register a webhook endpoint (the secret is shown once)"),
   HttpApiEndpoint.get("listWebhookEndpoints", "/businesses/:businessId/webhook-endpoints")
     .setPath(AdminPath)
     .addSuccess(Envelope(Schema.Array(WebhookEndpointJson)))
-    .annotate(OpenApi.Summary, "List webhook endpoints")
-    .annotate(RequiredScope, "messaging:webhooks:read"),
+    .annotate(OpenApi.Summary, "List webhook endpoints"),
   HttpApiEndpoint.get("getWebhookEndpoint", "/businesses/:businessId/webhook-endpoints/:endpointId")
     .setPath(AdminEndpointPath)
     .addSuccess(Envelope(WebhookEndpointJson))
-    .annotate(OpenApi.Summary, "Get a webhook endpoint")
-    .annotate(RequiredScope, "messaging:webhooks:read"),
+    .annotate(OpenApi.Summary, "Get a webhook endpoint"),
   HttpApiEndpoint.patch("updateWebhookEndpoint", "/businesses/:businessId/webhook-endpoints/:endpointId")
     .setPath(AdminEndpointPath)
     .setPayload(UpdateWebhookEndpointBody)
     .addSuccess(Envelope(WebhookEndpointJson))
     .addError(ErrorBody, { status: 422 })
-    .annotate(OpenApi.Summary, "Change a webhook endpoint's URL or types, pause it or re-enable it")
-    .annotate(RequiredScope, "messaging:webhooks:write"),
+    .annotate(OpenApi.Summary, "Change a webhook endpoint's URL or types, pause it or re-enable it"),
   HttpApiEndpoint.del("deleteWebhookEndpoint", "/businesses/:businessId/webhook-endpoints/:endpointId")
     .setPath(AdminEndpointPath)
     .addSuccess(HttpApiSchema.NoContent)
-    .annotate(OpenApi.Summary, "Delete a webhook endpoint and its delivery log")
-    .annotate(RequiredScope, "messaging:webhooks:write"),
+    .annotate(OpenApi.Summary, "Delete a webhook endpoint and its delivery log"),
   HttpApiEndpoint.post("rotateWebhookSecret", "/businesses/:businessId/webhook-endpoints/:endpointId/rotate-secret")
     .setPath(AdminEndpointPath)
     .setPayload(RotateSecretBody)
     .addSuccess(Envelope(WebhookEndpointWithSecretJson))
-    .annotate(OpenApi.Summary, "Rotate the signing secret (both sign during the overlap)")
-    .annotate(RequiredScope, "messaging:webhooks:write"),
+    .annotate(OpenApi.Summary, "Rotate the signing secret (both sign during the overlap)"),
   HttpApiEndpoint.get("listWebhookDeliveries", "/businesses/:businessId/webhook-endpoints/:endpointId/deliveries")
     .setPath(AdminEndpointPath)
     .setUrlParams(DeliveryParams)
     .addSuccess(PagedEnvelope(Schema.Array(WebhookDeliveryJson)))
-    .annotate(OpenApi.Summary, "The endpoint's delivery log, newest first")
-    .annotate(RequiredScope, "messaging:webhooks:read"),
+    .annotate(OpenApi.Summary, "The endpoint's delivery log, newest first"),
   HttpApiEndpoint.post("replayWebhookEvents", "/businesses/:businessId/webhook-endpoints/:endpointId/replay")
     .setPath(AdminEndpointPath)
     .setPayload(ReplayBody)
     .addSuccess(Envelope(ReplayJson), { status: 202 })
     .annotate(OpenApi.Summary, "Deliver one event, or a time range of events, again")
-    .annotate(RequiredScope, "messaging:webhooks:write")
 ] as const
 export const adminWebhookEndpoints = HttpApiGroup.make("adminWebhookEndpoints")
   .add(aCreate)
