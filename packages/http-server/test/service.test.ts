@@ -318,6 +318,7 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/replay",
       "/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/rotate-secret",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
+      "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token",
       "/v1/admin/secret-key/reseal",
       "/v1/admin/webhook-dead-letters",
