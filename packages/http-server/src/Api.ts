@@ -27,6 +27,7 @@ import {
   PagedEnvelope
 } from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
+import { addWebhooks, adminWebhookEndpoints, webhookEndpoints } from "./WebhookEndpointsApi.js"
 
 /**
  * Request bodies reject properties they do not define (400 naming the field). Decoding stops at the first problem:
@@ -777,10 +778,12 @@ const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> 
 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
+  .add(webhookEndpoints)
   .add(admin)
   .add(adminLists)
   .add(adminWebhooks)
   .add(adminSecrets)
+  .add(adminWebhookEndpoints)
   .add(webhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")
@@ -803,4 +806,4 @@ export class Api extends HttpApi.make("parley")
     }
   ])
   .annotate(HttpApi.AdditionalSchemas, [ErrorBody])
-  .annotate(OpenApi.Transform, oneErrorSchema) {}
+  .annotate(OpenApi.Transform, (spec) => addWebhooks(oneErrorSchema(spec))) {}

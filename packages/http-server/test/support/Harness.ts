@@ -102,6 +102,8 @@ export interface HarnessOptions {
   /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
   readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
+  /** Outbound webhooks (off by default here: no delivery worker unless a test asks for one). */
+  readonly outboundWebhooks?: Server.ServerOptions["outboundWebhooks"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -157,7 +159,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             unconfirmedSendTimeout: options.unconfirmedSendTimeout,
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
-            tracing: options.tracing
+            tracing: options.tracing,
+            outboundWebhooks: options.outboundWebhooks ?? { worker: false }
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),
