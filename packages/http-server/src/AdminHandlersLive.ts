@@ -8,7 +8,6 @@ import {
   BusinessId,
   type Template,
   UserId,
-  type WhatsAppNumber,
   WhatsAppNumberDirectory,
   WhatsAppNumberId,
   WhatsAppNumberNotFound
@@ -18,6 +17,7 @@ import { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
 import { toApiError } from "./ErrorMapping.js"
+import * as NumberRegistration from "./NumberRegistration.js"
 import { WebhookProcessor } from "./WebhookProcessor.js"
 
 const decodeBusinessId = Schema.decodeUnknownOption(BusinessId)
@@ -45,13 +45,7 @@ export const templateJson = (template: Template) => ({
   components: template.components
 })
 
-export const numberJson = (number: WhatsAppNumber) => ({
-  id: number.id,
-  businessId: number.businessId,
-  phoneNumberId: number.providerPhoneNumberId,
-  displayPhoneNumber: number.displayPhoneNumber,
-  wabaId: number.wabaId
-})
+export { numberJson } from "./NumberRegistration.js"
 
 export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
   Effect.gen(function* () {
@@ -83,18 +77,11 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
       .handle("createWhatsAppNumber", ({ path, payload }) =>
         Effect.gen(function* () {
           const businessId = yield* businessIdOf(path.businessId)
-          const number = yield* tenancy
-            .addWhatsAppNumber({
-              businessId,
-              providerPhoneNumberId: payload.phoneNumberId,
-              displayPhoneNumber: payload.displayPhoneNumber,
-              wabaId: payload.wabaId ?? null,
-              accessToken: Redacted.make(payload.accessToken)
-            })
-            .pipe(Effect.mapError(toApiError))
+          const input = yield* NumberRegistration.fromBody(businessId, payload)
+          const number = yield* tenancy.addWhatsAppNumber(input).pipe(Effect.mapError(toApiError))
           // Changes Meta sent for this number before it was registered were kept aside: the worker replays them now.
           yield* webhookProcessor.wake
-          return { message: "WhatsApp number added", data: numberJson(number) }
+          return { message: "WhatsApp number added", data: NumberRegistration.numberJson(number) }
         })
       )
       .handle("createApiKey", ({ path, payload }) =>

@@ -9,6 +9,7 @@ import {
   ConversationStatus,
   E164,
   ParameterFormat,
+  ProviderName,
   Scope,
   TemplateCategory,
   TemplateComponent,
@@ -251,9 +252,16 @@ export const UserJson = Schema.Struct({
 export const WhatsAppNumberJson = Schema.Struct({
   id: Schema.String,
   businessId: Schema.String,
-  phoneNumberId: Schema.String,
+  provider: ProviderName,
+  phoneNumberId: Schema.String.annotations({
+    description: "Meta's phone_number_id, or the Twilio sender's E.164"
+  }),
   displayPhoneNumber: Schema.String,
-  wabaId: Schema.NullOr(Schema.String)
+  wabaId: Schema.NullOr(Schema.String),
+  accountSid: Schema.NullOr(Schema.String).annotations({ description: "Twilio's Account SID; null for Meta" }),
+  apiKeySid: Schema.NullOr(Schema.String).annotations({
+    description: "The Twilio API key requests are made with (its secret is never returned); null: the auth token"
+  })
 })
 export const ApiKeyJson = Schema.Struct({
   id: Schema.String,
@@ -294,16 +302,40 @@ export const CreateUserBody = Schema.Struct({ name: Name }).annotations({
   examples: [{ name: "Grace" }]
 })
 export const CreateWhatsAppNumberBody = Schema.Struct({
-  phoneNumberId: Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({
-    description: "Meta's phone_number_id"
+  provider: Schema.optional(
+    ProviderName.annotations({ description: "Who carries the number's messages (default `whatsapp_cloud`)" })
+  ),
+  phoneNumberId: Schema.String.pipe(
+    Schema.pattern(/^(?:\d{1,32}|\+[1-9]\d{6,14})$/, {
+      message: () => "must be Meta's phone_number_id (digits) or, for Twilio, the sender's E.164 (+ and digits)"
+    })
+  ).annotations({
+    description: "Meta's phone_number_id; for `twilio`, the WhatsApp sender's number in E.164 (`+15550002222`)"
   }),
   displayPhoneNumber: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(32)),
   wabaId: Schema.optional(
     Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({ description: "WhatsApp Business Account id" })
   ),
   accessToken: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
-    description: "Meta access token; stored encrypted, never returned"
-  })
+    description:
+      "Meta access token; for `twilio`, the account's auth token (it also signs Twilio's webhooks). Stored " +
+      "encrypted, never returned"
+  }),
+  accountSid: Schema.optional(
+    Schema.String.pipe(
+      Schema.pattern(/^AC[0-9a-fA-F]{32}$/, { message: () => "must be a Twilio Account SID: AC and 32 hex digits" })
+    ).annotations({ description: "`twilio` only, required: the Account SID (`AC…`)" })
+  ),
+  apiKeySid: Schema.optional(
+    Schema.String.pipe(
+      Schema.pattern(/^SK[0-9a-fA-F]{32}$/, { message: () => "must be a Twilio API key SID: SK and 32 hex digits" })
+    ).annotations({ description: "`twilio` only: an API key (`SK…`) to send with instead of the auth token" })
+  ),
+  apiKeySecret: Schema.optional(
+    Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+      description: "`twilio` only, with `apiKeySid`: the API key's secret. Stored encrypted, never returned"
+    })
+  )
 }).annotations({
   ...strict,
   identifier: "CreateWhatsAppNumber",
@@ -313,6 +345,15 @@ export const CreateWhatsAppNumberBody = Schema.Struct({
       displayPhoneNumber: "+1 555-0100",
       wabaId: "102290129340398",
       accessToken: "EAAG…"
+    },
+    {
+      provider: "twilio",
+      phoneNumberId: "+15550002222",
+      displayPhoneNumber: "+1 555-000-2222",
+      accessToken: "your-twilio-auth-token",
+      accountSid: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      apiKeySid: "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+      apiKeySecret: "your-api-key-secret"
     }
   ]
 })
@@ -404,7 +445,7 @@ const admin = HttpApiGroup.make("admin")
       .setPayload(SyncTemplatesBody)
       .addSuccess(Envelope(SyncJson))
       .pipe(answers(422, 502))
-      .annotate(OpenApi.Summary, "Sync templates from Meta")
+      .annotate(OpenApi.Summary, "Sync templates from the number's provider (Meta, or Twilio's Content API)")
   )
   .addError(ErrorBody, { status: 400 })
   .addError(ErrorBody, { status: 401 })
