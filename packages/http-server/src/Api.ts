@@ -700,6 +700,52 @@ const webhooks = HttpApiGroup.make("webhooks")
   .annotate(OpenApi.Description, "Meta's WhatsApp webhooks: the verification handshake and signed deliveries.")
 
 // ---------------------------------------------------------------------------------------------------------------
+// Webhooks (Twilio)
+
+export const TwilioWebhookForm = Schema.Record({ key: Schema.String, value: Schema.String })
+  .pipe(HttpApiSchema.withEncoding({ kind: "UrlParams" }))
+  .annotations({
+    identifier: "TwilioWebhook",
+    description:
+      "Twilio's form-encoded webhook: an inbound WhatsApp message (`MessageSid`, `From`, `To`, `Body`, `NumMedia`, " +
+      "`MediaUrl0`…) or a status callback (`MessageSid`, `MessageStatus`, `ErrorCode`…). Signed with " +
+      "`X-Twilio-Signature` over the public URL Twilio called and the sorted parameters",
+    examples: [
+      {
+        MessageSid: "SM0123456789abcdef0123456789abcdef",
+        AccountSid: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        From: "whatsapp:+15550001111",
+        To: "whatsapp:+15550002222",
+        Body: "Hi",
+        NumMedia: "0",
+        ProfileName: "Ana",
+        WaId: "15550001111"
+      }
+    ]
+  })
+
+const twilioWebhooks = HttpApiGroup.make("twilioWebhooks")
+  .add(
+    HttpApiEndpoint.post("receiveTwilioWebhook", "/webhooks/twilio")
+      .setHeaders(Schema.Struct({ "x-twilio-signature": Schema.optional(Schema.String) }))
+      .setPayload(TwilioWebhookForm)
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/xml" }).annotations({ description: "`<Response/>`" }))
+      .pipe(answers(403, 413, 415, 503))
+      .annotate(OpenApi.Summary, "Receive Twilio's webhooks")
+      .annotate(
+        OpenApi.Description,
+        "Inbound messages and status callbacks of Twilio numbers (set this URL as the sender's webhook in the " +
+          "Twilio console; sends name it as their `StatusCallback`). The signature is checked with the auth token " +
+          "of the Twilio number the webhook is for, over `PARLEY_PUBLIC_URL` + `/webhooks/twilio`; then the " +
+          "delivery is stored durably and answered with an empty TwiML `<Response/>`, and the webhook worker " +
+          "applies it like Meta's. A bad or missing signature, or a number no business registered, is 403 and " +
+          "nothing is stored."
+      )
+  )
+  .annotate(OpenApi.Title, "Twilio webhooks")
+  .annotate(OpenApi.Description, "Twilio's signed, form-encoded WhatsApp webhooks.")
+
+// ---------------------------------------------------------------------------------------------------------------
 // Health
 
 export const HealthJson = Schema.Struct({ status: Schema.String })
@@ -784,6 +830,7 @@ export class Api extends HttpApi.make("parley")
   .add(adminWebhooks)
   .add(adminSecrets)
   .add(webhooks)
+  .add(twilioWebhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")
   .annotate(OpenApi.Version, "0.1.0")

@@ -99,8 +99,10 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           cursorSecret: secretKey,
           // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
           sharedRateLimits: config.database._tag === "Postgres",
+          publicUrl: Option.getOrUndefined(config.publicUrl),
           ...overrides,
-          whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
+          whatsapp: { ...config.whatsapp, ...overrides.whatsapp },
+          twilio: { apiUrl: config.twilio.apiUrl, contentUrl: config.twilio.contentUrl, ...overrides.twilio }
         },
         storage
       )

@@ -102,6 +102,10 @@ export interface HarnessOptions {
   /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
   readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
+  /** `PARLEY_PUBLIC_URL`: what Twilio's webhooks are signed over (unset: Twilio webhooks are refused). */
+  readonly publicUrl?: string
+  /** Twilio's APIs (e.g. the fake Twilio API's URL for both); unset: Twilio's own, never reached by tests. */
+  readonly twilio?: Server.ServerOptions["twilio"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -157,7 +161,9 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             unconfirmedSendTimeout: options.unconfirmedSendTimeout,
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
-            tracing: options.tracing
+            tracing: options.tracing,
+            publicUrl: options.publicUrl,
+            twilio: options.twilio
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),
