@@ -18,7 +18,7 @@ import {
   Tenancy,
   WebhookInbox
 } from "@parley/postgres"
-import { TwilioGateway, TwilioTemplateSync } from "@parley/twilio"
+import { TwilioGateway } from "@parley/twilio"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
@@ -177,9 +177,6 @@ export const layer = <E>(
         ? {}
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
-    }),
-    TwilioTemplateSync.layer({
-      ...(options.twilio?.contentUrl === undefined ? {} : { contentBaseUrl: options.twilio.contentUrl })
     }),
     // Secrets and operations: failed authentications per address, key rotation.
     AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),

@@ -27,7 +27,7 @@ export interface TwilioWebhookSettings {
   readonly publicUrl: Option.Option<string>
 }
 
-export const signatureHeader = "x-twilio-signature"
+const signatureHeader = TwilioWebhook.signatureHeader
 
 /** The path Twilio is given for a number's webhooks and its sends' status callbacks. */
 export const path = "/webhooks/twilio"
@@ -45,8 +45,11 @@ const whatsappAddress = /^whatsapp:(\+\d{7,15})$/
  * The Twilio numbers a webhook may be for, most likely first: the one its decoding names, then `To` (inbound
  * messages are addressed to the business) and `From` (status callbacks come from it). The signature decides.
  */
-export const candidates = (params: ReadonlyArray<readonly [string, string]>): ReadonlyArray<string> => {
-  const decoded = Either.getOrUndefined(TwilioWebhook.decode(params))?.providerPhoneNumberId
+export const candidates = (
+  params: ReadonlyArray<readonly [string, string]>,
+  receivedAt: DateTime.Utc
+): ReadonlyArray<string> => {
+  const decoded = Either.getOrUndefined(TwilioWebhook.decode(params, receivedAt))?.providerPhoneNumberId
   const address = (name: string) => {
     const value = params.find(([key]) => key === name)?.[1]
     return value === undefined ? undefined : whatsappAddress.exec(value)?.[1]
@@ -66,7 +69,9 @@ export const TwilioWebhooksLive = (settings: TwilioWebhookSettings) =>
         Effect.gen(function* () {
           const publicUrl = yield* Option.match(settings.publicUrl, {
             onNone: () =>
-              Effect.fail(ApiError.make(503, "webhook_not_configured", "Twilio webhooks are off: set PARLEY_PUBLIC_URL")),
+              Effect.fail(
+                ApiError.make(503, "webhook_not_configured", "Twilio webhooks are off: set PARLEY_PUBLIC_URL")
+              ),
             onSome: Effect.succeed
           })
           const body = new Uint8Array(yield* Effect.orDie(request.arrayBuffer))
@@ -82,7 +87,8 @@ export const TwilioWebhooksLive = (settings: TwilioWebhookSettings) =>
             })
           if (signature === undefined || signature === "") return yield* reject("missing")
           let verified = false
-          for (const id of candidates(params)) {
+          const receivedAt = yield* DateTime.now
+          for (const id of candidates(params, receivedAt)) {
             const number = yield* numbers.findByProviderId(id, "twilio").pipe(Effect.mapError(toApiError))
             if (
               Option.isSome(number) &&
@@ -93,7 +99,6 @@ export const TwilioWebhooksLive = (settings: TwilioWebhookSettings) =>
             }
           }
           if (!verified) return yield* reject("mismatch")
-          const receivedAt = yield* DateTime.now
           const appended = yield* store
             .append({ body, receivedAt, provider: "twilio" })
             .pipe(Effect.mapError(toApiError))

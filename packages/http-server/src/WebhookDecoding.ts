@@ -7,6 +7,7 @@
 import type { ProviderName } from "@parley/core"
 import { TwilioWebhook } from "@parley/twilio"
 import { Webhook } from "@parley/whatsapp-cloud"
+import type { DateTime } from "effect"
 import { Either } from "effect"
 
 export interface Decoded {
@@ -24,8 +25,10 @@ const isPairs = (u: unknown): u is ReadonlyArray<readonly [string, string]> =>
   Array.isArray(u) &&
   u.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && typeof p[1] === "string")
 
-const twilioBatch = (params: ReadonlyArray<readonly [string, string]>) =>
-  Either.mapBoth(TwilioWebhook.decode(params), {
+// Twilio's status callbacks carry no time of their own: they are dated when Parley received them, the delivery's
+// stored receipt time, so a retry or a replay dates them the same.
+const twilioBatch = (params: ReadonlyArray<readonly [string, string]>, receivedAt: DateTime.Utc) =>
+  Either.mapBoth(TwilioWebhook.decode(params, receivedAt), {
     onLeft: (invalid) => ({ reason: invalid.message }),
     onRight: (updates): Webhook.WebhookBatch => [updates]
   })
@@ -33,11 +36,12 @@ const twilioBatch = (params: ReadonlyArray<readonly [string, string]>) =>
 /** A stored delivery's changes, or why it cannot be read (signed, so retrying cannot help). */
 export const decodeDelivery = (
   provider: ProviderName,
-  body: Uint8Array
+  body: Uint8Array,
+  receivedAt: DateTime.Utc
 ): Either.Either<Decoded, { readonly reason: string }> => {
   if (provider === "twilio") {
     const params = formParams(body)
-    return Either.map(twilioBatch(params), (batch) => ({ batch, payload: params }))
+    return Either.map(twilioBatch(params, receivedAt), (batch) => ({ batch, payload: params }))
   }
   const parsed = Webhook.parse(body)
   return Either.flatMap(parsed, (payload) =>
@@ -48,10 +52,13 @@ export const decodeDelivery = (
 /** Changes kept aside for a number then unknown, read again to be replayed. */
 export const decodeKept = (
   provider: ProviderName,
-  payload: unknown
+  payload: unknown,
+  receivedAt: DateTime.Utc
 ): Either.Either<Webhook.WebhookBatch, { readonly reason: string }> => {
   if (provider === "twilio") {
-    return isPairs(payload) ? twilioBatch(payload) : Either.left({ reason: "kept Twilio parameters are not pairs" })
+    return isPairs(payload)
+      ? twilioBatch(payload, receivedAt)
+      : Either.left({ reason: "kept Twilio parameters are not pairs" })
   }
   return Either.mapLeft(Webhook.decodeUnknown(payload), (invalid) => ({ reason: invalid.reason }))
 }

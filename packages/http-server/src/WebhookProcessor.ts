@@ -22,7 +22,7 @@ import {
   WhatsAppNumberDirectory
 } from "@parley/core"
 import { WebhookInbox } from "@parley/postgres"
-import { Webhook } from "@parley/whatsapp-cloud"
+import type { Webhook } from "@parley/whatsapp-cloud"
 import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import * as Metrics from "./Metrics.js"
 import { decodeDelivery, decodeKept } from "./WebhookDecoding.js"
@@ -277,7 +277,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
 
     const processDelivery = (delivery: WebhookInbox.WebhookDelivery) =>
       Effect.gen(function* () {
-        const decoded = decodeDelivery(delivery.provider, delivery.body)
+        const decoded = decodeDelivery(delivery.provider, delivery.body, delivery.receivedAt)
         if (Either.isLeft(decoded)) {
           // Signed by the provider but unreadable: retrying cannot help. It stays stored for inspection.
           yield* logWith("Warning", "webhook payload not understood", {
@@ -310,7 +310,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
     /** Kept-aside changes whose number a business registered since: applied, then forgotten once nothing retries. */
     const replayUnrouted = (kept: WebhookInbox.UnroutedWebhook) =>
       Effect.gen(function* () {
-        const decoded = decodeKept(kept.provider, kept.payload)
+        const decoded = decodeKept(kept.provider, kept.payload, kept.receivedAt)
         if (Either.isRight(decoded)) {
           const recorded = yield* applyPayload(
             decoded.right,
@@ -399,7 +399,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         const delivery = yield* store.findDelivery(failure.deliveryId)
         if (Option.isNone(delivery)) return Option.some("the delivery is no longer stored")
         const provider = delivery.value.provider
-        const decoded = decodeDelivery(provider, delivery.value.body)
+        const decoded = decodeDelivery(provider, delivery.value.body, delivery.value.receivedAt)
         if (Either.isLeft(decoded)) return Option.some(`the delivery does not decode: ${decoded.left.reason}`)
         const updates = decoded.right.batch.find(
           (u) => storable(u.providerPhoneNumberId) === failure.providerPhoneNumberId
