@@ -107,9 +107,7 @@ const decodeE164 = Schema.decodeUnknownOption(E164)
 
 /** `whatsapp:+15550001111` → `+15550001111`; anything else → none. */
 export const addressOf = (value: string | undefined): Option.Option<E164> =>
-  value?.startsWith(whatsappPrefix)
-    ? decodeE164(value.slice(whatsappPrefix.length))
-    : Option.none()
+  value?.startsWith(whatsappPrefix) ? decodeE164(value.slice(whatsappPrefix.length)) : Option.none()
 
 /** Twilio's statuses onto Parley's: the ones before `sent` are no change for Parley (null). */
 export const statusNames = {

@@ -5,5 +5,6 @@
  */
 export * as TwilioError from "./TwilioError.js"
 export * as TwilioGateway from "./TwilioGateway.js"
+export * as TwilioTemplateSync from "./TwilioTemplateSync.js"
 export * as TwilioWebhook from "./TwilioWebhook.js"
 export { TwilioWebhookInvalid } from "./TwilioWebhook.js"
