@@ -13,6 +13,7 @@ import {
   WhatsAppNumberNotFound
 } from "@parley/core"
 import { ApiKeys, Tenancy } from "@parley/postgres"
+import { TwilioTemplateSync } from "@parley/twilio"
 import { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
@@ -53,6 +54,7 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
     const apiKeys = yield* ApiKeys.ApiKeys
     const numbers = yield* WhatsAppNumberDirectory
     const templateSync = yield* TemplateSync.TemplateSync
+    const twilioTemplateSync = yield* TwilioTemplateSync.TwilioTemplateSync
     const webhookProcessor = yield* WebhookProcessor
     return handlers
       .handle("createBusiness", ({ payload }) =>
@@ -136,7 +138,9 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
                 Option.match({ onNone: () => Effect.fail(notFound), onSome: Effect.succeed })
               )
           })
-          const result = yield* templateSync.sync(number)
+          // Each number's templates come from its provider: Meta's template list, or Twilio's Content API.
+          const result =
+            number.provider === "twilio" ? yield* twilioTemplateSync.sync(number) : yield* templateSync.sync(number)
           return {
             message: "Templates synced",
             data: {

@@ -18,7 +18,7 @@ import {
   Tenancy,
   WebhookInbox
 } from "@parley/postgres"
-import { TwilioGateway } from "@parley/twilio"
+import { TwilioGateway, TwilioTemplateSync } from "@parley/twilio"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
 import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
@@ -177,6 +177,14 @@ export const layer = <E>(
         ? {}
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
+    }),
+    // A Twilio number's templates come from Twilio's Content API.
+    TwilioTemplateSync.layer({
+      ...(options.twilio?.contentUrl === undefined ? {} : { contentBaseUrl: options.twilio.contentUrl }),
+      ...(options.twilio?.gateway?.requestTimeout === undefined
+        ? {}
+        : { requestTimeout: options.twilio.gateway.requestTimeout }),
+      ...(options.twilio?.gateway?.retry === undefined ? {} : { retry: options.twilio.gateway.retry })
     }),
     // Secrets and operations: failed authentications per address, key rotation.
     AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
