@@ -1,6 +1,7 @@
 /**
  * Turns stored webhook deliveries into inbox changes, in the worker: every entry, change, message and status of the
- * payload, routed by Meta's `phone_number_id` to its business. The request only stores the delivery and wakes the
+ * payload, read with the delivery's provider's decoder (Meta's JSON, Twilio's form) and routed by the provider's id
+ * of the number (Meta's `phone_number_id`, Twilio's sender E.164) to its business. The request only stores the delivery and wakes the
  * worker (`wake`), so Meta gets its 200 in milliseconds whatever the batch holds, and only the worker claims a
  * delivery: no delivery is processed by two hands at once. Redeliveries and reordering are harmless (the core
  * dedupes messages by wamid and only ever raises a status).

@@ -326,6 +326,7 @@ describe("operations", () => {
       "/v1/messaging/conversations/{id}/messages",
       "/v1/messaging/conversations/{id}/read",
       "/v1/messaging/messages/template",
+      "/webhooks/twilio",
       "/webhooks/whatsapp"
     ])
     expect(Object.keys(spec.body.components.securitySchemes).sort()).toEqual(["adminToken", "apiKey", "bearer"])

@@ -125,6 +125,7 @@ describe.each(list)("a Twilio number and a Cloud API number in one service on $n
       approvals: { [contentSid]: { name: "order_ready", category: "UTILITY", status: "approved" } }
     })
     h = await start(engine, {
+      webhookProcessing: { maxItemAttempts: 2 },
       publicUrl: proxy.url,
       twilio: {
         apiUrl: twilio.url,
@@ -260,6 +261,42 @@ describe.each(list)("a Twilio number and a Cloud API number in one service on $n
     )
     expect([refused.status, refused.body.error.code]).toEqual([422, "service_window_closed"])
     expect(twilio.requests.length).toBe(requests)
+  }, 120_000)
+
+  it("a Twilio item the database refuses is set aside as a dead letter, then replayed once the cause is fixed", async () => {
+    await h.query(`
+      CREATE OR REPLACE FUNCTION test_refuse_twilio_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.text = 'twilio poison' THEN RAISE EXCEPTION 'twilio poison refused'; END IF;
+        RETURN NEW;
+      END $$`)
+    await h.query(`
+      CREATE TRIGGER test_refuse_twilio_poison BEFORE INSERT ON messages
+      FOR EACH ROW EXECUTE FUNCTION test_refuse_twilio_poison()`)
+    const customer = `+${nextPhone()}`
+    const sid = FakeTwilioApi.makeSid("SM")
+    const delivered = await twilio.sendInbound({
+      url: webhookUrl(),
+      from: `whatsapp:${customer}`,
+      to: `whatsapp:${twilioNumber}`,
+      body: "twilio poison",
+      sid
+    })
+    expect(delivered.status).toBe(200)
+    type DeadLetter = { readonly id: string; readonly itemKey: string; readonly state: string; phoneNumberId: string }
+    let dead: DeadLetter | undefined
+    for (let i = 0; i < 600 && dead === undefined; i++) {
+      const page = await h.admin<Envelope<ReadonlyArray<DeadLetter>>>("GET", "/webhook-dead-letters?state=dead")
+      dead = page.body.data.find((d) => d.itemKey === `message:${sid}`)
+      if (dead === undefined) await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(dead).toMatchObject({ phoneNumberId: twilioNumber, state: "dead" })
+    expect(await conversationOf(customer, twilioNumberId)).toBeUndefined()
+    await h.query("DROP TRIGGER test_refuse_twilio_poison ON messages")
+    const replay = await h.admin<Envelope<DeadLetter>>("POST", `/webhook-dead-letters/${dead?.id}/replay`)
+    expect([replay.status, replay.body.data.state]).toEqual([200, "resolved"])
+    const conversation = await conversationOf(customer, twilioNumberId)
+    expect((await messagesOf(conversation?.id ?? "")).map((m) => m.text)).toEqual(["twilio poison"])
   }, 120_000)
 
   it("a webhook not signed over the public URL with a registered number's auth token is 403, and nothing is stored", async () => {
