@@ -6,6 +6,7 @@
  */
 import {
   type GatewayError,
+  Phone,
   ProviderMisconfigured,
   type ProviderOutcomeUnknown,
   ProviderRateLimited,
@@ -34,6 +35,12 @@ export interface TwilioError {
 
 const decodeBody = Schema.decodeUnknownEither(Schema.parseJson(ErrorBody))
 
+/**
+ * Twilio's messages quote the numbers involved ("The 'To' number +15550001111 is not a valid phone number."): every
+ * phone-like run of digits is masked, so an error title can be logged and returned without a full phone number.
+ */
+export const maskPhones = (text: string): string => text.replace(/\+?\d[\d\s().-]{6,}\d/g, (match) => Phone.mask(match))
+
 /** Reads an error response; a body that is not Twilio's JSON keeps the HTTP status and no code. */
 export const fromResponse = (httpStatus: number, body: string): TwilioError =>
   Either.match(decodeBody(body), {
@@ -41,7 +48,7 @@ export const fromResponse = (httpStatus: number, body: string): TwilioError =>
     onRight: (error) => ({
       httpStatus,
       code: typeof error.code === "number" && Number.isSafeInteger(error.code) ? error.code : null,
-      message: error.message ?? `HTTP ${httpStatus}`
+      message: maskPhones(error.message ?? `HTTP ${httpStatus}`)
     })
   })
 
@@ -69,15 +76,20 @@ export const codes = {
   63003: "recipient_invalid",
   63024: "recipient_invalid",
   // 20429: too many concurrent requests, not processed. 63018: the sender's rate or Meta's tier limit.
-  // 14107: the account's message rate limit was exceeded.
+  // 14107: more than 30 replies between two numbers in 30 seconds (Twilio fails further ones for 30 seconds).
+  // 63017: the account's combined 2000 messages per second. 21611: the sender's queue is full (10 hours' worth).
   20429: "rate_limited",
   63018: "rate_limited",
   14107: "rate_limited",
+  63017: "rate_limited",
+  21611: "rate_limited",
   // Credentials or configuration: auth failed, `From` is not a WhatsApp sender of this account (21606), the
-  // channel has no sender for `From` (63007).
+  // channel has no sender for `From` (63007, 63002), the channel is misconfigured (63008).
   20003: "misconfigured",
   21606: "misconfigured",
+  63002: "misconfigured",
   63007: "misconfigured",
+  63008: "misconfigured",
   // The template or its variables: content not found / not approved for WhatsApp (63027), `ContentVariables`
   // invalid (21656), `ContentVariables` without `ContentSid` (21654), `ContentSid` invalid (21655), parameter
   // count mismatch (63028).
@@ -108,8 +120,11 @@ export const kindOf = (error: TwilioError): Kind | "ambiguous" => {
   return "rejected"
 }
 
-/** Seconds to wait before retrying a rate-limited request when Twilio gave no `Retry-After` (the sandbox: 3 s). */
-export const defaultRetryAfterSeconds = (code: number | null): number => (code === 63018 ? 3 : 1)
+/**
+ * Seconds to wait before retrying a rate-limited request when Twilio gave no `Retry-After`: 30 for a reply loop
+ * (14107 blocks the pair for 30 seconds), 3 for a sender limit (the sandbox allows one request per 3 seconds), else 1.
+ */
+export const defaultRetryAfterSeconds = (code: number | null): number => (code === 14107 ? 30 : code === 63018 ? 3 : 1)
 
 /** `Retry-After` in seconds or as an HTTP date, relative to `now` (epoch millis). */
 export const retryAfterFromHeaders = (

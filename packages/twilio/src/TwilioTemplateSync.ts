@@ -238,7 +238,8 @@ export const make = (
           ),
           (response) =>
             Either.match(decode(response.body), {
-              onLeft: () => Effect.fail(TwilioHttp.AttemptFailure.Ambiguous({ reason: `unreadable answer from ${url}` })),
+              onLeft: () =>
+                Effect.fail(TwilioHttp.AttemptFailure.Ambiguous({ reason: `unreadable answer from ${url}` })),
               onRight: Effect.succeed
             })
         ),

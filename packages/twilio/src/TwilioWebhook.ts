@@ -25,6 +25,7 @@ import {
   type StatusUpdate
 } from "@parley/core"
 import { DateTime, Either, Option, Redacted, Schema } from "effect"
+import { maskPhones } from "./TwilioError.js"
 
 /** The request is not a Twilio WhatsApp webhook Parley can route (no business number in it). */
 export class TwilioWebhookInvalid extends Schema.TaggedError<TwilioWebhookInvalid>()("TwilioWebhookInvalid", {
@@ -72,6 +73,21 @@ export const urlVariants = (url: string): ReadonlyArray<string> => {
   if (withoutPort !== null) variants.push(scheme + withoutPort + rest)
   return variants
 }
+
+/**
+ * The URL Twilio signed, for a request the server received at `requestTarget` (its path and query as received,
+ * e.g. `request.url`), given the configured public base URL Parley is reached at (`https://parley.example.com`, or
+ * with the path prefix a proxy strips: `https://example.com/parley`). Scheme, host and port come from the
+ * configuration only, never from the request's `Host` or `X-Forwarded-*` headers, which a client controls.
+ */
+export const publicUrl = (publicBaseUrl: string, requestTarget: string): string => {
+  const base = publicBaseUrl.replace(/\/+$/, "")
+  const target = requestTarget.startsWith("/") ? requestTarget : `/${requestTarget}`
+  return base + target
+}
+
+/** What Twilio expects back from a webhook: 200 with an empty TwiML document (an empty body is logged as 12300). */
+export const emptyResponse = { contentType: "text/xml", body: "<Response/>" } as const
 
 /**
  * Checks `X-Twilio-Signature`. `url` is the public URL Twilio called (see the module comment); `params` the POST's
@@ -195,7 +211,7 @@ const statusOf = (
           new DeliveryFailure(
             {
               code: Number.isSafeInteger(code) ? code : 0,
-              title: nonEmpty(first(params, "ErrorMessage")) ?? `Twilio status ${status}`
+              title: maskPhones(nonEmpty(first(params, "ErrorMessage")) ?? `Twilio status ${status}`)
             },
             true
           )

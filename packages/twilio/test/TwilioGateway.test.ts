@@ -13,8 +13,8 @@ import {
   WhatsAppNumber
 } from "@parley/core"
 import { Effect, Option, Redacted } from "effect"
-import { FakeTwilioApi } from "../src/testing/FakeTwilioApi.js"
 import * as TwilioError from "../src/TwilioError.js"
+import { FakeTwilioApi } from "../src/testing/FakeTwilioApi.js"
 import { apiKey, contentSid, gatewayLayer, number, statusCallbackUrl, template } from "./support/harness.js"
 
 const to = CustomerIdentity.byPhone(E164.make("+15550001111"))
@@ -132,7 +132,10 @@ layer(gatewayLayer(), { excludeTestServices: true, timeout: "30 seconds" })("Twi
         (yield* Effect.flip(gateway.sendText({ from: noAccount, to, messageId, text: "hi" })))._tag,
         "ProviderMisconfigured"
       )
-      const byUserId = CustomerIdentity.make({ phone: Option.none(), userId: Option.some(BusinessScopedUserId.make("US.123")) })
+      const byUserId = CustomerIdentity.make({
+        phone: Option.none(),
+        userId: Option.some(BusinessScopedUserId.make("US.123"))
+      })
       assert.strictEqual(
         (yield* Effect.flip(gateway.sendText({ from: number, to: byUserId, messageId, text: "hi" })))._tag,
         "RecipientInvalid"
@@ -172,6 +175,25 @@ layer(gatewayLayer(), { excludeTestServices: true, timeout: "30 seconds" })("Twi
         if (kind === "rate_limited" || kind === "unavailable") assert.isAtLeast(requests, 2, `code ${code}`)
         else assert.strictEqual(requests, 1, `code ${code} is final: never resent`)
       }
+    })
+  )
+
+  it.effect("masks the phone numbers Twilio quotes in its error messages", () =>
+    Effect.gen(function* () {
+      const { fake, gateway } = yield* setup
+      yield* fake.fail({
+        fault: {
+          kind: "twilio-error",
+          code: 21211,
+          message: "The 'To' number +15550001111 is not a valid phone number."
+        }
+      })
+      const error = yield* Effect.flip(gateway.sendText({ from: number, to, messageId, text: "hi" }))
+      assert.strictEqual(error._tag, "RecipientInvalid")
+      if (error._tag === "RecipientInvalid") {
+        assert.strictEqual(error.title, "The 'To' number +155…1111 is not a valid phone number.")
+      }
+      assert.strictEqual(TwilioError.maskPhones("from 15550002222 at 2026"), "from 155…2222 at 2026")
     })
   )
 

@@ -6,9 +6,9 @@ import { assert, describe, expect, it, layer } from "@effect/vitest"
 import { BusinessId, bind, layerSequential, TemplateCatalog, variablesOf, WhatsAppNumber } from "@parley/core"
 import { MemoryStorage } from "@parley/core/testing"
 import { Effect, Either, Layer, Option } from "effect"
-import { FakeTwilioApi, layer as fakeLayer } from "../src/testing/FakeTwilioApi.js"
 import * as TwilioGateway from "../src/TwilioGateway.js"
 import * as TwilioTemplateSync from "../src/TwilioTemplateSync.js"
+import { FakeTwilioApi, layer as fakeLayer } from "../src/testing/FakeTwilioApi.js"
 import { fakeOptions, number, testOptions } from "./support/harness.js"
 
 const sid = (n: number) => `HX${n.toString(16).padStart(32, "0")}`
@@ -122,10 +122,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "30 seconds" })("TwilioTe
       assert.isTrue(Either.isRight(bound))
       if (Either.isRight(bound)) {
         const mapped = TwilioGateway.contentVariables(bound.right)
-        assert.deepStrictEqual(
-          Either.getOrUndefined(mapped),
-          { contentSid: sid(1), variables: { "1": "Ada", "2": "A-1001" } }
-        )
+        assert.deepStrictEqual(Either.getOrUndefined(mapped), {
+          contentSid: sid(1),
+          variables: { "1": "Ada", "2": "A-1001" }
+        })
       }
       // A second sync keeps keys and ids.
       const again = yield* sync.sync(new WhatsAppNumber({ ...number, businessId: business }))

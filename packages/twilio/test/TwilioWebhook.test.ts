@@ -60,6 +60,25 @@ describe("verifySignature", () => {
     expect(TwilioWebhook.urlVariants("https://a.example:8443/x")).toEqual(["https://a.example:8443/x"])
   })
 
+  it("rebuilds the signed URL from the configured public base, not from what the server saw", () => {
+    expect(TwilioWebhook.publicUrl("https://parley.example.com/", "/webhooks/twilio?n=1")).toBe(
+      "https://parley.example.com/webhooks/twilio?n=1"
+    )
+    expect(TwilioWebhook.publicUrl("https://example.com/parley", "webhooks/twilio")).toBe(
+      "https://example.com/parley/webhooks/twilio"
+    )
+    const signed = TwilioWebhook.sign("https://mycompany.com/myapp.php?foo=1&bar=2", params, "12345")
+    expect(signed).toBe(signature)
+    expect(
+      TwilioWebhook.verifySignature({
+        url: TwilioWebhook.publicUrl("https://mycompany.com", "/myapp.php?foo=1&bar=2"),
+        params,
+        signature,
+        authToken: "12345"
+      })
+    ).toBe(true)
+  })
+
   const field = fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.string({ maxLength: 20 }))
 
   it("verifies what it signs, and nothing once one field changes (property)", () => {
@@ -189,7 +208,14 @@ describe("decode: inbound messages", () => {
       receivedAt
     )
     expect(Either.isLeft(result) && result.left._tag).toBe("TwilioWebhookInvalid")
-    expect(Either.isLeft(TwilioWebhook.decode(status("sent").filter(([k]) => k !== "From"), receivedAt))).toBe(true)
+    expect(
+      Either.isLeft(
+        TwilioWebhook.decode(
+          status("sent").filter(([k]) => k !== "From"),
+          receivedAt
+        )
+      )
+    ).toBe(true)
   })
 })
 
@@ -234,5 +260,46 @@ describe("decode: status callbacks", () => {
       expect(updates.skipped.map((s) => s.kind)).toEqual(["status"])
     }
     expect(decoded(status("queued")).skipped[0]?.reason).toBe("queued is not a change for Parley")
+  })
+})
+
+describe("decode is total", () => {
+  const names = [
+    "MessageSid",
+    "SmsSid",
+    "MessageStatus",
+    "SmsStatus",
+    "From",
+    "To",
+    "Body",
+    "NumMedia",
+    "MediaUrl0",
+    "MediaContentType0",
+    "Latitude",
+    "Longitude",
+    "ButtonPayload",
+    "ErrorCode",
+    "WaId"
+  ]
+  const value = fc.oneof(
+    fc.constantFrom("whatsapp:+15550001111", "whatsapp:+15550002222", "whatsapp:1555", "+15550001111", ""),
+    fc.constantFrom("received", "sent", "delivered", "read", "failed", "undelivered", "queued", "bogus"),
+    fc.constantFrom("0", "1", "3", "-1", "NaN", "1e9", "63016"),
+    fc.string({ maxLength: 30 })
+  )
+  const params = fc.array(fc.tuple(fc.constantFrom(...names), value), { maxLength: 14 })
+
+  it("never throws, and every decoded item or skip is routed to the number the request names (property)", () => {
+    fc.assert(
+      fc.property(params, (fields) => {
+        const result = TwilioWebhook.decode(fields, receivedAt)
+        if (Either.isLeft(result)) return
+        const updates = result.right
+        expect(updates.providerPhoneNumberId).toMatch(/^\+[1-9]\d{7,14}$/)
+        expect(updates.inbound.length + updates.statuses.length + updates.skipped.length).toBe(1)
+        for (const message of updates.inbound) expect(message.timestamp).toEqual(receivedAt)
+        for (const status of updates.statuses) expect(["sent", "delivered", "read", "failed"]).toContain(status.status)
+      })
+    )
   })
 })
