@@ -36,9 +36,6 @@ export const path = "/webhooks/twilio"
 export const statusCallbackUrl = (publicUrl: Option.Option<string>) => (_from: WhatsAppNumber) =>
   Option.match(publicUrl, { onNone: () => null, onSome: (base) => `${base}${path}` })
 
-/** An empty TwiML answer: Twilio logs an error for an empty body or a missing content type. */
-const emptyTwiml = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-
 const whatsappAddress = /^whatsapp:(\+\d{7,15})$/
 
 /**
@@ -77,8 +74,8 @@ export const TwilioWebhooksLive = (settings: TwilioWebhookSettings) =>
           const body = new Uint8Array(yield* Effect.orDie(request.arrayBuffer))
           const params = formParams(body)
           const signature = request.headers[signatureHeader]
-          // The URL Twilio called: the public base, and the path and query this request came with.
-          const url = `${publicUrl}${request.url}`
+          // The URL Twilio called: the configured public base, and the path and query this request came with.
+          const url = TwilioWebhook.publicUrl(publicUrl, request.url)
           const reject = (reason: string) =>
             Effect.gen(function* () {
               yield* Effect.annotateLogs(Effect.logWarning("Twilio webhook signature rejected"), { reason })
@@ -105,7 +102,10 @@ export const TwilioWebhooksLive = (settings: TwilioWebhookSettings) =>
           yield* Metrics.countWebhook(appended._tag === "Stored" ? "received" : "duplicate")
           // Already durable: the worker applies it at once (or, if this process dies now, after its restart).
           if (appended._tag === "Stored") yield* processor.wake
-          return HttpServerResponse.text(emptyTwiml, { contentType: "text/xml" })
+          // An empty TwiML answer: Twilio logs an error for an empty body or a missing content type.
+          return HttpServerResponse.text(TwilioWebhook.emptyResponse.body, {
+            contentType: TwilioWebhook.emptyResponse.contentType
+          })
         })
       )
     })
