@@ -30,8 +30,11 @@ export interface ServiceConfig {
    * proxy hides from the server, and status callbacks are addressed to it. Unset: Twilio numbers cannot receive.
    */
   readonly publicUrl: Option.Option<string>
-  /** `TWILIO_API_URL` and `TWILIO_CONTENT_URL`: Twilio's Messaging and Content APIs (or the fake Twilio API). */
-  readonly twilio: { readonly apiUrl: string; readonly contentUrl: string }
+  /**
+   * `TWILIO_API_URL`, `TWILIO_CONTENT_URL`, `TWILIO_MESSAGING_URL`: Twilio's REST, Content and Messaging (typing
+   * indicator) APIs, or the fake Twilio API for all three.
+   */
+  readonly twilio: { readonly apiUrl: string; readonly contentUrl: string; readonly messagingUrl: string }
   readonly rateLimitPerMinute: number
   /** `PARLEY_UNCONFIRMED_SEND_TIMEOUT`: seconds a send whose outcome is unknown stays `pending` before it fails. */
   readonly unconfirmedSendTimeoutSeconds: number
@@ -63,6 +66,7 @@ export const defaults = {
   apiVersion: "v24.0",
   twilioApiUrl: "https://api.twilio.com",
   twilioContentUrl: "https://content.twilio.com",
+  twilioMessagingUrl: "https://messaging.twilio.com",
   poolSize: 10,
   rateLimitPerMinute: 1200,
   unconfirmedSendTimeoutSeconds: 900,
@@ -183,7 +187,8 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
     const twilioUrls: Record<string, string> = {}
     for (const [variable, fallback] of [
       ["TWILIO_API_URL", defaults.twilioApiUrl],
-      ["TWILIO_CONTENT_URL", defaults.twilioContentUrl]
+      ["TWILIO_CONTENT_URL", defaults.twilioContentUrl],
+      ["TWILIO_MESSAGING_URL", defaults.twilioMessagingUrl]
     ] as const) {
       const url = set(env, variable) ?? fallback
       if (!/^https?:\/\/[^\s/]+/.test(url)) {
@@ -253,7 +258,8 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       publicUrl: Option.fromNullable(publicUrl?.replace(/\/+$/, "")),
       twilio: {
         apiUrl: twilioUrls.TWILIO_API_URL ?? defaults.twilioApiUrl,
-        contentUrl: twilioUrls.TWILIO_CONTENT_URL ?? defaults.twilioContentUrl
+        contentUrl: twilioUrls.TWILIO_CONTENT_URL ?? defaults.twilioContentUrl,
+        messagingUrl: twilioUrls.TWILIO_MESSAGING_URL ?? defaults.twilioMessagingUrl
       },
       rateLimitPerMinute,
       unconfirmedSendTimeoutSeconds,

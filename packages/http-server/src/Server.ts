@@ -60,6 +60,8 @@ export interface ServerOptions {
     | {
         readonly apiUrl?: string | undefined
         readonly contentUrl?: string | undefined
+        /** Typing indicators, Twilio's only read receipts. */
+        readonly messagingUrl?: string | undefined
         /** Gateway tuning (timeouts, retries), e.g. for tests. */
         readonly gateway?:
           | Omit<TwilioGateway.Options, "apiBaseUrl" | "contentBaseUrl" | "statusCallbackUrl">
@@ -146,6 +148,7 @@ export const layer = <E>(
     ...options.twilio?.gateway,
     ...(options.twilio?.apiUrl === undefined ? {} : { apiBaseUrl: options.twilio.apiUrl }),
     ...(options.twilio?.contentUrl === undefined ? {} : { contentBaseUrl: options.twilio.contentUrl }),
+    ...(options.twilio?.messagingUrl === undefined ? {} : { messagingBaseUrl: options.twilio.messagingUrl }),
     statusCallbackUrl: TwilioWebhookHandlers.statusCallbackUrl(publicUrl)
   }
 

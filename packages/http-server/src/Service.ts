@@ -102,7 +102,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           publicUrl: Option.getOrUndefined(config.publicUrl),
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp },
-          twilio: { apiUrl: config.twilio.apiUrl, contentUrl: config.twilio.contentUrl, ...overrides.twilio }
+          twilio: { ...config.twilio, ...overrides.twilio }
         },
         storage
       )

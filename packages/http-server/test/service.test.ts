@@ -105,7 +105,11 @@ describe("configuration", () => {
   it("PARLEY_PUBLIC_URL keeps a proxy's path prefix, without a trailing slash; Twilio's APIs default to Twilio's", () => {
     const config = Either.getOrThrow(Config.fromEnv({ PARLEY_PUBLIC_URL: "https://example.com/parley/" }))
     expect(Option.getOrNull(config.publicUrl)).toBe("https://example.com/parley")
-    expect(config.twilio).toEqual({ apiUrl: "https://api.twilio.com", contentUrl: "https://content.twilio.com" })
+    expect(config.twilio).toEqual({
+      apiUrl: "https://api.twilio.com",
+      contentUrl: "https://content.twilio.com",
+      messagingUrl: "https://messaging.twilio.com"
+    })
     expect(Option.isNone(Either.getOrThrow(Config.fromEnv({})).publicUrl)).toBe(true)
   })
 

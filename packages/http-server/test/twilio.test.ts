@@ -130,6 +130,7 @@ describe.each(list)("a Twilio number and a Cloud API number in one service on $n
       twilio: {
         apiUrl: twilio.url,
         contentUrl: twilio.url,
+        messagingUrl: twilio.url,
         gateway: {
           requestTimeout: "2 seconds",
           retry: { maxAttempts: 2, budget: "300 millis", baseDelay: "5 millis", maxDelay: "20 millis" }
@@ -197,6 +198,12 @@ describe.each(list)("a Twilio number and a Cloud API number in one service on $n
     // The API key authenticates the send, not the auth token.
     expect(twilio.requests.filter((r) => r.operation === "send").at(-1)?.username).toBe(apiKey.sid)
     expect(reply.body.data.providerMessageId).toBe(sent?.sid)
+
+    // Read receipts on a Twilio number are its typing indicator, for the customer's message.
+    const read = await h.call("POST", `/v1/messaging/conversations/${conversation?.id}/read`, { key: tenant.key })
+    expect(read.status).toBeLessThan(300)
+    const typing = twilio.requests.filter((r) => r.operation === "typing").at(-1)
+    expect(typing?.form).toContainEqual(["messageId", received[0]?.providerMessageId ?? "-"])
 
     // Twilio's callbacks, signed over the public URL; a duplicate changes nothing.
     for (const status of ["sent", "delivered", "read", "delivered"]) {
