@@ -102,7 +102,7 @@ export interface HarnessOptions {
   /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
   readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
-  /** `PARLEY_PUBLIC_URL`: what Twilio's webhooks are signed over (unset: Twilio webhooks are refused). */
+  /** `PARLEY_PUBLIC_URL`: what Twilio's webhooks are signed over (default `https://parley.test`). */
   readonly publicUrl?: string
   /** Twilio's APIs (e.g. the fake Twilio API's URL for both); unset: Twilio's own, never reached by tests. */
   readonly twilio?: Server.ServerOptions["twilio"]
@@ -162,7 +162,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
             tracing: options.tracing,
-            publicUrl: options.publicUrl,
+            // Twilio's webhooks are on (like Meta's) unless `webhooks: false`: a public URL to check signatures over.
+            publicUrl: options.webhooks === false ? undefined : (options.publicUrl ?? "https://parley.test"),
             twilio: options.twilio
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
