@@ -8,13 +8,14 @@ import {
   BusinessId,
   type Template,
   UserId,
+  type WhatsAppNumber,
   WhatsAppNumberDirectory,
   WhatsAppNumberId,
   WhatsAppNumberNotFound
 } from "@parley/core"
 import { ApiKeys, Tenancy } from "@parley/postgres"
 import { TwilioTemplateSync } from "@parley/twilio"
-import { TemplateSync } from "@parley/whatsapp-cloud"
+import { NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
 import { toApiError } from "./ErrorMapping.js"
@@ -56,6 +57,29 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
     const templateSync = yield* TemplateSync.TemplateSync
     const twilioTemplateSync = yield* TwilioTemplateSync.TwilioTemplateSync
     const webhookProcessor = yield* WebhookProcessor
+    const throughput = yield* NumberThroughput.NumberThroughput
+
+    /**
+     * Takes the throughput Meta reports for the number when it reports a tier. Meta being unreachable or refusing
+     * leaves the number as it is: its stored rate is a safe one (the standard tier unless someone set another).
+     */
+    const readThroughput = (number: WhatsAppNumber) =>
+      throughput.read(number).pipe(
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logWarning("could not read the number's throughput from Meta; it keeps its rate").pipe(
+              Effect.annotateLogs({ whatsappNumberId: number.id, error: error._tag })
+            ),
+            Option.none<number>()
+          )
+        ),
+        Effect.flatMap((tier) =>
+          Option.isNone(tier) || tier.value === number.messagesPerSecond
+            ? Effect.succeed(number)
+            : tenancy.setMessagesPerSecond(number.businessId, number.id, tier.value)
+        )
+      )
+
     return handlers
       .handle("createBusiness", ({ payload }) =>
         tenancy.createBusiness({ name: payload.name }).pipe(
@@ -81,10 +105,27 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
           const businessId = yield* businessIdOf(path.businessId)
           const input = yield* NumberRegistration.fromBody(businessId, payload)
           const number = yield* tenancy.addWhatsAppNumber(input).pipe(Effect.mapError(toApiError))
+          // An operator's rate is taken as given; otherwise a Cloud API number gets the tier Meta reports (Twilio
+          // reports none: its numbers keep the default).
+          const registered =
+            payload.messagesPerSecond === undefined && number.provider === "whatsapp_cloud"
+              ? yield* readThroughput(number).pipe(Effect.mapError(toApiError))
+              : number
           // Changes Meta sent for this number before it was registered were kept aside: the worker replays them now.
           yield* webhookProcessor.wake
-          return { message: "WhatsApp number added", data: NumberRegistration.numberJson(number) }
+          return { message: "WhatsApp number added", data: NumberRegistration.numberJson(registered) }
         })
+      )
+      .handle("updateWhatsAppNumber", ({ path, payload }) =>
+        Effect.gen(function* () {
+          const businessId = yield* businessIdOf(path.businessId)
+          const id = yield* Option.match(decodeNumberId(path.whatsappNumberId), {
+            onNone: () => Effect.fail(new WhatsAppNumberNotFound({ whatsappNumberId: path.whatsappNumberId })),
+            onSome: Effect.succeed
+          })
+          const number = yield* tenancy.setMessagesPerSecond(businessId, id, payload.messagesPerSecond)
+          return { message: "WhatsApp number updated", data: NumberRegistration.numberJson(number) }
+        }).pipe(Effect.mapError(toApiError))
       )
       .handle("createApiKey", ({ path, payload }) =>
         Effect.gen(function* () {
@@ -138,14 +179,17 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
                 Option.match({ onNone: () => Effect.fail(notFound), onSome: Effect.succeed })
               )
           })
-          // Each number's templates come from its provider: Meta's template list, or Twilio's Content API.
+          // Each number's templates come from its provider: Meta's template list (Meta upgrades numbers on its own,
+          // so a sync also takes the tier it reports now), or Twilio's Content API.
+          const synced = number.provider === "twilio" ? number : yield* readThroughput(number)
           const result =
-            number.provider === "twilio" ? yield* twilioTemplateSync.sync(number) : yield* templateSync.sync(number)
+            synced.provider === "twilio" ? yield* twilioTemplateSync.sync(synced) : yield* templateSync.sync(synced)
           return {
             message: "Templates synced",
             data: {
               upserted: result.upserted.map(templateJson),
-              skipped: result.skipped.map((s) => ({ name: s.name, language: s.language, reason: s.reason }))
+              skipped: result.skipped.map((s) => ({ name: s.name, language: s.language, reason: s.reason })),
+              messagesPerSecond: synced.messagesPerSecond
             }
           }
         }).pipe(Effect.mapError(toApiError))

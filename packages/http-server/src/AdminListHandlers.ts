@@ -89,6 +89,7 @@ export const AdminListHandlersLive = HttpApiBuilder.group(Api, "adminLists", (ha
               wabaId: n.wabaId,
               accountSid: n.providerAccountId,
               apiKeySid: n.providerApiKeySid,
+              messagesPerSecond: n.messagesPerSecond,
               createdAt: iso(n.createdAt)
             }))
           ),

@@ -61,7 +61,8 @@ export const fromBody = (businessId: BusinessId, body: Body) => {
     providerApiKey:
       twilio && body.apiKeySid !== undefined && body.apiKeySecret !== undefined
         ? { sid: body.apiKeySid, secret: Redacted.make(body.apiKeySecret) }
-        : null
+        : null,
+    messagesPerSecond: body.messagesPerSecond
   })
 }
 
@@ -73,6 +74,7 @@ export const numberJson = (number: WhatsAppNumber) => ({
   phoneNumberId: number.providerPhoneNumberId,
   displayPhoneNumber: number.displayPhoneNumber,
   wabaId: number.wabaId,
+  messagesPerSecond: number.messagesPerSecond,
   accountSid: number.providerAccountId,
   apiKeySid: number.providerApiKey?.sid ?? null
 })

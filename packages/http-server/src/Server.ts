@@ -19,7 +19,7 @@ import {
   WebhookInbox
 } from "@parley/postgres"
 import { TwilioGateway, TwilioTemplateSync } from "@parley/twilio"
-import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
+import { CloudApiGateway, NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
 import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
@@ -173,6 +173,14 @@ export const layer = <E>(
     Tenancy.layer,
     WebhookInbox.layer,
     limited,
+    NumberThroughput.layer({
+      baseUrl: gatewayOptions.baseUrl,
+      apiVersion: gatewayOptions.apiVersion,
+      ...(options.whatsapp.gateway?.requestTimeout === undefined
+        ? {}
+        : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
+      ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
+    }),
     TemplateSync.layer({
       baseUrl: gatewayOptions.baseUrl,
       apiVersion: gatewayOptions.apiVersion,

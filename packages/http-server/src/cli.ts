@@ -157,6 +157,27 @@ const setAccessToken = Command.make(
     )
 ).pipe(Command.withDescription("Replace a number's Meta access token"))
 
+const messagesPerSecond = Options.integer("messages-per-second").pipe(
+  Options.withDescription("The number's throughput, 1 to 1000 messages per second (Meta: 80 standard, 1000 upgraded)")
+)
+
+const setThroughput = Command.make(
+  "set-throughput",
+  {
+    connection,
+    business,
+    number: Options.text("number").pipe(Options.withDescription("The WhatsApp number id")),
+    messagesPerSecond
+  },
+  (o) =>
+    call(
+      o.connection,
+      "PATCH",
+      `/businesses/${encodeURIComponent(o.business)}/whatsapp-numbers/${encodeURIComponent(o.number)}`,
+      { messagesPerSecond: o.messagesPerSecond }
+    )
+).pipe(Command.withDescription("Set the messages per second Parley sends from a number at most"))
+
 const secrets = Command.make("secrets").pipe(
   Command.withSubcommands([
     Command.make("reseal", { connection }, ({ connection }) => call(connection, "POST", "/secret-key/reseal")).pipe(
@@ -215,6 +236,10 @@ const numbers = Command.make("numbers").pipe(
         apiKeySecret: Options.redacted("api-key-secret").pipe(
           Options.withDescription("Twilio only, with --api-key-sid: the API key's secret (stored encrypted)"),
           Options.optional
+        ),
+        messagesPerSecond: messagesPerSecond.pipe(
+          Options.withDescription("Default: the tier Meta reports for the number, or 80 when it does not say"),
+          Options.optional
         )
       },
       (o) =>
@@ -226,11 +251,13 @@ const numbers = Command.make("numbers").pipe(
           accessToken: Redacted.value(o.accessToken),
           ...(Option.isSome(o.accountSid) ? { accountSid: o.accountSid.value } : {}),
           ...(Option.isSome(o.apiKeySid) ? { apiKeySid: o.apiKeySid.value } : {}),
-          ...(Option.isSome(o.apiKeySecret) ? { apiKeySecret: Redacted.value(o.apiKeySecret.value) } : {})
+          ...(Option.isSome(o.apiKeySecret) ? { apiKeySecret: Redacted.value(o.apiKeySecret.value) } : {}),
+          ...(Option.isSome(o.messagesPerSecond) ? { messagesPerSecond: o.messagesPerSecond.value } : {})
         })
     ).pipe(Command.withDescription("Add a business's WhatsApp number (Meta's Cloud API or Twilio)")),
     listNumbers,
-    setAccessToken
+    setAccessToken,
+    setThroughput
   ])
 )
 

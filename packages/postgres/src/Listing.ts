@@ -49,6 +49,7 @@ export interface WhatsAppNumberSummary {
   readonly providerAccountId: string | null
   /** A Twilio API key's SID; its secret is never read here. */
   readonly providerApiKeySid: string | null
+  readonly messagesPerSecond: number
   readonly createdAt: DateTime.Utc
 }
 
@@ -115,6 +116,7 @@ const NumberRow = Schema.Struct({
   waba_id: Schema.NullOr(Schema.String),
   provider_account_id: Schema.NullOr(Schema.String),
   provider_api_key_sid: Schema.NullOr(Schema.String),
+  messages_per_second: Schema.Number,
   created_at: Timestamp
 })
 const decodeBusinesses = Schema.decodeUnknown(Schema.Array(BusinessRow))
@@ -187,7 +189,7 @@ export const make = Effect.gen(function* () {
       // The sealed access token and API key secret are not even read.
       const rows = yield* sql`
         SELECT business_id, id, provider, provider_phone_number_id, display_phone_number, waba_id,
-          provider_account_id, provider_api_key_sid, created_at
+          provider_account_id, provider_api_key_sid, messages_per_second, created_at
         FROM whatsapp_numbers WHERE business_id = ${businessId} ${condition}
         ORDER BY id LIMIT ${limit + 1}`.pipe(Effect.flatMap(decodeNumbers))
       const result = toPage(rows, limit)
@@ -202,6 +204,7 @@ export const make = Effect.gen(function* () {
             wabaId: row.waba_id,
             providerAccountId: row.provider_account_id,
             providerApiKeySid: row.provider_api_key_sid,
+            messagesPerSecond: row.messages_per_second,
             createdAt: row.created_at
           })
         ),

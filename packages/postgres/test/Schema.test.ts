@@ -49,6 +49,7 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "create_webhook_item_failures",
           "create_rate_limit_cells",
           "create_events",
+          "add_number_throughput",
           "add_number_providers"
         ]
       )

@@ -3,14 +3,14 @@
  * access token (and a Twilio API key's secret) is sealed with `Secrets`, bound to the number's business and id.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { BusinessId, ProviderName, WhatsAppNumber, WhatsAppNumberId } from "@parley/core"
+import { BusinessId, MessagesPerSecond, ProviderName, WhatsAppNumber, WhatsAppNumberId } from "@parley/core"
 import { Effect, Option, Schema } from "effect"
 import type { Secrets } from "../Secrets.js"
 import { storageFailure } from "./storage.js"
 
 export const columns =
-  "business_id, id, provider_phone_number_id, display_phone_number, waba_id, access_token_sealed, provider, " +
-  "provider_account_id, provider_api_key_sid, provider_api_key_secret_sealed"
+  "business_id, id, provider_phone_number_id, display_phone_number, waba_id, access_token_sealed, messages_per_second, " +
+  "provider, provider_account_id, provider_api_key_sid, provider_api_key_secret_sealed"
 
 const Row = Schema.Struct({
   business_id: BusinessId,
@@ -19,6 +19,7 @@ const Row = Schema.Struct({
   display_phone_number: Schema.String,
   waba_id: Schema.NullOr(Schema.String),
   access_token_sealed: Schema.String,
+  messages_per_second: MessagesPerSecond,
   provider: ProviderName,
   provider_account_id: Schema.NullOr(Schema.String),
   provider_api_key_sid: Schema.NullOr(Schema.String),
@@ -63,6 +64,7 @@ export const decode = (secrets: Secrets["Type"], operation: string) => (rows: Re
               displayPhoneNumber: row.display_phone_number,
               wabaId: row.waba_id,
               accessToken,
+              messagesPerSecond: row.messages_per_second,
               providerAccountId: row.provider_account_id,
               providerApiKey:
                 row.provider_api_key_sid === null || Option.isNone(apiKeySecret)
@@ -96,8 +98,8 @@ export const insert = (
       INSERT INTO whatsapp_numbers (${sql.literal(columns)})
       VALUES (
         ${number.businessId}, ${number.id}, ${number.providerPhoneNumberId}, ${number.displayPhoneNumber},
-        ${number.wabaId}, ${sealed}, ${number.provider}, ${number.providerAccountId}, ${apiKey?.sid ?? null},
-        ${apiKeySecret}
+        ${number.wabaId}, ${sealed}, ${number.messagesPerSecond}, ${number.provider}, ${number.providerAccountId},
+        ${apiKey?.sid ?? null}, ${apiKeySecret}
       )
       ${conflict}
       RETURNING id`
