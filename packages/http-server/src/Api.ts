@@ -19,7 +19,14 @@ import {
 } from "@parley/core"
 import { Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
-import { ConversationDetailJson, ConversationJson, Envelope, MessageJson, PagedEnvelope } from "./Representation.js"
+import {
+  ConversationDetailPage,
+  ConversationJson,
+  ConversationsPage,
+  Envelope,
+  MessageJson,
+  PagedEnvelope
+} from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
 
 /**
@@ -150,7 +157,7 @@ const messaging = HttpApiGroup.make("messaging")
   .add(
     HttpApiEndpoint.get("listConversations", "/conversations")
       .setUrlParams(ListConversationsParams)
-      .addSuccess(PagedEnvelope(Schema.Array(ConversationJson)))
+      .addSuccess(ConversationsPage)
       .pipe(answers(400))
       .annotate(RequiredScope, "messaging:conversations:read")
       .annotate(OpenApi.Summary, "List conversations")
@@ -164,7 +171,7 @@ const messaging = HttpApiGroup.make("messaging")
     HttpApiEndpoint.get("getConversation", "/conversations/:id")
       .setPath(ConversationPath)
       .setUrlParams(GetConversationParams)
-      .addSuccess(PagedEnvelope(ConversationDetailJson))
+      .addSuccess(ConversationDetailPage)
       .pipe(answers(400, 404))
       .annotate(RequiredScope, "messaging:messages:read")
       .annotate(OpenApi.Summary, "Get a conversation")
