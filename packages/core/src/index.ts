@@ -8,6 +8,7 @@ export * from "./ConversationRepository.js"
 export * as Cursor from "./Cursor.js"
 export { InvalidCursor } from "./Cursor.js"
 export * from "./Customer.js"
+export * as GatewayRouter from "./GatewayRouter.js"
 export * as Idempotency from "./Idempotency.js"
 export {
   DeliveryUnconfirmed,

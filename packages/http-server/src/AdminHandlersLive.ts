@@ -14,10 +14,12 @@ import {
   WhatsAppNumberNotFound
 } from "@parley/core"
 import { ApiKeys, Tenancy } from "@parley/postgres"
+import { TwilioTemplateSync } from "@parley/twilio"
 import { NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
 import { toApiError } from "./ErrorMapping.js"
+import * as NumberRegistration from "./NumberRegistration.js"
 import { WebhookProcessor } from "./WebhookProcessor.js"
 
 const decodeBusinessId = Schema.decodeUnknownOption(BusinessId)
@@ -45,14 +47,7 @@ export const templateJson = (template: Template) => ({
   components: template.components
 })
 
-export const numberJson = (number: WhatsAppNumber) => ({
-  id: number.id,
-  businessId: number.businessId,
-  phoneNumberId: number.providerPhoneNumberId,
-  displayPhoneNumber: number.displayPhoneNumber,
-  wabaId: number.wabaId,
-  messagesPerSecond: number.messagesPerSecond
-})
+export { numberJson } from "./NumberRegistration.js"
 
 export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
   Effect.gen(function* () {
@@ -60,6 +55,7 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
     const apiKeys = yield* ApiKeys.ApiKeys
     const numbers = yield* WhatsAppNumberDirectory
     const templateSync = yield* TemplateSync.TemplateSync
+    const twilioTemplateSync = yield* TwilioTemplateSync.TwilioTemplateSync
     const webhookProcessor = yield* WebhookProcessor
     const throughput = yield* NumberThroughput.NumberThroughput
 
@@ -107,24 +103,17 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
       .handle("createWhatsAppNumber", ({ path, payload }) =>
         Effect.gen(function* () {
           const businessId = yield* businessIdOf(path.businessId)
-          const number = yield* tenancy
-            .addWhatsAppNumber({
-              businessId,
-              providerPhoneNumberId: payload.phoneNumberId,
-              displayPhoneNumber: payload.displayPhoneNumber,
-              wabaId: payload.wabaId ?? null,
-              accessToken: Redacted.make(payload.accessToken),
-              messagesPerSecond: payload.messagesPerSecond
-            })
-            .pipe(Effect.mapError(toApiError))
-          // An operator's rate is taken as given; otherwise the number gets the tier Meta reports.
+          const input = yield* NumberRegistration.fromBody(businessId, payload)
+          const number = yield* tenancy.addWhatsAppNumber(input).pipe(Effect.mapError(toApiError))
+          // An operator's rate is taken as given; otherwise a Cloud API number gets the tier Meta reports (Twilio
+          // reports none: its numbers keep the default).
           const registered =
-            payload.messagesPerSecond === undefined
+            payload.messagesPerSecond === undefined && number.provider === "whatsapp_cloud"
               ? yield* readThroughput(number).pipe(Effect.mapError(toApiError))
               : number
           // Changes Meta sent for this number before it was registered were kept aside: the worker replays them now.
           yield* webhookProcessor.wake
-          return { message: "WhatsApp number added", data: numberJson(registered) }
+          return { message: "WhatsApp number added", data: NumberRegistration.numberJson(registered) }
         })
       )
       .handle("updateWhatsAppNumber", ({ path, payload }) =>
@@ -135,7 +124,7 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
             onSome: Effect.succeed
           })
           const number = yield* tenancy.setMessagesPerSecond(businessId, id, payload.messagesPerSecond)
-          return { message: "WhatsApp number updated", data: numberJson(number) }
+          return { message: "WhatsApp number updated", data: NumberRegistration.numberJson(number) }
         }).pipe(Effect.mapError(toApiError))
       )
       .handle("createApiKey", ({ path, payload }) =>
@@ -190,9 +179,11 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
                 Option.match({ onNone: () => Effect.fail(notFound), onSome: Effect.succeed })
               )
           })
-          // Meta upgrades numbers on its own: a sync also takes the tier it reports now.
-          const synced = yield* readThroughput(number)
-          const result = yield* templateSync.sync(synced)
+          // Each number's templates come from its provider: Meta's template list (Meta upgrades numbers on its own,
+          // so a sync also takes the tier it reports now), or Twilio's Content API.
+          const synced = number.provider === "twilio" ? number : yield* readThroughput(number)
+          const result =
+            synced.provider === "twilio" ? yield* twilioTemplateSync.sync(synced) : yield* templateSync.sync(synced)
           return {
             message: "Templates synced",
             data: {

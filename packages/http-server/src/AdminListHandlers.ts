@@ -83,9 +83,12 @@ export const AdminListHandlersLive = HttpApiBuilder.group(Api, "adminLists", (ha
             paged("WhatsApp numbers retrieved", page, (n) => ({
               id: n.id,
               businessId: n.businessId,
+              provider: n.provider,
               phoneNumberId: n.providerPhoneNumberId,
               displayPhoneNumber: n.displayPhoneNumber,
               wabaId: n.wabaId,
+              accountSid: n.providerAccountId,
+              apiKeySid: n.providerApiKeySid,
               messagesPerSecond: n.messagesPerSecond,
               createdAt: iso(n.createdAt)
             }))

@@ -10,6 +10,7 @@ import {
   E164,
   MessagesPerSecond,
   ParameterFormat,
+  ProviderName,
   Scope,
   TemplateCategory,
   TemplateComponent,
@@ -260,12 +261,19 @@ export const UserJson = Schema.Struct({
 export const WhatsAppNumberJson = Schema.Struct({
   id: Schema.String,
   businessId: Schema.String,
-  phoneNumberId: Schema.String,
+  provider: ProviderName,
+  phoneNumberId: Schema.String.annotations({
+    description: "Meta's phone_number_id, or the Twilio sender's E.164"
+  }),
   displayPhoneNumber: Schema.String,
   wabaId: Schema.NullOr(Schema.String),
   messagesPerSecond: Schema.Number.annotations({
     description:
       "Messages per second Parley sends from the number at most: Meta's throughput tier (80 standard, 1000 upgraded)"
+  }),
+  accountSid: Schema.NullOr(Schema.String).annotations({ description: "Twilio's Account SID; null for Meta" }),
+  apiKeySid: Schema.NullOr(Schema.String).annotations({
+    description: "The Twilio API key requests are made with (its secret is never returned); null: the auth token"
   })
 })
 export const ApiKeyJson = Schema.Struct({
@@ -310,21 +318,45 @@ export const CreateUserBody = Schema.Struct({ name: Name }).annotations({
   examples: [{ name: "Grace" }]
 })
 export const CreateWhatsAppNumberBody = Schema.Struct({
-  phoneNumberId: Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({
-    description: "Meta's phone_number_id"
+  provider: Schema.optional(
+    ProviderName.annotations({ description: "Who carries the number's messages (default `whatsapp_cloud`)" })
+  ),
+  phoneNumberId: Schema.String.pipe(
+    Schema.pattern(/^(?:\d{1,32}|\+[1-9]\d{6,14})$/, {
+      message: () => "must be Meta's phone_number_id (digits) or, for Twilio, the sender's E.164 (+ and digits)"
+    })
+  ).annotations({
+    description: "Meta's phone_number_id; for `twilio`, the WhatsApp sender's number in E.164 (`+15550002222`)"
   }),
   displayPhoneNumber: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(32)),
   wabaId: Schema.optional(
     Schema.String.pipe(Schema.pattern(/^\d{1,32}$/)).annotations({ description: "WhatsApp Business Account id" })
   ),
   accessToken: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
-    description: "Meta access token; stored encrypted, never returned"
+    description:
+      "Meta access token; for `twilio`, the account's auth token (it also signs Twilio's webhooks). Stored " +
+      "encrypted, never returned"
   }),
+  accountSid: Schema.optional(
+    Schema.String.pipe(
+      Schema.pattern(/^AC[0-9a-fA-F]{32}$/, { message: () => "must be a Twilio Account SID: AC and 32 hex digits" })
+    ).annotations({ description: "`twilio` only, required: the Account SID (`AC…`)" })
+  ),
+  apiKeySid: Schema.optional(
+    Schema.String.pipe(
+      Schema.pattern(/^SK[0-9a-fA-F]{32}$/, { message: () => "must be a Twilio API key SID: SK and 32 hex digits" })
+    ).annotations({ description: "`twilio` only: an API key (`SK…`) to send with instead of the auth token" })
+  ),
+  apiKeySecret: Schema.optional(
+    Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+      description: "`twilio` only, with `apiKeySid`: the API key's secret. Stored encrypted, never returned"
+    })
+  ),
   messagesPerSecond: Schema.optional(
     MessagesPerSecond.annotations({
       description:
         "The number's throughput, 1 to 1000 messages per second. Absent: read from Meta (`fields=throughput`: " +
-        "STANDARD 80, HIGH 1000), or 80 when Meta does not say"
+        "STANDARD 80, HIGH 1000), or 80 when Meta does not say (Twilio numbers: 80)"
     })
   )
 }).annotations({
@@ -336,6 +368,15 @@ export const CreateWhatsAppNumberBody = Schema.Struct({
       displayPhoneNumber: "+1 555-0100",
       wabaId: "102290129340398",
       accessToken: "EAAG…"
+    },
+    {
+      provider: "twilio",
+      phoneNumberId: "+15550002222",
+      displayPhoneNumber: "+1 555-000-2222",
+      accessToken: "your-twilio-auth-token",
+      accountSid: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      apiKeySid: "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+      apiKeySecret: "your-api-key-secret"
     }
   ]
 })
@@ -444,7 +485,7 @@ const admin = HttpApiGroup.make("admin")
       .setPayload(SyncTemplatesBody)
       .addSuccess(Envelope(SyncJson))
       .pipe(answers(422, 502))
-      .annotate(OpenApi.Summary, "Sync templates from Meta")
+      .annotate(OpenApi.Summary, "Sync templates from the number's provider (Meta, or Twilio's Content API)")
   )
   .addError(ErrorBody, { status: 400 })
   .addError(ErrorBody, { status: 401 })
@@ -699,6 +740,52 @@ const webhooks = HttpApiGroup.make("webhooks")
   .annotate(OpenApi.Description, "Meta's WhatsApp webhooks: the verification handshake and signed deliveries.")
 
 // ---------------------------------------------------------------------------------------------------------------
+// Webhooks (Twilio)
+
+export const TwilioWebhookForm = Schema.Record({ key: Schema.String, value: Schema.String })
+  .pipe(HttpApiSchema.withEncoding({ kind: "UrlParams" }))
+  .annotations({
+    identifier: "TwilioWebhook",
+    description:
+      "Twilio's form-encoded webhook: an inbound WhatsApp message (`MessageSid`, `From`, `To`, `Body`, `NumMedia`, " +
+      "`MediaUrl0`…) or a status callback (`MessageSid`, `MessageStatus`, `ErrorCode`…). Signed with " +
+      "`X-Twilio-Signature` over the public URL Twilio called and the sorted parameters",
+    examples: [
+      {
+        MessageSid: "SM0123456789abcdef0123456789abcdef",
+        AccountSid: "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        From: "whatsapp:+15550001111",
+        To: "whatsapp:+15550002222",
+        Body: "Hi",
+        NumMedia: "0",
+        ProfileName: "Ana",
+        WaId: "15550001111"
+      }
+    ]
+  })
+
+const twilioWebhooks = HttpApiGroup.make("twilioWebhooks")
+  .add(
+    HttpApiEndpoint.post("receiveTwilioWebhook", "/webhooks/twilio")
+      .setHeaders(Schema.Struct({ "x-twilio-signature": Schema.optional(Schema.String) }))
+      .setPayload(TwilioWebhookForm)
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/xml" }).annotations({ description: "`<Response/>`" }))
+      .pipe(answers(403, 413, 415, 503))
+      .annotate(OpenApi.Summary, "Receive Twilio's webhooks")
+      .annotate(
+        OpenApi.Description,
+        "Inbound messages and status callbacks of Twilio numbers (set this URL as the sender's webhook in the " +
+          "Twilio console; sends name it as their `StatusCallback`). The signature is checked with the auth token " +
+          "of the Twilio number the webhook is for, over `PARLEY_PUBLIC_URL` + `/webhooks/twilio`; then the " +
+          "delivery is stored durably and answered with an empty TwiML `<Response/>`, and the webhook worker " +
+          "applies it like Meta's. A bad or missing signature, or a number no business registered, is 403 and " +
+          "nothing is stored."
+      )
+  )
+  .annotate(OpenApi.Title, "Twilio webhooks")
+  .annotate(OpenApi.Description, "Twilio's signed, form-encoded WhatsApp webhooks.")
+
+// ---------------------------------------------------------------------------------------------------------------
 // Health
 
 export const HealthJson = Schema.Struct({ status: Schema.String })
@@ -785,6 +872,7 @@ export class Api extends HttpApi.make("parley")
   .add(adminSecrets)
   .add(adminWebhookEndpoints)
   .add(webhooks)
+  .add(twilioWebhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")
   .annotate(OpenApi.Version, "0.1.0")

@@ -24,6 +24,17 @@ export interface ServiceConfig {
     readonly appSecret: Option.Option<Redacted.Redacted<string>>
     readonly verifyToken: Option.Option<Redacted.Redacted<string>>
   }
+  /**
+   * `PARLEY_PUBLIC_URL`: the URL the world reaches this service at (scheme, host, optional path prefix), as a
+   * proxy in front of it publishes it. Twilio signs its webhooks over the URL it called, which a TLS-terminating
+   * proxy hides from the server, and status callbacks are addressed to it. Unset: Twilio numbers cannot receive.
+   */
+  readonly publicUrl: Option.Option<string>
+  /**
+   * `TWILIO_API_URL`, `TWILIO_CONTENT_URL`, `TWILIO_MESSAGING_URL`: Twilio's REST, Content and Messaging (typing
+   * indicator) APIs, or the fake Twilio API for all three.
+   */
+  readonly twilio: { readonly apiUrl: string; readonly contentUrl: string; readonly messagingUrl: string }
   readonly rateLimitPerMinute: number
   /** `PARLEY_UNCONFIRMED_SEND_TIMEOUT`: seconds a send whose outcome is unknown stays `pending` before it fails. */
   readonly unconfirmedSendTimeoutSeconds: number
@@ -58,6 +69,9 @@ export const defaults = {
   dataDir: "./.parley",
   apiUrl: "https://graph.facebook.com",
   apiVersion: "v24.0",
+  twilioApiUrl: "https://api.twilio.com",
+  twilioContentUrl: "https://content.twilio.com",
+  twilioMessagingUrl: "https://messaging.twilio.com",
   poolSize: 10,
   rateLimitPerMinute: 1200,
   unconfirmedSendTimeoutSeconds: 900,
@@ -174,6 +188,27 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
         new ConfigInvalid("WHATSAPP_API_VERSION", `must look like v24.0, got ${JSON.stringify(apiVersion)}`)
       )
     }
+    const publicUrl = set(env, "PARLEY_PUBLIC_URL")
+    if (publicUrl !== undefined && !/^https?:\/\/[^\s/?#]+(?:\/[^\s?#]*)?$/.test(publicUrl)) {
+      return yield* Either.left(
+        new ConfigInvalid(
+          "PARLEY_PUBLIC_URL",
+          `must be an http(s) URL without query or fragment (e.g. https://parley.example.com), got ${JSON.stringify(publicUrl)}`
+        )
+      )
+    }
+    const twilioUrls: Record<string, string> = {}
+    for (const [variable, fallback] of [
+      ["TWILIO_API_URL", defaults.twilioApiUrl],
+      ["TWILIO_CONTENT_URL", defaults.twilioContentUrl],
+      ["TWILIO_MESSAGING_URL", defaults.twilioMessagingUrl]
+    ] as const) {
+      const url = set(env, variable) ?? fallback
+      if (!/^https?:\/\/[^\s/]+/.test(url)) {
+        return yield* Either.left(new ConfigInvalid(variable, `must be an http(s) URL, got ${JSON.stringify(url)}`))
+      }
+      twilioUrls[variable] = url.replace(/\/+$/, "")
+    }
     const appSecret = yield* secret(env, "WHATSAPP_APP_SECRET")
     const verifyToken = yield* secret(env, "WHATSAPP_VERIFY_TOKEN")
     const rateLimitPerMinute = yield* integer(
@@ -235,6 +270,12 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       secretKey,
       previousSecretKeys,
       whatsapp: { apiUrl: apiUrl.replace(/\/+$/, ""), apiVersion, appSecret, verifyToken },
+      publicUrl: Option.fromNullable(publicUrl?.replace(/\/+$/, "")),
+      twilio: {
+        apiUrl: twilioUrls.TWILIO_API_URL ?? defaults.twilioApiUrl,
+        contentUrl: twilioUrls.TWILIO_CONTENT_URL ?? defaults.twilioContentUrl,
+        messagingUrl: twilioUrls.TWILIO_MESSAGING_URL ?? defaults.twilioMessagingUrl
+      },
       rateLimitPerMinute,
       unconfirmedSendTimeoutSeconds,
       authFailuresPerMinute,

@@ -166,11 +166,16 @@ const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
 // unless it is refused here, whatever its length.
 const multipartType = /^\s*multipart\//i
 
-/** A request with a body that is not JSON, on a route that only takes JSON: the body is never read. */
-const hasNonJsonBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+// Twilio posts its webhooks form-encoded (and only that): the one route that takes this type, and no other.
+const formType = /^application\/x-www-form-urlencoded\s*(?:;|$)/i
+export const formRoutes: ReadonlySet<string> = new Set(["/webhooks/twilio"])
+
+/** A request with a body of a type its route does not take (JSON, or a form on a form route): never read. */
+const hasUnacceptedBody = (request: HttpServerRequest.HttpServerRequest, path: string): boolean => {
   const type = request.headers["content-type"] ?? ""
   const mayCarryBody = request.method !== "GET" && request.method !== "HEAD" && request.method !== "DELETE"
-  return (hasBody(request) || (mayCarryBody && multipartType.test(type))) && !jsonType.test(type)
+  const accepted = formRoutes.has(path) ? formType.test(type) : jsonType.test(type)
+  return (hasBody(request) || (mayCarryBody && multipartType.test(type))) && !accepted
 }
 
 /** The error code of an error response, for the request's log line (bodies the API wrote are small JSON). */
@@ -205,8 +210,8 @@ export const make =
       const refused =
         Number.isFinite(declared) && declared > limit
           ? payloadTooLarge(limit)
-          : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasNonJsonBody(request)
-            ? unsupportedMediaType("application/json")
+          : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasUnacceptedBody(request, path)
+            ? unsupportedMediaType(formRoutes.has(path) ? "application/x-www-form-urlencoded" : "application/json")
             : undefined
       // API bodies are read here first (the platform keeps the text for the decoder); webhooks read their raw bytes.
       const checked =

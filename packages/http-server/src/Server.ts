@@ -7,7 +7,7 @@
 import { HttpApiBuilder, type HttpServer, type HttpServerError, OpenApi } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Inbox, layerUuidV7 } from "@parley/core"
+import { GatewayRouter, Inbox, layerUuidV7 } from "@parley/core"
 import {
   ApiKeys,
   Listing,
@@ -20,6 +20,7 @@ import {
   WebhookEndpoints,
   WebhookInbox
 } from "@parley/postgres"
+import { TwilioGateway, TwilioTemplateSync } from "@parley/twilio"
 import { CloudApiGateway, NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
 import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
@@ -39,6 +40,7 @@ import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
 import * as RateLimit from "./RateLimit.js"
 import * as Tracing from "./Tracing.js"
+import * as TwilioWebhookHandlers from "./TwilioWebhookHandlers.js"
 import { AdminWebhookEndpointsLive, WebhookEndpointsLive, WebhookSettings } from "./WebhookEndpointHandlers.js"
 import { WebhooksLive } from "./WebhookHandlers.js"
 import * as WebhookProcessor from "./WebhookProcessor.js"
@@ -57,6 +59,25 @@ export interface ServerOptions {
     /** Gateway tuning (timeouts, retries, throughput), e.g. for tests. */
     readonly gateway?: Omit<CloudApiGateway.Options, "baseUrl" | "apiVersion"> | undefined
   }
+  /** Twilio numbers: where its APIs are (default Twilio's own; tests give the fake Twilio API's). */
+  readonly twilio?:
+    | {
+        readonly apiUrl?: string | undefined
+        readonly contentUrl?: string | undefined
+        /** Typing indicators, Twilio's only read receipts. */
+        readonly messagingUrl?: string | undefined
+        /** Gateway tuning (timeouts, retries), e.g. for tests. */
+        readonly gateway?:
+          | Omit<TwilioGateway.Options, "apiBaseUrl" | "contentBaseUrl" | "statusCallbackUrl">
+          | undefined
+      }
+    | undefined
+  /**
+   * `PARLEY_PUBLIC_URL`: the URL the world reaches the service at (scheme, host, optional path prefix, no trailing
+   * slash). Twilio's webhook signatures are checked over it and status callbacks are addressed to it; without it
+   * Twilio webhooks are refused (503) and sends ask for no status callbacks.
+   */
+  readonly publicUrl?: string | undefined
   /**
    * Installs the tracer every span goes to (`Tracing.layerOtlp`, `Tracing.layerOff`, or a test's in-memory SDK);
    * without it, Effect's default tracer.
@@ -137,6 +158,15 @@ export const layer = <E>(
     apiVersion: options.whatsapp.apiVersion
   }
 
+  const publicUrl = Option.fromNullable(options.publicUrl)
+  const twilioOptions: TwilioGateway.Options = {
+    ...options.twilio?.gateway,
+    ...(options.twilio?.apiUrl === undefined ? {} : { apiBaseUrl: options.twilio.apiUrl }),
+    ...(options.twilio?.contentUrl === undefined ? {} : { contentBaseUrl: options.twilio.contentUrl }),
+    ...(options.twilio?.messagingUrl === undefined ? {} : { messagingBaseUrl: options.twilio.messagingUrl }),
+    statusCallbackUrl: TwilioWebhookHandlers.statusCallbackUrl(publicUrl)
+  }
+
   const base = Layer.mergeAll(storage, layerUuidV7, NodeHttpClient.layerUndici)
   const outbound = {
     allowPrivateTargets: options.outboundWebhooks?.allowPrivateTargets ?? false,
@@ -144,13 +174,21 @@ export const layer = <E>(
   }
   const outboundWorker = options.outboundWebhooks?.worker
   // The gateway finds the store in its context; without one it limits in memory.
+  // Each number's sends go to its provider's gateway. The window and every other rule are the inbox's, checked
+  // before any gateway is called.
+  const gateway = GatewayRouter.layer(
+    Effect.all({
+      whatsapp_cloud: CloudApiGateway.make(gatewayOptions),
+      twilio: TwilioGateway.make(twilioOptions)
+    })
+  )
+  // The Cloud API gateway finds the store in its context; without one it limits in memory.
   const limited =
     options.sharedRateLimits === true
-      ? Layer.merge(
-          CloudApiGateway.layer(gatewayOptions),
-          RateLimit.layerStore({ perMinute: options.rateLimitPerMinute })
-        ).pipe(Layer.provide(SqlRateLimitStore.layer()))
-      : Layer.merge(CloudApiGateway.layer(gatewayOptions), RateLimit.layer({ perMinute: options.rateLimitPerMinute }))
+      ? Layer.merge(gateway, RateLimit.layerStore({ perMinute: options.rateLimitPerMinute })).pipe(
+          Layer.provide(SqlRateLimitStore.layer())
+        )
+      : Layer.merge(gateway, RateLimit.layer({ perMinute: options.rateLimitPerMinute }))
   const adapters = Layer.mergeAll(
     ApiKeys.layer,
     Tenancy.layer,
@@ -171,6 +209,14 @@ export const layer = <E>(
         ? {}
         : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
       ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
+    }),
+    // A Twilio number's templates come from Twilio's Content API.
+    TwilioTemplateSync.layer({
+      ...(options.twilio?.contentUrl === undefined ? {} : { contentBaseUrl: options.twilio.contentUrl }),
+      ...(options.twilio?.gateway?.requestTimeout === undefined
+        ? {}
+        : { requestTimeout: options.twilio.gateway.requestTimeout }),
+      ...(options.twilio?.gateway?.retry === undefined ? {} : { retry: options.twilio.gateway.retry })
     }),
     // Secrets and operations: failed authentications per address, key rotation.
     AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
@@ -200,6 +246,7 @@ export const layer = <E>(
       AdminWebhookEndpointsLive,
       WebhookEndpointsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
+      TwilioWebhookHandlers.TwilioWebhooksLive({ publicUrl }),
       HealthLive
     ]),
     Layer.provide([

@@ -100,8 +100,10 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
           sharedRateLimits: config.database._tag === "Postgres",
           outboundWebhooks: config.outboundWebhooks,
+          publicUrl: Option.getOrUndefined(config.publicUrl),
           ...overrides,
-          whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
+          whatsapp: { ...config.whatsapp, ...overrides.whatsapp },
+          twilio: { ...config.twilio, ...overrides.twilio }
         },
         storage
       )

@@ -1,6 +1,7 @@
 /**
  * Turns stored webhook deliveries into inbox changes, in the worker: every entry, change, message and status of the
- * payload, routed by Meta's `phone_number_id` to its business. The request only stores the delivery and wakes the
+ * payload, read with the delivery's provider's decoder (Meta's JSON, Twilio's form) and routed by the provider's id
+ * of the number (Meta's `phone_number_id`, Twilio's sender E.164) to its business. The request only stores the delivery and wakes the
  * worker (`wake`), so Meta gets its 200 in milliseconds whatever the batch holds, and only the worker claims a
  * delivery: no delivery is processed by two hands at once. Redeliveries and reordering are harmless (the core
  * dedupes messages by wamid and only ever raises a status).
@@ -15,15 +16,17 @@ import {
   type InboundMessage,
   Inbox,
   Phone,
+  type ProviderName,
   type StatusUpdate,
   type StorageError,
   type WhatsAppNumber,
   WhatsAppNumberDirectory
 } from "@parley/core"
 import { WebhookInbox } from "@parley/postgres"
-import { Webhook } from "@parley/whatsapp-cloud"
+import type { Webhook } from "@parley/whatsapp-cloud"
 import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import * as Metrics from "./Metrics.js"
+import { decodeDelivery, decodeKept } from "./WebhookDecoding.js"
 
 /**
  * How many times an item the database refuses is tried (with its delivery's retries) before it is set aside as a
@@ -101,6 +104,10 @@ const changesFor = (payload: unknown, phoneNumberId: string): unknown => {
 /** PostgreSQL text cannot hold NUL: keys and errors are stored with it spelled out, so recording never fails. */
 const storable = (s: string) => s.replaceAll("\u0000", "\\u0000")
 
+/** A provider's number id for a log line: Twilio's is an E.164 number, masked like every number Parley logs. */
+const loggable = (providerPhoneNumberId: string) =>
+  providerPhoneNumberId.startsWith("+") ? Phone.mask(providerPhoneNumberId) : providerPhoneNumberId
+
 const messageKey = (message: InboundMessage) => storable(`message:${message.providerMessageId}`)
 const statusKey = (update: StatusUpdate) => storable(`status:${update.providerMessageId}:${update.status}`)
 const numberKey = "number"
@@ -111,6 +118,8 @@ const logWith = (level: "Info" | "Warning", message: string, fields: Record<stri
 
 /** Where a number's changes come from: a stored delivery, or changes kept aside from one. */
 interface Source {
+  /** Whose webhook it is: the number is routed within that provider. */
+  readonly provider: ProviderName
   readonly deliveryId: string
   readonly receivedAt: DateTime.Utc
   /** The whole parsed payload, for keeping a part aside. */
@@ -201,13 +210,14 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         { providerPhoneNumberId: storable(pnid), kind: "number", itemKey: numberKey, error: error.message }
       ]
       if (skip(numberKey)) return Effect.succeed([])
-      return numbers.findByProviderId(pnid).pipe(
+      return numbers.findByProviderId(pnid, source.provider).pipe(
         Effect.flatMap(
           Option.match({
             onSome: (number) => applyRouted(number, updates, skip, source),
             onNone: () =>
               store
                 .keepUnrouted({
+                  provider: source.provider,
                   providerPhoneNumberId: pnid,
                   deliveryId: source.deliveryId,
                   payload: changesFor(source.payload, pnid),
@@ -217,7 +227,9 @@ export const makeWith = (options: ProcessorOptions = {}) =>
                   Effect.zipRight(
                     logWith("Warning", "webhook for an unknown phone_number_id kept aside", {
                       delivery: source.deliveryId,
-                      phoneNumberId: pnid
+                      provider: source.provider,
+                      // Twilio's id is the sender's E.164: masked like every phone number in the logs.
+                      phoneNumberId: loggable(pnid)
                     })
                   ),
                   Effect.as([])
@@ -254,7 +266,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
           yield* logWith("Warning", failure.state === "dead" ? "webhook item set aside" : "webhook item failed", {
             delivery: source.deliveryId,
             failure: failure.id,
-            phoneNumberId: failure.providerPhoneNumberId,
+            phoneNumberId: loggable(failure.providerPhoneNumberId),
             kind: failure.kind,
             attempts: failure.attempts,
             reason: failure.lastError
@@ -266,20 +278,20 @@ export const makeWith = (options: ProcessorOptions = {}) =>
 
     const processDelivery = (delivery: WebhookInbox.WebhookDelivery) =>
       Effect.gen(function* () {
-        const parsed = Webhook.parse(delivery.body)
-        const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
+        const decoded = decodeDelivery(delivery.provider, delivery.body, delivery.receivedAt)
         if (Either.isLeft(decoded)) {
-          // Signed by Meta but unreadable: retrying cannot help. It stays stored for inspection.
+          // Signed by the provider but unreadable: retrying cannot help. It stays stored for inspection.
           yield* logWith("Warning", "webhook payload not understood", {
             delivery: delivery.id,
             reason: decoded.left.reason
           })
           return yield* store.markProcessed(delivery.id, yield* DateTime.now)
         }
-        const recorded = yield* applyPayload(decoded.right, {
+        const recorded = yield* applyPayload(decoded.right.batch, {
+          provider: delivery.provider,
           deliveryId: delivery.id,
           receivedAt: delivery.receivedAt,
-          payload: Either.getOrNull(parsed)
+          payload: decoded.right.payload
         })
         const retrying = recorded.filter((f) => f.state === "retrying")
         const now = yield* DateTime.now
@@ -299,19 +311,25 @@ export const makeWith = (options: ProcessorOptions = {}) =>
     /** Kept-aside changes whose number a business registered since: applied, then forgotten once nothing retries. */
     const replayUnrouted = (kept: WebhookInbox.UnroutedWebhook) =>
       Effect.gen(function* () {
-        const decoded = Webhook.decodeUnknown(kept.payload)
+        const decoded = decodeKept(kept.provider, kept.payload, kept.receivedAt)
         if (Either.isRight(decoded)) {
           const recorded = yield* applyPayload(
             decoded.right,
-            { deliveryId: kept.deliveryId, receivedAt: kept.receivedAt, payload: kept.payload },
+            {
+              provider: kept.provider,
+              deliveryId: kept.deliveryId,
+              receivedAt: kept.receivedAt,
+              payload: kept.payload
+            },
             kept.providerPhoneNumberId
           )
           if (recorded.some((f) => f.state === "retrying")) return
         }
-        yield* store.dropUnrouted(kept.providerPhoneNumberId, kept.deliveryId)
+        yield* store.dropUnrouted(kept.providerPhoneNumberId, kept.deliveryId, kept.provider)
         yield* logWith("Info", "kept-aside webhook replayed for a newly registered number", {
           delivery: kept.deliveryId,
-          phoneNumberId: kept.providerPhoneNumberId
+          provider: kept.provider,
+          phoneNumberId: loggable(kept.providerPhoneNumberId)
         })
       })
 
@@ -381,15 +399,18 @@ export const makeWith = (options: ProcessorOptions = {}) =>
       Effect.gen(function* () {
         const delivery = yield* store.findDelivery(failure.deliveryId)
         if (Option.isNone(delivery)) return Option.some("the delivery is no longer stored")
-        const parsed = Webhook.parse(delivery.value.body)
-        const decoded = Either.flatMap(parsed, Webhook.decodeUnknown)
+        const provider = delivery.value.provider
+        const decoded = decodeDelivery(provider, delivery.value.body, delivery.value.receivedAt)
         if (Either.isLeft(decoded)) return Option.some(`the delivery does not decode: ${decoded.left.reason}`)
-        const updates = decoded.right.find((u) => storable(u.providerPhoneNumberId) === failure.providerPhoneNumberId)
+        const updates = decoded.right.batch.find(
+          (u) => storable(u.providerPhoneNumberId) === failure.providerPhoneNumberId
+        )
         if (updates === undefined) return Option.some("the delivery holds no changes for this phone_number_id")
-        const source = {
+        const source: Source = {
+          provider,
           deliveryId: failure.deliveryId,
           receivedAt: delivery.value.receivedAt,
-          payload: Either.getOrNull(parsed)
+          payload: decoded.right.payload
         }
         if (failure.kind === "number") {
           const failed = yield* applyNumber(updates, () => false, source)
@@ -401,7 +422,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
           }
           return Option.fromNullable(again?.error)
         }
-        const number = yield* numbers.findByProviderId(updates.providerPhoneNumberId)
+        const number = yield* numbers.findByProviderId(updates.providerPhoneNumberId, provider)
         if (Option.isNone(number)) return Option.some("no business owns this phone_number_id")
         const apply: Effect.Effect<unknown, StorageError> | undefined =
           failure.kind === "message"

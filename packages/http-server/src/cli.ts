@@ -213,11 +213,29 @@ const numbers = Command.make("numbers").pipe(
       {
         connection,
         business,
-        phoneNumberId: Options.text("phone-number-id").pipe(Options.withDescription("Meta's phone_number_id")),
+        provider: Options.choice("provider", ["whatsapp_cloud", "twilio"]).pipe(
+          Options.withDescription("Who carries the number's messages"),
+          Options.withDefault("whatsapp_cloud" as const)
+        ),
+        phoneNumberId: Options.text("phone-number-id").pipe(
+          Options.withDescription("Meta's phone_number_id, or the Twilio sender's E.164 (+15550002222)")
+        ),
         displayPhoneNumber: Options.text("display-phone-number"),
         wabaId: Options.text("waba-id").pipe(Options.optional),
         accessToken: Options.redacted("access-token").pipe(
-          Options.withDescription("Meta access token (stored encrypted)")
+          Options.withDescription("Meta access token, or the Twilio auth token (stored encrypted)")
+        ),
+        accountSid: Options.text("account-sid").pipe(
+          Options.withDescription("Twilio only, required: the Account SID (AC…)"),
+          Options.optional
+        ),
+        apiKeySid: Options.text("api-key-sid").pipe(
+          Options.withDescription("Twilio only: an API key SID (SK…) to send with instead of the auth token"),
+          Options.optional
+        ),
+        apiKeySecret: Options.redacted("api-key-secret").pipe(
+          Options.withDescription("Twilio only, with --api-key-sid: the API key's secret (stored encrypted)"),
+          Options.optional
         ),
         messagesPerSecond: messagesPerSecond.pipe(
           Options.withDescription("Default: the tier Meta reports for the number, or 80 when it does not say"),
@@ -226,13 +244,17 @@ const numbers = Command.make("numbers").pipe(
       },
       (o) =>
         call(o.connection, "POST", `/businesses/${encodeURIComponent(o.business)}/whatsapp-numbers`, {
+          ...(o.provider === "twilio" ? { provider: o.provider } : {}),
           phoneNumberId: o.phoneNumberId,
           displayPhoneNumber: o.displayPhoneNumber,
           ...(Option.isSome(o.wabaId) ? { wabaId: o.wabaId.value } : {}),
           accessToken: Redacted.value(o.accessToken),
+          ...(Option.isSome(o.accountSid) ? { accountSid: o.accountSid.value } : {}),
+          ...(Option.isSome(o.apiKeySid) ? { apiKeySid: o.apiKeySid.value } : {}),
+          ...(Option.isSome(o.apiKeySecret) ? { apiKeySecret: Redacted.value(o.apiKeySecret.value) } : {}),
           ...(Option.isSome(o.messagesPerSecond) ? { messagesPerSecond: o.messagesPerSecond.value } : {})
         })
-    ).pipe(Command.withDescription("Add a business's WhatsApp number")),
+    ).pipe(Command.withDescription("Add a business's WhatsApp number (Meta's Cloud API or Twilio)")),
     listNumbers,
     setAccessToken,
     setThroughput

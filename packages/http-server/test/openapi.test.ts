@@ -11,6 +11,7 @@ import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import { TestDatabase } from "@parley/postgres/testing"
+import { TwilioWebhook } from "@parley/twilio"
 import { Webhook } from "@parley/whatsapp-cloud"
 import { FakeCloudApi } from "@parley/whatsapp-cloud/testing"
 import { Either, Option, Schema, SchemaAST } from "effect"
@@ -34,6 +35,8 @@ import {
 
 const run = promisify(execFile)
 const packageDir = Path.resolve(import.meta.dirname, "..")
+/** What Twilio's webhooks are signed over: the URL a proxy publishes, not the loopback one the server sees. */
+const publicUrl = "https://parley.example.test"
 const redocly = Path.join(packageDir, "node_modules", "@redocly", "cli", "bin", "cli.js")
 const openapiFetchTypes = Path.join(packageDir, "node_modules", "openapi-fetch", "dist", "index.d.mts")
 
@@ -50,7 +53,7 @@ describe("the OpenAPI document", () => {
   let specText: string
 
   beforeAll(async () => {
-    h = await start({ name: "PGlite", database: () => TestDatabase.pglite })
+    h = await start({ name: "PGlite", database: () => TestDatabase.pglite }, { publicUrl })
     dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "parley-openapi-"))
     const response = await fetch(`${h.url}/openapi.json`)
     specText = await response.text()
@@ -226,6 +229,22 @@ describe("the OpenAPI document", () => {
           envelope(inboundChange("200000000000002", [{ from: customer, text: "Where is my order?" }]))
         )
         return { raw, signature: Webhook.sign(raw, appSecret) }
+      },
+      twilioInbound: (twilioNumber: string) => {
+        const params: ReadonlyArray<readonly [string, string]> = [
+          ["MessageSid", "SM0123456789abcdef0123456789abcdef"],
+          ["AccountSid", "AC0123456789abcdef0123456789abcdef"],
+          ["From", `whatsapp:+${customer}`],
+          ["To", `whatsapp:${twilioNumber}`],
+          ["Body", "Hello from Twilio"],
+          ["NumMedia", "0"],
+          ["WaId", customer],
+          ["ProfileName", "Ana"]
+        ]
+        return {
+          raw: new URLSearchParams(params.map(([name, value]): [string, string] => [name, value])).toString(),
+          signature: TwilioWebhook.sign(`${publicUrl}/webhooks/twilio`, params, "twilio-auth-token")
+        }
       },
       record: (call: { method: string; path: string; status: number }) => calls.push(call)
     })

@@ -87,7 +87,11 @@ describe("configuration", () => {
       [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "86401" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
       [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "15m" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
       [{ PARLEY_LOG_LEVEL: "loud" }, "PARLEY_LOG_LEVEL"],
-      [{ PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS: "yes" }, "PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS"]
+      [{ PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS: "yes" }, "PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS"],
+      [{ PARLEY_PUBLIC_URL: "parley.example.com" }, "PARLEY_PUBLIC_URL"],
+      [{ PARLEY_PUBLIC_URL: "https://parley.example.com/?x=1" }, "PARLEY_PUBLIC_URL"],
+      [{ TWILIO_API_URL: "ftp://x" }, "TWILIO_API_URL"],
+      [{ TWILIO_CONTENT_URL: "content" }, "TWILIO_CONTENT_URL"]
     ]
     for (const [env, variable] of cases) {
       const result = Config.fromEnv(env)
@@ -103,6 +107,17 @@ describe("configuration", () => {
       PARLEY_SECRET_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     })
     expect(Either.isRight(postgres)).toBe(true)
+  })
+
+  it("PARLEY_PUBLIC_URL keeps a proxy's path prefix, without a trailing slash; Twilio's APIs default to Twilio's", () => {
+    const config = Either.getOrThrow(Config.fromEnv({ PARLEY_PUBLIC_URL: "https://example.com/parley/" }))
+    expect(Option.getOrNull(config.publicUrl)).toBe("https://example.com/parley")
+    expect(config.twilio).toEqual({
+      apiUrl: "https://api.twilio.com",
+      contentUrl: "https://content.twilio.com",
+      messagingUrl: "https://messaging.twilio.com"
+    })
+    expect(Option.isNone(Either.getOrThrow(Config.fromEnv({})).publicUrl)).toBe(true)
   })
 
   it("the service refuses to start on bad configuration, with one line naming the variable", async () => {
@@ -333,6 +348,7 @@ describe("operations", () => {
       "/v1/messaging/webhook-endpoints/{endpointId}/deliveries",
       "/v1/messaging/webhook-endpoints/{endpointId}/replay",
       "/v1/messaging/webhook-endpoints/{endpointId}/rotate-secret",
+      "/webhooks/twilio",
       "/webhooks/whatsapp"
     ])
     expect(Object.keys(spec.body.components.securitySchemes).sort()).toEqual(["adminToken", "apiKey", "bearer"])

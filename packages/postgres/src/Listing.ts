@@ -11,6 +11,7 @@ import {
   type ApiKeyId,
   BusinessId,
   InvalidCursor,
+  ProviderName,
   type Scope,
   type StorageError,
   type Template,
@@ -40,9 +41,14 @@ export interface Page<A> {
 export interface WhatsAppNumberSummary {
   readonly id: WhatsAppNumberId
   readonly businessId: BusinessId
+  readonly provider: ProviderName
   readonly providerPhoneNumberId: string
   readonly displayPhoneNumber: string
   readonly wabaId: string | null
+  /** Twilio's Account SID (not a secret: it is in every request URL). */
+  readonly providerAccountId: string | null
+  /** A Twilio API key's SID; its secret is never read here. */
+  readonly providerApiKeySid: string | null
   readonly messagesPerSecond: number
   readonly createdAt: DateTime.Utc
 }
@@ -104,9 +110,12 @@ const UserRow = Schema.Struct({ business_id: BusinessId, id: UserId, name: Schem
 const NumberRow = Schema.Struct({
   business_id: BusinessId,
   id: WhatsAppNumberId,
+  provider: ProviderName,
   provider_phone_number_id: Schema.String,
   display_phone_number: Schema.String,
   waba_id: Schema.NullOr(Schema.String),
+  provider_account_id: Schema.NullOr(Schema.String),
+  provider_api_key_sid: Schema.NullOr(Schema.String),
   messages_per_second: Schema.Number,
   created_at: Timestamp
 })
@@ -177,9 +186,10 @@ export const make = Effect.gen(function* () {
       const limit = clamp(page.limit)
       const condition = yield* after(page)
       yield* requireBusiness(businessId)
-      // The sealed access token is not even read.
+      // The sealed access token and API key secret are not even read.
       const rows = yield* sql`
-        SELECT business_id, id, provider_phone_number_id, display_phone_number, waba_id, messages_per_second, created_at
+        SELECT business_id, id, provider, provider_phone_number_id, display_phone_number, waba_id,
+          provider_account_id, provider_api_key_sid, messages_per_second, created_at
         FROM whatsapp_numbers WHERE business_id = ${businessId} ${condition}
         ORDER BY id LIMIT ${limit + 1}`.pipe(Effect.flatMap(decodeNumbers))
       const result = toPage(rows, limit)
@@ -188,9 +198,12 @@ export const make = Effect.gen(function* () {
           (row): WhatsAppNumberSummary => ({
             id: row.id,
             businessId: row.business_id,
+            provider: row.provider,
             providerPhoneNumberId: row.provider_phone_number_id,
             displayPhoneNumber: row.display_phone_number,
             wabaId: row.waba_id,
+            providerAccountId: row.provider_account_id,
+            providerApiKeySid: row.provider_api_key_sid,
             messagesPerSecond: row.messages_per_second,
             createdAt: row.created_at
           })

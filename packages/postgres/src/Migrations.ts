@@ -17,6 +17,7 @@ import createRateLimitCells from "./migrations/0009_create_rate_limit_cells.js"
 import createEvents from "./migrations/0010_create_events.js"
 import addNumberThroughput from "./migrations/0011_add_number_throughput.js"
 import createWebhookEndpoints from "./migrations/0012_create_webhook_endpoints.js"
+import addNumberProviders from "./migrations/0013_add_number_providers.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
 export const table = "parley_migrations"
@@ -32,7 +33,8 @@ export const loader = Migrator.fromRecord({
   "0009_create_rate_limit_cells": createRateLimitCells,
   "0010_create_events": createEvents,
   "0011_add_number_throughput": addNumberThroughput,
-  "0012_create_webhook_endpoints": createWebhookEndpoints
+  "0012_create_webhook_endpoints": createWebhookEndpoints,
+  "0013_add_number_providers": addNumberProviders
 })
 
 /**

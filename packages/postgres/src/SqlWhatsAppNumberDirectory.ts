@@ -1,9 +1,9 @@
 /**
- * `WhatsAppNumberDirectory` over a `SqlClient`. Access tokens are decrypted on the way out; a token that does not
+ * `WhatsAppNumberDirectory` over a `SqlClient`. Access tokens (and API key secrets) are decrypted on the way out; a token that does not
  * open (wrong key configured) is a `StorageError`, never a crash.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { type BusinessId, WhatsAppNumberDirectory, type WhatsAppNumberId } from "@parley/core"
+import { type BusinessId, type ProviderName, WhatsAppNumberDirectory, type WhatsAppNumberId } from "@parley/core"
 import { Array as Arr, Effect, Layer, Option, Schema } from "effect"
 import { storage } from "./internal/storage.js"
 import * as Numbers from "./internal/whatsappNumbers.js"
@@ -28,11 +28,13 @@ export const make = Effect.gen(function* () {
 
   // Two keyed reads rather than a join: the route (a small global table) names the business, and the number is
   // then read within it, which is what a distributed deployment can route to one node.
-  const findByProviderId = (providerPhoneNumberId: string) =>
+  const findByProviderId = (providerPhoneNumberId: string, provider: ProviderName = "whatsapp_cloud") =>
     Effect.gen(function* () {
       const routes = yield* sql`
         SELECT business_id, whatsapp_number_id FROM whatsapp_number_routes
-        WHERE provider_phone_number_id = ${providerPhoneNumberId}`.pipe(Effect.flatMap(decodeRouteRows))
+        WHERE provider = ${provider} AND provider_phone_number_id = ${providerPhoneNumberId}`.pipe(
+        Effect.flatMap(decodeRouteRows)
+      )
       const route = routes[0]
       if (route === undefined) return Option.none()
       return yield* select(route.business_id, route.whatsapp_number_id, "WhatsAppNumberDirectory.findByProviderId")

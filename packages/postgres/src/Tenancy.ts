@@ -12,6 +12,8 @@ import {
   nextTemplateId,
   nextUserId,
   nextWhatsAppNumberId,
+  type ProviderApiKey,
+  type ProviderName,
   type StorageError,
   Template,
   TemplateCatalog,
@@ -47,7 +49,10 @@ export class BusinessNotFound extends Schema.TaggedError<BusinessNotFound>()("Bu
   }
 }
 
-/** Meta's phone_number_id is already registered (by this business or another): webhooks could not be routed. */
+/**
+ * The provider's id of the number (Meta's phone_number_id, Twilio's sender E.164) is already registered with that
+ * provider (by this business or another): webhooks could not be routed.
+ */
 export class WhatsAppNumberTaken extends Schema.TaggedError<WhatsAppNumberTaken>()("WhatsAppNumberTaken", {
   providerPhoneNumberId: Schema.String
 }) {
@@ -58,10 +63,18 @@ export class WhatsAppNumberTaken extends Schema.TaggedError<WhatsAppNumberTaken>
 
 export interface NewWhatsAppNumber {
   readonly businessId: BusinessId
+  /** Default Meta's Cloud API. */
+  readonly provider?: ProviderName | undefined
+  /** Meta's `phone_number_id`, or the Twilio sender's E.164. */
   readonly providerPhoneNumberId: string
   readonly displayPhoneNumber: string
   readonly wabaId?: string | null | undefined
+  /** Meta's access token, or the Twilio account's auth token. */
   readonly accessToken: Redacted.Redacted<string>
+  /** Twilio's Account SID. */
+  readonly providerAccountId?: string | null | undefined
+  /** A Twilio API key to send with instead of the auth token; its secret is sealed like the token. */
+  readonly providerApiKey?: ProviderApiKey | null | undefined
   /** Meta's standard tier (80) when absent. */
   readonly messagesPerSecond?: number | undefined
 }
@@ -168,10 +181,13 @@ export const make = Effect.gen(function* () {
         {
           id,
           businessId: input.businessId,
+          provider: input.provider ?? "whatsapp_cloud",
           providerPhoneNumberId: input.providerPhoneNumberId,
           displayPhoneNumber: input.displayPhoneNumber,
           wabaId: input.wabaId ?? null,
           accessToken: input.accessToken,
+          providerAccountId: input.providerAccountId ?? null,
+          providerApiKey: input.providerApiKey ?? null,
           ...(input.messagesPerSecond === undefined ? {} : { messagesPerSecond: input.messagesPerSecond })
         },
         true

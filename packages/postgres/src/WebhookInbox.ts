@@ -15,7 +15,7 @@
 
 import { createHash } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { StorageError } from "@parley/core"
+import { ProviderName, type StorageError } from "@parley/core"
 import { Context, Data, type DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Bytes, Integer, json, Timestamp, toDate } from "./internal/columns.js"
 import { storage } from "./internal/storage.js"
@@ -25,6 +25,8 @@ export type DeliveryId = string
 
 export class WebhookDelivery extends Schema.Class<WebhookDelivery>("WebhookDelivery")({
   id: Schema.String,
+  /** Who sent it, which says how its body reads (Meta: JSON; Twilio: form-encoded parameters). */
+  provider: ProviderName,
   /** The body exactly as received: the signature was computed over these bytes. */
   body: Schema.Uint8ArrayFromSelf,
   receivedAt: Schema.DateTimeUtc,
@@ -32,7 +34,7 @@ export class WebhookDelivery extends Schema.Class<WebhookDelivery>("WebhookDeliv
   attempts: Schema.Int,
   lastError: Schema.NullOr(Schema.String)
 }) {
-  /** The body as UTF-8 text (Meta sends JSON). */
+  /** The body as UTF-8 text (Meta sends JSON, Twilio form-encoded parameters). */
   get text(): string {
     return Buffer.from(this.body).toString("utf8")
   }
@@ -47,6 +49,7 @@ export type Appended = Data.TaggedEnum<{
 export const Appended = Data.taggedEnum<Appended>()
 
 export class UnroutedWebhook extends Schema.Class<UnroutedWebhook>("UnroutedWebhook")({
+  provider: ProviderName,
   providerPhoneNumberId: Schema.String,
   deliveryId: Schema.String,
   payload: Schema.Unknown,
@@ -103,6 +106,8 @@ export class WebhookInbox extends Context.Tag("@parley/postgres/WebhookInbox")<
     readonly append: (input: {
       readonly body: Uint8Array | string
       readonly receivedAt: DateTime.Utc
+      /** Default Meta's Cloud API. */
+      readonly provider?: ProviderName | undefined
     }) => Effect.Effect<Appended, StorageError>
     /**
      * Claims up to `limit` unprocessed deliveries, oldest first, whose lease is free or expired, and leases them
@@ -120,6 +125,8 @@ export class WebhookInbox extends Context.Tag("@parley/postgres/WebhookInbox")<
     readonly markFailed: (id: DeliveryId, reason: string, retryAt: DateTime.Utc) => Effect.Effect<void, StorageError>
     /** Keeps aside a change for a phone_number_id no business owns. Idempotent. */
     readonly keepUnrouted: (input: {
+      /** Default Meta's Cloud API. */
+      readonly provider?: ProviderName | undefined
       readonly providerPhoneNumberId: string
       readonly deliveryId: DeliveryId
       readonly payload: unknown
@@ -129,7 +136,11 @@ export class WebhookInbox extends Context.Tag("@parley/postgres/WebhookInbox")<
     /** Kept-aside changes whose phone_number_id a business owns now, oldest first: to be replayed. */
     readonly listRoutableUnrouted: (limit: number) => Effect.Effect<ReadonlyArray<UnroutedWebhook>, StorageError>
     /** The kept-aside changes were replayed: forget them. */
-    readonly dropUnrouted: (providerPhoneNumberId: string, deliveryId: DeliveryId) => Effect.Effect<void, StorageError>
+    readonly dropUnrouted: (
+      providerPhoneNumberId: string,
+      deliveryId: DeliveryId,
+      provider?: ProviderName
+    ) => Effect.Effect<void, StorageError>
     /** A stored delivery, processed or not. */
     readonly findDelivery: (id: DeliveryId) => Effect.Effect<Option.Option<WebhookDelivery>, StorageError>
     /**
@@ -179,6 +190,7 @@ export class WebhookInbox extends Context.Tag("@parley/postgres/WebhookInbox")<
 
 const DeliveryRow = Schema.Struct({
   body_sha256: Bytes,
+  provider: ProviderName,
   body: Bytes,
   received_at: Timestamp,
   attempts: Integer,
@@ -186,6 +198,7 @@ const DeliveryRow = Schema.Struct({
 })
 const decodeDeliveryRows = Schema.decodeUnknown(Schema.Array(DeliveryRow))
 const UnroutedRow = Schema.Struct({
+  provider: ProviderName,
   provider_phone_number_id: Schema.String,
   delivery_sha256: Bytes,
   payload: Schema.Unknown,
@@ -224,13 +237,17 @@ const fromHex = (id: DeliveryId) => Buffer.from(id, "hex")
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const append = (input: { readonly body: Uint8Array | string; readonly receivedAt: DateTime.Utc }) => {
+  const append = (input: {
+    readonly body: Uint8Array | string
+    readonly receivedAt: DateTime.Utc
+    readonly provider?: ProviderName | undefined
+  }) => {
     const body = typeof input.body === "string" ? Buffer.from(input.body, "utf8") : input.body
     const digest = createHash("sha256").update(body).digest()
     const id = digest.toString("hex")
     return sql`
-      INSERT INTO webhook_deliveries (body_sha256, body, received_at)
-      VALUES (${digest}, ${body}, ${toDate(input.receivedAt)})
+      INSERT INTO webhook_deliveries (body_sha256, body, received_at, provider)
+      VALUES (${digest}, ${body}, ${toDate(input.receivedAt)}, ${input.provider ?? "whatsapp_cloud"})
       ON CONFLICT (body_sha256) DO NOTHING
       RETURNING body_sha256`.pipe(
       Effect.map((rows) => (rows.length > 0 ? Appended.Stored({ id }) : Appended.Duplicate({ id }))),
@@ -249,25 +266,9 @@ export const make = Effect.gen(function* () {
         FOR UPDATE SKIP LOCKED
       ) next
       WHERE d.body_sha256 = next.body_sha256
-      RETURNING d.body_sha256, d.body, d.received_at, d.attempts, d.last_error`.pipe(
+      RETURNING d.body_sha256, d.provider, d.body, d.received_at, d.attempts, d.last_error`.pipe(
       Effect.flatMap(decodeDeliveryRows),
-      Effect.map((rows) =>
-        rows
-          .map(
-            (row) =>
-              new WebhookDelivery(
-                {
-                  id: hex(row.body_sha256),
-                  body: row.body,
-                  receivedAt: row.received_at,
-                  attempts: row.attempts,
-                  lastError: row.last_error
-                },
-                true
-              )
-          )
-          .sort((a, b) => a.receivedAt.epochMillis - b.receivedAt.epochMillis)
-      ),
+      Effect.map((rows) => rows.map(deliveryOf).sort((a, b) => a.receivedAt.epochMillis - b.receivedAt.epochMillis)),
       storage("WebhookInbox.claim")
     )
 
@@ -293,22 +294,23 @@ export const make = Effect.gen(function* () {
     )
 
   const keepUnrouted = (input: {
+    readonly provider?: ProviderName | undefined
     readonly providerPhoneNumberId: string
     readonly deliveryId: DeliveryId
     readonly payload: unknown
     readonly receivedAt: DateTime.Utc
   }) =>
     sql`
-      INSERT INTO unrouted_webhooks (provider_phone_number_id, delivery_sha256, payload, received_at)
+      INSERT INTO unrouted_webhooks (provider, provider_phone_number_id, delivery_sha256, payload, received_at)
       VALUES (
-        ${input.providerPhoneNumberId}, ${fromHex(input.deliveryId)}, ${json(input.payload)}::jsonb,
+        ${input.provider ?? "whatsapp_cloud"}, ${input.providerPhoneNumberId}, ${fromHex(input.deliveryId)}, ${json(input.payload)}::jsonb,
         ${toDate(input.receivedAt)}
       )
       ON CONFLICT DO NOTHING`.pipe(Effect.asVoid, storage("WebhookInbox.keepUnrouted"))
 
   const listUnrouted = (limit: number) =>
     sql`
-      SELECT provider_phone_number_id, delivery_sha256, payload, received_at FROM unrouted_webhooks
+      SELECT provider, provider_phone_number_id, delivery_sha256, payload, received_at FROM unrouted_webhooks
       ORDER BY received_at DESC LIMIT ${Math.max(0, Math.floor(limit))}`.pipe(
       Effect.flatMap(decodeUnroutedRows),
       Effect.map(unroutedOf),
@@ -336,6 +338,7 @@ export const make = Effect.gen(function* () {
       (row) =>
         new UnroutedWebhook(
           {
+            provider: row.provider,
             providerPhoneNumberId: row.provider_phone_number_id,
             deliveryId: hex(row.delivery_sha256),
             payload: row.payload,
@@ -347,26 +350,33 @@ export const make = Effect.gen(function* () {
 
   const listRoutableUnrouted = (limit: number) =>
     sql`
-      SELECT u.provider_phone_number_id, u.delivery_sha256, u.payload, u.received_at FROM unrouted_webhooks u
-      WHERE EXISTS (SELECT 1 FROM whatsapp_numbers n WHERE n.provider_phone_number_id = u.provider_phone_number_id)
+      SELECT u.provider, u.provider_phone_number_id, u.delivery_sha256, u.payload, u.received_at
+      FROM unrouted_webhooks u
+      WHERE EXISTS (
+        SELECT 1 FROM whatsapp_numbers n
+        WHERE n.provider = u.provider AND n.provider_phone_number_id = u.provider_phone_number_id
+      )
       ORDER BY u.received_at LIMIT ${Math.max(0, Math.floor(limit))}`.pipe(
       Effect.flatMap(decodeUnroutedRows),
       Effect.map(unroutedOf),
       storage("WebhookInbox.listRoutableUnrouted")
     )
 
-  const dropUnrouted = (providerPhoneNumberId: string, deliveryId: DeliveryId) =>
+  const dropUnrouted = (
+    providerPhoneNumberId: string,
+    deliveryId: DeliveryId,
+    provider: ProviderName = "whatsapp_cloud"
+  ) =>
     sql`
       DELETE FROM unrouted_webhooks
-      WHERE provider_phone_number_id = ${providerPhoneNumberId} AND delivery_sha256 = ${fromHex(deliveryId)}`.pipe(
-      Effect.asVoid,
-      storage("WebhookInbox.dropUnrouted")
-    )
+      WHERE provider = ${provider} AND provider_phone_number_id = ${providerPhoneNumberId}
+        AND delivery_sha256 = ${fromHex(deliveryId)}`.pipe(Effect.asVoid, storage("WebhookInbox.dropUnrouted"))
 
   const deliveryOf = (row: typeof DeliveryRow.Type) =>
     new WebhookDelivery(
       {
         id: hex(row.body_sha256),
+        provider: row.provider,
         body: row.body,
         receivedAt: row.received_at,
         attempts: row.attempts,
@@ -377,7 +387,7 @@ export const make = Effect.gen(function* () {
 
   const findDelivery = (id: DeliveryId) =>
     sql`
-      SELECT body_sha256, body, received_at, attempts, last_error FROM webhook_deliveries
+      SELECT body_sha256, provider, body, received_at, attempts, last_error FROM webhook_deliveries
       WHERE body_sha256 = ${fromHex(id)}`.pipe(
       Effect.flatMap(decodeDeliveryRows),
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), deliveryOf)),

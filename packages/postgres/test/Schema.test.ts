@@ -53,7 +53,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "create_rate_limit_cells",
           "create_events",
           "add_number_throughput",
-          "create_webhook_endpoints"
+          "create_webhook_endpoints",
+          "add_number_providers"
         ]
       )
     })

@@ -122,3 +122,45 @@ for (const [name, database] of engines) {
     )
   })
 }
+
+describe("SecretRotation and a Twilio number", () => {
+  it.effect(
+    "the API key's secret is counted, re-sealed and opened like the auth token",
+    () =>
+      Effect.gen(function* () {
+        const number = yield* Effect.gen(function* () {
+          const tenancy = yield* Tenancy.Tenancy
+          const business = yield* tenancy.createBusiness({ name: "Twilio rotating" })
+          return yield* tenancy.addWhatsAppNumber({
+            businessId: business.id,
+            provider: "twilio",
+            providerPhoneNumberId: "+15550001111",
+            displayPhoneNumber: "15550001111",
+            accessToken: Redacted.make("twilio-auth-token"),
+            providerAccountId: `AC${"a".repeat(32)}`,
+            providerApiKey: { sid: `SK${"b".repeat(32)}`, secret: Redacted.make("twilio-api-key-secret") }
+          })
+        }).pipe(Effect.provide(withKeys(oldKey)))
+
+        yield* Effect.gen(function* () {
+          const rotation = yield* SecretRotation.SecretRotation
+          // Two sealed values on one row: the auth token and the API key's secret.
+          assert.deepStrictEqual(yield* rotation.check, { total: 2, current: 0, previous: 2, unreadable: 0 })
+          assert.deepStrictEqual(yield* rotation.reseal, { total: 2, resealed: 2, alreadyCurrent: 0 })
+        }).pipe(Effect.provide(withKeys(newKey, [oldKey])))
+
+        yield* Effect.gen(function* () {
+          const directory = yield* WhatsAppNumberDirectory
+          const found = Option.getOrThrow(yield* directory.findByProviderId("+15550001111", "twilio"))
+          assert.strictEqual(found.id, number.id)
+          assert.strictEqual(Redacted.value(found.accessToken), "twilio-auth-token")
+          assert.strictEqual(
+            found.providerApiKey && Redacted.value(found.providerApiKey.secret),
+            "twilio-api-key-secret"
+          )
+          assert.strictEqual(found.providerAccountId, `AC${"a".repeat(32)}`)
+        }).pipe(Effect.provide(withKeys(newKey)))
+      }).pipe(Effect.provide(TestDatabase.pglite)),
+    60_000
+  )
+})

@@ -88,6 +88,44 @@ layer(WebhookInbox.layer.pipe(Layer.provideMerge(TestDatabase.pglite)), { exclud
       })
     )
 
+    it.effect("a delivery and its kept-aside changes remember their provider, which says how to read them", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const form = "MessageSid=SM0001&From=whatsapp%3A%2B15550001234&To=whatsapp%3A%2B15550009999&Body=hi"
+        const stored = yield* inbox.append({ body: form, receivedAt: at(700), provider: "twilio" })
+        const meta = yield* inbox.append({ body: body(7), receivedAt: at(700) })
+        const found = yield* inbox.findDelivery(stored.id)
+        assert.strictEqual(found._tag === "Some" ? found.value.provider : undefined, "twilio")
+        assert.strictEqual(found._tag === "Some" ? found.value.text : undefined, form)
+        const claimed = yield* inbox.claim({ limit: 100, now: at(701), leaseUntil: at(760) })
+        assert.strictEqual(claimed.find((d) => d.id === meta.id)?.provider, "whatsapp_cloud")
+        assert.strictEqual(claimed.find((d) => d.id === stored.id)?.provider, "twilio")
+        // The same id under two providers is two numbers: each kept-aside change stays with its own.
+        const id = "+15550009999"
+        yield* inbox.keepUnrouted({
+          provider: "twilio",
+          providerPhoneNumberId: id,
+          deliveryId: stored.id,
+          payload: [["To", "whatsapp:+15550009999"]],
+          receivedAt: at(700)
+        })
+        yield* inbox.keepUnrouted({
+          providerPhoneNumberId: id,
+          deliveryId: stored.id,
+          payload: {},
+          receivedAt: at(700)
+        })
+        const kept = (yield* inbox.listUnrouted(100)).filter((u) => u.deliveryId === stored.id)
+        assert.deepStrictEqual(kept.map((u) => u.provider).sort(), ["twilio", "whatsapp_cloud"])
+        yield* inbox.dropUnrouted(id, stored.id, "twilio")
+        const left = (yield* inbox.listUnrouted(100)).filter((u) => u.deliveryId === stored.id)
+        assert.deepStrictEqual(
+          left.map((u) => u.provider),
+          ["whatsapp_cloud"]
+        )
+      })
+    )
+
     it.effect("the reaper deletes only deliveries processed before the cutoff", () =>
       Effect.gen(function* () {
         const inbox = yield* WebhookInbox.WebhookInbox

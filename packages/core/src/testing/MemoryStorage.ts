@@ -397,9 +397,13 @@ export const makeWhatsAppNumberDirectory = (store: MemoryStore): WhatsAppNumberD
       const number = store.numbers.get(id)
       return number !== undefined && number.businessId === businessId ? Option.some(number) : Option.none()
     }),
-  findByProviderId: (providerPhoneNumberId) =>
+  findByProviderId: (providerPhoneNumberId, provider = "whatsapp_cloud") =>
     Effect.sync(() =>
-      Option.fromNullable([...store.numbers.values()].find((n) => n.providerPhoneNumberId === providerPhoneNumberId))
+      Option.fromNullable(
+        [...store.numbers.values()].find(
+          (n) => n.providerPhoneNumberId === providerPhoneNumberId && n.provider === provider
+        )
+      )
     )
 })
 

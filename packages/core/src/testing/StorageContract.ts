@@ -16,7 +16,8 @@ import {
   nextConversationId,
   nextMessageId,
   nextTemplateId,
-  nextUserId
+  nextUserId,
+  nextWhatsAppNumberId
 } from "../Ids.js"
 import { DeliveryFailure, type DeliveryStatus, MediaReference, TemplateUse } from "../Message.js"
 import { MessageRepository, type StatusUpdate } from "../MessageRepository.js"
@@ -24,6 +25,7 @@ import { ProviderWindowClosed } from "../MessagingGateway.js"
 import type { E164 } from "../Phone.js"
 import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
+import { WhatsAppNumber } from "../WhatsAppNumber.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
 import { statusBatchesContract } from "./contract/StatusBatches.js"
 import { unconfirmedSendsContract } from "./contract/UnconfirmedSends.js"
@@ -888,6 +890,44 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
           const routed = Option.getOrThrow(yield* numbers.findByProviderId(b.number.providerPhoneNumberId))
           assert.strictEqual(routed.businessId, b.businessId)
           assert.isTrue(Option.isNone(yield* numbers.findByProviderId("999999999999999")))
+        })
+      )
+
+      it.effect("WhatsAppNumberDirectory keeps a Twilio number's credentials and routes it within its provider", () =>
+        Effect.gen(function* () {
+          const numbers = yield* WhatsAppNumberDirectory
+          const seeder = yield* StorageSeeder
+          const a = yield* TestData.seedTenant("A")
+          const id = yield* nextWhatsAppNumberId
+          // A sender E.164 unique to this run: tests may share one database.
+          const e164 = `+1555${BigInt(`0x${id.replace(/-/g, "")}`)
+            .toString()
+            .slice(-8)}`
+          const twilio = new WhatsAppNumber({
+            id,
+            businessId: a.businessId,
+            provider: "twilio",
+            providerPhoneNumberId: e164,
+            displayPhoneNumber: e164.slice(1),
+            wabaId: null,
+            accessToken: Redacted.make("auth-token"),
+            providerAccountId: `AC${"0".repeat(32)}`,
+            providerApiKey: { sid: `SK${"1".repeat(32)}`, secret: Redacted.make("api-key-secret") }
+          })
+          yield* seeder.whatsappNumber(twilio)
+          const found = Option.getOrThrow(yield* numbers.findByProviderId(e164, "twilio"))
+          assert.strictEqual(found.id, id)
+          assert.strictEqual(found.provider, "twilio")
+          assert.strictEqual(found.providerAccountId, `AC${"0".repeat(32)}`)
+          assert.strictEqual(found.providerApiKey?.sid, `SK${"1".repeat(32)}`)
+          assert.strictEqual(found.providerApiKey && Redacted.value(found.providerApiKey.secret), "api-key-secret")
+          assert.strictEqual(Redacted.value(found.accessToken), "auth-token")
+          // Ids are unique per provider only: the same id under the other provider is another number.
+          assert.isTrue(Option.isNone(yield* numbers.findByProviderId(e164)))
+          assert.isTrue(Option.isNone(yield* numbers.findByProviderId(a.number.providerPhoneNumberId, "twilio")))
+          const cloud = Option.getOrThrow(yield* numbers.findById(a.businessId, a.number.id))
+          assert.strictEqual(cloud.provider, "whatsapp_cloud")
+          assert.isNull(cloud.providerApiKey)
         })
       )
 

@@ -104,6 +104,10 @@ export interface HarnessOptions {
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
   /** Outbound webhooks (off by default here: no delivery worker unless a test asks for one). */
   readonly outboundWebhooks?: Server.ServerOptions["outboundWebhooks"]
+  /** `PARLEY_PUBLIC_URL`: what Twilio's webhooks are signed over (default `https://parley.test`). */
+  readonly publicUrl?: string
+  /** Twilio's APIs (e.g. the fake Twilio API's URL for both); unset: Twilio's own, never reached by tests. */
+  readonly twilio?: Server.ServerOptions["twilio"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -160,7 +164,10 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
             tracing: options.tracing,
-            outboundWebhooks: options.outboundWebhooks ?? { worker: false }
+            outboundWebhooks: options.outboundWebhooks ?? { worker: false },
+            // Twilio's webhooks are on (like Meta's) unless `webhooks: false`: a public URL to check signatures over.
+            publicUrl: options.webhooks === false ? undefined : (options.publicUrl ?? "https://parley.test"),
+            twilio: options.twilio
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),

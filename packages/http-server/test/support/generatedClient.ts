@@ -20,6 +20,8 @@ export interface Context {
   readonly customerWaId: string
   /** A Meta webhook body (already serialised) and its X-Hub-Signature-256 for the customer's first message. */
   readonly inbound: (displayPhoneNumber: string) => { readonly raw: string; readonly signature: string }
+  /** A Twilio inbound message to the Twilio number (form-encoded) and its X-Twilio-Signature. */
+  readonly twilioInbound: (twilioNumber: string) => { readonly raw: string; readonly signature: string }
   readonly record: (call: { readonly method: string; readonly path: string; readonly status: number }) => void
 }
 
@@ -289,6 +291,33 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
     params: { path: { businessId, apiKeyId: created.data.id } }
   })
   if (revoked.response.status !== 204) throw new Error("revokeApiKey answered " + revoked.response.status)
+
+  // Last (its conversation would be the newest above): a number on Twilio, then a customer's message to it (form-encoded, signed over the public URL).
+  ok(
+    "createWhatsAppNumber (Twilio)",
+    await admin.POST("/v1/admin/businesses/{businessId}/whatsapp-numbers", {
+      ...byBusiness,
+      body: {
+        provider: "twilio",
+        phoneNumberId: "+15550009876",
+        displayPhoneNumber: "15550009876",
+        accountSid: "AC0123456789abcdef0123456789abcdef",
+        accessToken: "twilio-auth-token"
+      }
+    })
+  )
+  const twilioDelivery = ctx.twilioInbound("+15550009876")
+  const twiml = ok(
+    "receiveTwilioWebhook",
+    await anonymous.POST("/webhooks/twilio", {
+      params: { header: { "x-twilio-signature": twilioDelivery.signature } },
+      body: {},
+      bodySerializer: () => twilioDelivery.raw,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      parseAs: "text"
+    })
+  )
+  if (!twiml.includes("<Response/>")) throw new Error("Twilio got no TwiML answer: " + twiml)
 }
 `
 
