@@ -51,7 +51,13 @@ export const rules = {
     caption: true,
     filename: true
   },
-  sticker: { mimeTypes: ["image/webp"], maxBytes: 100 * KB, maxAnimatedBytes: 500 * KB, caption: false, filename: false }
+  sticker: {
+    mimeTypes: ["image/webp"],
+    maxBytes: 100 * KB,
+    maxAnimatedBytes: 500 * KB,
+    caption: false,
+    filename: false
+  }
 } as const satisfies Record<MediaKind, MediaRule>
 
 /** The largest file any kind accepts: the ceiling of an upload before its type is known. */

@@ -142,4 +142,3 @@ export const make = Effect.gen(function* () {
 })
 
 export const layer = Layer.effect(MediaLibrary, make)
-

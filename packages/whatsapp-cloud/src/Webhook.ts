@@ -319,11 +319,26 @@ const bodyOf = (content: Payload.MessageContent): Body => {
     case "text":
       return { messageType: "text", text: content.text.body, media: null, content: null }
     case "image":
-      return { messageType: "image", text: content.image.caption ?? null, media: mediaOf(content.image, "image"), content: null }
+      return {
+        messageType: "image",
+        text: content.image.caption ?? null,
+        media: mediaOf(content.image, "image"),
+        content: null
+      }
     case "video":
-      return { messageType: "video", text: content.video.caption ?? null, media: mediaOf(content.video, "video"), content: null }
+      return {
+        messageType: "video",
+        text: content.video.caption ?? null,
+        media: mediaOf(content.video, "video"),
+        content: null
+      }
     case "audio":
-      return { messageType: "audio", text: null, media: mediaOf(content.audio, "audio"), content: mediaExtras(content.audio) }
+      return {
+        messageType: "audio",
+        text: null,
+        media: mediaOf(content.audio, "audio"),
+        content: mediaExtras(content.audio)
+      }
     case "document":
       return {
         messageType: "document",

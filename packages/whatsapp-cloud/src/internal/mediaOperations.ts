@@ -7,8 +7,8 @@ import { randomBytes } from "node:crypto"
 import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import {
   type GatewayError,
-  MediaGone,
   type MediaFile,
+  MediaGone,
   ProviderRejected,
   ProviderUnavailable,
   type UploadMedia,
@@ -72,9 +72,7 @@ export const make = (client: HttpClient.HttpClient, config: MediaSettings) => {
       ),
       config.retry,
       { idempotent: true }
-    ).pipe(
-      Effect.catchIf(isGone, () => Effect.fail(new MediaGone({ providerMediaId })))
-    )
+    ).pipe(Effect.catchIf(isGone, () => Effect.fail(new MediaGone({ providerMediaId }))))
 
   /** The bytes' response (headers read, body not yet), or `expired` for a 404 (the URL outlived its 5 minutes). */
   const bytes = (from: WhatsAppNumber, location: string) =>

@@ -3,3 +3,4 @@
  * server's tests, and sandboxes.
  */
 export * as FakeCloudApi from "./FakeCloudApi.js"
+export * as FakeMedia from "./FakeMedia.js"
