@@ -12,6 +12,11 @@ import type {
   IdempotencyKeyReused,
   InvalidCursor,
   InvalidRequest,
+  MediaGone,
+  MediaTooLarge,
+  MediaTypeUnsupported,
+  MessageHasNoMedia,
+  MessageNotFound,
   MissingScope,
   ServiceWindowClosed,
   StorageError,
@@ -49,6 +54,11 @@ export type DomainError =
   | ApiKeys.ApiKeyRejected
   | TemplateSync.TemplateSyncUnavailable
   | SecretRotation.AccessTokensUnreadable
+  | MessageNotFound
+  | MessageHasNoMedia
+  | MediaGone
+  | MediaTooLarge
+  | MediaTypeUnsupported
 
 const templateHint = "send an approved template with POST /v1/messaging/messages/template instead"
 
@@ -156,6 +166,30 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
       return ApiError.make(502, "delivery_unconfirmed", error.message, { messageId: error.messageId })
     case "StorageError":
       return databaseUnavailable()
+    case "MessageNotFound":
+      return ApiError.make(404, "message_not_found", "no such message in this business", {
+        messageId: error.messageId
+      })
+    case "MessageHasNoMedia":
+      return ApiError.make(404, "message_has_no_media", "this message carries no file", { messageId: error.messageId })
+    case "MediaGone":
+      return ApiError.make(
+        410,
+        "media_gone",
+        "WhatsApp no longer keeps this file (media is kept for a limited time) and Parley holds no copy"
+      )
+    case "MediaTooLarge":
+      return ApiError.make(413, "media_too_large", error.message, {
+        type: error.kind,
+        mimeType: error.mimeType,
+        sizeBytes: error.sizeBytes,
+        limitBytes: error.maxBytes
+      })
+    case "MediaTypeUnsupported":
+      return ApiError.make(415, "media_type_unsupported", error.message, {
+        mimeType: error.mimeType,
+        allowed: error.allowed
+      })
   }
 }
 
@@ -189,7 +223,12 @@ const domainTags = new Set<string>([
   "ProviderOutcomeUnknown",
   "DeliveryUnconfirmed",
   "StorageError",
-  "AccessTokensUnreadable"
+  "AccessTokensUnreadable",
+  "MessageNotFound",
+  "MessageHasNoMedia",
+  "MediaGone",
+  "MediaTooLarge",
+  "MediaTypeUnsupported"
 ])
 
 /** Whether an unknown failure is one of the domain errors above. */

@@ -7,7 +7,7 @@
 import { HttpApiBuilder, type HttpServer, type HttpServerError, OpenApi } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Inbox, layerUuidV7 } from "@parley/core"
+import { Inbox, layerUuidV7, MediaLibrary } from "@parley/core"
 import {
   ApiKeys,
   Listing,
@@ -32,6 +32,7 @@ import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
+import { MediaLive } from "./MediaHandlers.js"
 import { MessagingLive } from "./MessagingHandlers.js"
 import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
@@ -150,6 +151,7 @@ export const layer = <E>(
     Listing.layer
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
+    Layer.provideMerge(MediaLibrary.layer),
     Layer.provideMerge(
       Inbox.layer(
         options.unconfirmedSendTimeout === undefined ? {} : { unconfirmedSendTimeout: options.unconfirmedSendTimeout }
@@ -162,6 +164,7 @@ export const layer = <E>(
   const api = HttpApiBuilder.api(Api).pipe(
     Layer.provide([
       MessagingLive,
+      MediaLive,
       AdminHandlersLive,
       AdminListHandlersLive,
       AdminWebhooksLive,
