@@ -229,9 +229,11 @@ export const make =
             ? length === undefined || declared === 0
               ? ApiError.make(411, "length_required", "an upload must declare its Content-Length (and not be empty)")
               : undefined
-            : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasNonJsonBody(request)
-              ? unsupportedMediaType("application/json")
-              : undefined
+            : path === uploadPath && request.method === "POST"
+              ? unsupportedMediaType("multipart/form-data")
+              : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasNonJsonBody(request)
+                ? unsupportedMediaType("application/json")
+                : undefined
       // API bodies are read here first (the platform keeps the text for the decoder); webhooks read their raw bytes.
       // An upload is streamed by its handler instead.
       const checked =

@@ -8,6 +8,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { HttpApiBuilder, HttpServerResponse, type Multipart } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { InvalidRequest, Media, MediaLibrary } from "@parley/core"
 import { Effect, Exit, Metric, Scope, Stream } from "effect"
 import { Api } from "./Api.js"
@@ -54,24 +55,34 @@ const filenameOf = (opened: MediaLibrary.OpenedMedia): string => {
   return `${opened.kind}-${opened.message.id}.${extension}`
 }
 
-/** The bytes, hashed as they pass; at the end a mismatch fails the stream, which cuts the client's connection. */
-const verified = (opened: MediaLibrary.OpenedMedia) => {
+/**
+ * The bytes, hashed as they pass. The last chunk is held back until the hash is known: on a mismatch it is never
+ * sent and the connection is cut (`cut`), so the client sees a body shorter than its Content-Length, never a
+ * complete file with the wrong bytes. Logged and counted.
+ */
+const verified = (opened: MediaLibrary.OpenedMedia, cut: () => void) => {
   const expected = opened.expectedSha256
   if (expected === null) return opened.body
   const hash = createHash("sha256")
+  let held: Uint8Array | undefined
   return opened.body.pipe(
-    Stream.tap((chunk) => Effect.sync(() => hash.update(chunk))),
+    Stream.mapConcat((chunk) => {
+      hash.update(chunk)
+      const previous = held
+      held = chunk
+      return previous === undefined ? [] : [previous]
+    }),
     Stream.concat(
       Stream.suspend(() => {
         const actual = hash.digest("hex")
-        if (actual === expected) return Stream.empty
+        if (actual === expected) return held === undefined ? Stream.empty : Stream.succeed(held)
         return Stream.fromEffect(
           Effect.zipRight(
             Metric.increment(integrityFailures),
             Effect.logError("media download did not match its SHA-256; connection cut").pipe(
               Effect.annotateLogs({ messageId: opened.message.id, expected, actual })
             )
-          )
+          ).pipe(Effect.zipRight(Effect.sync(cut)))
         ).pipe(Stream.flatMap(() => Stream.die(new Error("media SHA-256 mismatch"))))
       })
     )
@@ -161,7 +172,7 @@ export const MediaLive = HttpApiBuilder.group(Api, "media", (handlers) =>
   Effect.gen(function* () {
     const library = yield* MediaLibrary.MediaLibrary
     return handlers
-      .handle("getMessageMedia", ({ path }) =>
+      .handle("getMessageMedia", ({ path, request }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
           // The provider's response must stay open after this handler returns, while the body streams: its scope
@@ -171,7 +182,8 @@ export const MediaLive = HttpApiBuilder.group(Api, "media", (handlers) =>
             Scope.extend(scope),
             Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
           )
-          const body = verified(opened).pipe(Stream.ensuring(Scope.close(scope, Exit.void)))
+          const cut = () => NodeHttpServerRequest.toServerResponse(request).destroy()
+          const body = verified(opened, cut).pipe(Stream.ensuring(Scope.close(scope, Exit.void)))
           return HttpServerResponse.stream(body, {
             contentType: opened.mimeType,
             ...(opened.sizeBytes === null ? {} : { contentLength: opened.sizeBytes }),
