@@ -133,7 +133,14 @@ export const SendMediaBody = Schema.Struct({
 })
 
 /** A text (the original body, unchanged) or a media message; told apart by `type`, which a text never has. */
-export const SendMessageBody = Schema.Union(SendTextBody, SendMediaBody)
+export const SendMessageBody = Schema.Union(SendTextBody, SendMediaBody).annotations({
+  identifier: "SendMessageRequest",
+  description: "A text (`{ text }`) or a media message (`{ type, link | mediaId, caption?, filename? }`)",
+  examples: [
+    { text: "Your order has shipped and arrives tomorrow." },
+    { type: "document", link: "https://example.com/invoices/A-1042.pdf", filename: "A-1042.pdf", caption: "Invoice" }
+  ]
+})
 
 export const SendTemplateBody = Schema.Struct({
   business_whatsapp_number_id: Schema.UUID.annotations({ description: "The WhatsApp number to send from" }),
@@ -288,8 +295,15 @@ export const UploadMediaForm = HttpApiSchema.MultipartStream(
     whatsappNumberId: Schema.UUID.annotations({ description: "The WhatsApp number the file is uploaded for" }),
     file: Schema.String.annotations({
       description: "The file, with its Content-Type (see the per-type limits above)",
-      jsonSchema: { type: "string", format: "binary" }
+      jsonSchema: {
+        type: "string",
+        format: "binary",
+        description: "The file, with its Content-Type (see the per-type limits above)"
+      }
     })
+  }).annotations({
+    identifier: "UploadMediaRequest",
+    examples: [{ whatsappNumberId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b", file: "(the file's bytes)" }]
   })
 )
 
