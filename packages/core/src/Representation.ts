@@ -57,7 +57,8 @@ export const MessageJson = Schema.Struct({
       sha256: Schema.NullOr(Schema.String),
       filename: Schema.NullOr(Schema.String),
       kind: Schema.NullOr(MediaKind).annotations({
-        description: "image, audio, video, document or sticker; download the file at GET /v1/messaging/messages/{id}/media"
+        description:
+          "image, audio, video, document or sticker; download the file at GET /v1/messaging/messages/{id}/media"
       }),
       caption: Schema.NullOr(Schema.String),
       sizeBytes: Schema.NullOr(Schema.Int).annotations({ description: "When known (webhooks do not say)" }),

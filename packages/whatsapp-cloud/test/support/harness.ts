@@ -73,11 +73,20 @@ const harness = Layer.effect(
             const body = (typeof r.body === "object" && r.body !== null ? r.body : {}) as Record<string, unknown>
             const callback = body.biz_opaque_callback_data
             return {
-              operation: r.operation === "read" ? "markRead" : body.type === "template" ? "sendTemplate" : "sendText",
+              operation:
+                r.operation === "read"
+                  ? "markRead"
+                  : body.type === "template"
+                    ? "sendTemplate"
+                    : body.type === "text"
+                      ? "sendText"
+                      : "sendMedia",
               messageId: typeof callback === "string" ? callback : null
             }
           })
-      )
+      ),
+      putMedia: ({ mimeType, bytes }) => Effect.sync(() => fake.server.media.put({ mimeType, bytes }).id),
+      expireMedia: (id) => Effect.sync(() => fake.server.media.expire(id))
     })
   )
 )
