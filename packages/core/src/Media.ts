@@ -210,7 +210,8 @@ export const sha256Hex = (value: string): string | undefined => {
   const trimmed = value.trim()
   if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return trimmed.toLowerCase()
   if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(trimmed)) return undefined
-  return Either.match(Encoding.decodeBase64(trimmed.replace(/-/g, "+").replace(/_/g, "/")), {
+  const standard = trimmed.replace(/-/g, "+").replace(/_/g, "/")
+  return Either.match(Encoding.decodeBase64(standard.length === 43 ? `${standard}=` : standard), {
     onLeft: () => undefined,
     onRight: (bytes) => (bytes.length === 32 ? Encoding.encodeHex(bytes) : undefined)
   })
