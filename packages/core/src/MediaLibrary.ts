@@ -2,14 +2,15 @@
  * The media use cases beside the inbox's sends: opening a message's file for download, and uploading a file for
  * later sends. Like `Inbox`, it needs ports and provides none; the bytes only pass through the gateway's streams.
  */
-import { Context, Effect, Either, Layer, Schema, type Scope, type Stream } from "effect"
+import { Context, Effect, Either, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import { ConversationRepository } from "./ConversationRepository.js"
 import { MessageId, WhatsAppNumberId } from "./Ids.js"
 import * as Media from "./Media.js"
+import { type MediaCorrupted, MediaStore, type StoredMedia } from "./MediaStore.js"
 import type { MediaReference, Message } from "./Message.js"
 import { MessageRepository } from "./MessageRepository.js"
-import { type GatewayError, type MediaFile, MessagingGateway } from "./MessagingGateway.js"
+import { type GatewayError, type MediaFile, MessagingGateway, ProviderUnavailable } from "./MessagingGateway.js"
 import type { StorageError } from "./StorageError.js"
 import { WhatsAppNumberNotFound } from "./WhatsAppNumber.js"
 import { WhatsAppNumberDirectory } from "./WhatsAppNumberDirectory.js"
@@ -44,6 +45,7 @@ export type OpenError =
   | Media.MessageNotFound
   | Media.MessageHasNoMedia
   | Media.MediaGone
+  | MediaCorrupted
   | WhatsAppNumberNotFound
   | GatewayError
   | StorageError
@@ -83,6 +85,7 @@ export const make = Effect.gen(function* () {
   const conversations = yield* ConversationRepository
   const numbers = yield* WhatsAppNumberDirectory
   const gateway = yield* MessagingGateway
+  const store = yield* Effect.serviceOption(MediaStore)
 
   const findNumber = (actor: Actor, rawId: string) =>
     Effect.gen(function* () {
@@ -101,6 +104,24 @@ export const make = Effect.gen(function* () {
     if (media === null || media.providerMediaId === null || kind === undefined) {
       return yield* Effect.fail(new Media.MessageHasNoMedia({ messageId: message.id }))
     }
+    const fromCopy = (copy: StoredMedia): OpenedMedia => ({
+      mimeType: copy.mimeType,
+      sizeBytes: copy.sizeBytes,
+      sha256: copy.sha256,
+      // A storage failure mid-stream is the provider's `ProviderUnavailable` to the reader: the transfer broke.
+      body: copy.body.pipe(
+        Stream.mapError((e) => new ProviderUnavailable({ code: null, title: `the kept copy broke off: ${e.message}` }))
+      ),
+      message,
+      kind,
+      filename: media.filename,
+      // Checked when it was written; checking again costs nothing and catches a copy damaged on disk.
+      expectedSha256: copy.sha256
+    })
+    if (Option.isSome(store)) {
+      const copy = yield* store.value.get(actor.businessId, message.id)
+      if (Option.isSome(copy)) return fromCopy(copy.value)
+    }
     const conversation = yield* Effect.orElseFail(
       yield* conversations.findById(actor.businessId, message.conversationId),
       notFound
@@ -108,14 +129,15 @@ export const make = Effect.gen(function* () {
     const number = yield* findNumber(actor, conversation.whatsappNumberId)
     const file = yield* gateway.fetchMedia({ from: number, providerMediaId: media.providerMediaId })
     const expected = file.sha256 ?? media.sha256
-    return {
-      ...file,
-      mimeType: file.mimeType.length > 0 ? file.mimeType : (media.mimeType ?? "application/octet-stream"),
-      message,
-      kind,
-      filename: media.filename,
-      expectedSha256: expected === null ? null : (Media.sha256Hex(expected) ?? null)
-    } satisfies OpenedMedia
+    const mimeType = file.mimeType.length > 0 ? file.mimeType : (media.mimeType ?? "application/octet-stream")
+    const expectedSha256 = expected === null ? null : (Media.sha256Hex(expected) ?? null)
+    if (Option.isSome(store)) {
+      // The first fetch keeps a copy (checked against the provider's SHA-256 as it is written), then serves it.
+      yield* store.value.put(actor.businessId, message.id, { mimeType, expectedSha256, body: file.body })
+      const copy = yield* store.value.get(actor.businessId, message.id)
+      if (Option.isSome(copy)) return fromCopy(copy.value)
+    }
+    return { ...file, mimeType, message, kind, filename: media.filename, expectedSha256 } satisfies OpenedMedia
   })
 
   const upload = Effect.fn("MediaLibrary.upload")(function* (actor: Actor, input: UploadInput) {

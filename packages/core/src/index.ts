@@ -37,6 +37,8 @@ export {
   MessageNotFound
 } from "./Media.js"
 export * as MediaLibrary from "./MediaLibrary.js"
+export * as MediaStore from "./MediaStore.js"
+export { MediaCorrupted } from "./MediaStore.js"
 export * from "./Message.js"
 export * from "./MessageRepository.js"
 export * from "./MessagingGateway.js"

@@ -12,6 +12,7 @@ import type {
   IdempotencyKeyReused,
   InvalidCursor,
   InvalidRequest,
+  MediaCorrupted,
   MediaGone,
   MediaTooLarge,
   MediaTypeUnsupported,
@@ -57,6 +58,7 @@ export type DomainError =
   | MessageNotFound
   | MessageHasNoMedia
   | MediaGone
+  | MediaCorrupted
   | MediaTooLarge
   | MediaTypeUnsupported
 
@@ -178,6 +180,13 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
         "media_gone",
         "WhatsApp no longer keeps this file (media is kept for a limited time) and Parley holds no copy"
       )
+    case "MediaCorrupted":
+      return ApiError.make(
+        502,
+        "media_corrupted",
+        "WhatsApp sent bytes that do not match the file's SHA-256; nothing was kept, retry later",
+        { expected: error.expected, actual: error.actual }
+      )
     case "MediaTooLarge":
       return ApiError.make(413, "media_too_large", error.message, {
         type: error.kind,
@@ -227,6 +236,7 @@ const domainTags = new Set<string>([
   "MessageNotFound",
   "MessageHasNoMedia",
   "MediaGone",
+  "MediaCorrupted",
   "MediaTooLarge",
   "MediaTypeUnsupported"
 ])

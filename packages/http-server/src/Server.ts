@@ -32,6 +32,7 @@ import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
+import * as MediaDirectory from "./MediaDirectory.js"
 import { MediaLive } from "./MediaHandlers.js"
 import { MessagingLive } from "./MessagingHandlers.js"
 import * as Metrics from "./Metrics.js"
@@ -88,6 +89,11 @@ export interface ServerOptions {
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
   /** How long a send whose outcome is unknown stays `pending` before it fails (default 15 minutes). */
   readonly unconfirmedSendTimeout?: Duration.DurationInput | undefined
+  /**
+   * A directory where the first download of a message's file keeps a copy, so it outlives WhatsApp's retention
+   * (`PARLEY_MEDIA_DIR`). Unset: files are always streamed from WhatsApp.
+   */
+  readonly mediaDir?: string | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
@@ -151,7 +157,11 @@ export const layer = <E>(
     Listing.layer
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
-    Layer.provideMerge(MediaLibrary.layer),
+    Layer.provideMerge(
+      options.mediaDir === undefined
+        ? MediaLibrary.layer
+        : MediaLibrary.layer.pipe(Layer.provide(MediaDirectory.layer(options.mediaDir)))
+    ),
     Layer.provideMerge(
       Inbox.layer(
         options.unconfirmedSendTimeout === undefined ? {} : { unconfirmedSendTimeout: options.unconfirmedSendTimeout }
