@@ -320,6 +320,39 @@ describe.each(list)("media on $name", (engine) => {
     expect((reply.body as unknown as ErrorReply).error.code).toBe("service_window_closed")
   })
 
+  it("a template's media header takes an uploaded media id or a link", async () => {
+    await h.admin("POST", `/businesses/${a.businessId}/templates`, {
+      key: "receipt",
+      name: "receipt",
+      language: "en",
+      category: "UTILITY",
+      status: "APPROVED",
+      parameterFormat: "NAMED",
+      components: [
+        { type: "HEADER", format: "DOCUMENT" },
+        { type: "BODY", text: "Your receipt for {{order_id}}" }
+      ]
+    })
+    for (const [value, wire] of [
+      ["1834915043569604", { id: "1834915043569604" }],
+      ["https://cdn.example.com/r.pdf", { link: "https://cdn.example.com/r.pdf" }]
+    ] as const) {
+      const reply = await h.call<Envelope<MessageJson>>("POST", "/v1/messaging/messages/template", {
+        key: a.key,
+        body: {
+          business_whatsapp_number_id: a.numberId,
+          phone: `+${nextPhone()}`,
+          template_key: "receipt",
+          variables: { "header.document": value, order_id: "A-1042" }
+        }
+      })
+      expect(reply.status).toBe(201)
+      const sent = h.fake.sends.find((s) => s.wamid === reply.body.data.providerMessageId)
+      const template = sent?.body.template as { components: ReadonlyArray<Record<string, unknown>> }
+      expect(template.components[0]).toEqual({ type: "header", parameters: [{ type: "document", document: wire }] })
+    }
+  })
+
   // -------------------------------------------------------------------------------------------------------------
   // Uploads
 
