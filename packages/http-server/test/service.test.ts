@@ -314,7 +314,9 @@ describe("operations", () => {
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",
       "/v1/messaging/conversations/{id}/read",
+      "/v1/messaging/media",
       "/v1/messaging/messages/template",
+      "/v1/messaging/messages/{id}/media",
       "/webhooks/whatsapp"
     ])
     expect(Object.keys(spec.body.components.securitySchemes).sort()).toEqual(["adminToken", "apiKey", "bearer"])
