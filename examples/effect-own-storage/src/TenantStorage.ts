@@ -271,6 +271,9 @@ export const make = () => {
           ? StatusApplied.Unchanged({ message: settled })
           : StatusApplied.Applied({ message: settled })
       }),
+    // Each update as `applyStatus`, in order: in memory a batch saves no round trips.
+    applyStatuses: (businessId, updates) =>
+      Effect.forEach(updates, (update) => messages.applyStatus(businessId, update)),
     expireUnconfirmed: ({ cutoff, failure, limit }) =>
       Effect.sync(() => {
         // Oldest first, across every business: the sweeper of unconfirmed sends is not scoped to one.

@@ -786,8 +786,9 @@ const makeInbox = (options: InboxOptions = {}) =>
       updates: ReadonlyArray<StatusUpdate>
     ) {
       const now = yield* DateTime.now
-      return yield* Effect.forEach(updates, (update) =>
-        messages.applyStatus(number.businessId, { ...update, timestamp: plausibleTimestamp(update.timestamp, now) })
+      return yield* messages.applyStatuses(
+        number.businessId,
+        updates.map((update) => ({ ...update, timestamp: plausibleTimestamp(update.timestamp, now) }))
       )
     })
 

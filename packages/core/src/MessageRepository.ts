@@ -108,6 +108,18 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
     readonly applyStatus: (businessId: BusinessId, update: StatusUpdate) => Effect.Effect<StatusApplied, StorageError>
 
     /**
+     * `applyStatus` for a batch (a webhook delivery's statuses), in order: each outcome is what `applyStatus` would
+     * have answered for that update after the ones before it (a later status of the batch raises a message an
+     * earlier one already raised; a stale one is `Unchanged`; one whose message is unknown is parked or linked by
+     * our message id). An adapter should apply the statuses of known messages in a few set-based statements, not
+     * one round trip per update; it may apply the batch atomically or update by update.
+     */
+    readonly applyStatuses: (
+      businessId: BusinessId,
+      updates: ReadonlyArray<StatusUpdate>
+    ) => Effect.Effect<ReadonlyArray<StatusApplied>, StorageError>
+
+    /**
      * Fails, with `failure`, at most `limit` outbound messages (of any business) that are still `pending` and were
      * created at or before `cutoff`, each in one atomic step that applies only while it is still `pending`, so
      * any number of concurrent callers (other processes included) fail each message once and never overwrite a

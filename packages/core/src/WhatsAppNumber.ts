@@ -12,6 +12,15 @@ export type ProviderName = typeof ProviderName.Type
 export const ProviderApiKey = Schema.Struct({ sid: Schema.String, secret: Schema.Redacted(Schema.String) })
 export type ProviderApiKey = typeof ProviderApiKey.Type
 
+/**
+ * The most messages per second the provider lets the number send: Meta's throughput tier, 80 by default (its
+ * standard tier), 1,000 once Meta upgrades the number. Parley spaces a number's sends to stay within it.
+ */
+export const MessagesPerSecond = Schema.Int.pipe(Schema.between(1, 1_000))
+
+/** Meta's standard throughput tier, which every number has until Meta upgrades it. */
+export const defaultMessagesPerSecond = 80
+
 export class WhatsAppNumber extends Schema.Class<WhatsAppNumber>("WhatsAppNumber")({
   id: WhatsAppNumberId,
   businessId: BusinessId,
@@ -35,7 +44,9 @@ export class WhatsAppNumber extends Schema.Class<WhatsAppNumber>("WhatsAppNumber
   /** The provider account that owns the number: Twilio's Account SID (`AC…`); null for Meta. */
   providerAccountId: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null }),
   /** A Twilio API key to authenticate requests with instead of the auth token; null to use the auth token. */
-  providerApiKey: Schema.optionalWith(Schema.NullOr(ProviderApiKey), { default: () => null })
+  providerApiKey: Schema.optionalWith(Schema.NullOr(ProviderApiKey), { default: () => null }),
+  /** The number's throughput; a number made before Parley stored it has the standard tier. */
+  messagesPerSecond: Schema.optionalWith(MessagesPerSecond, { default: () => defaultMessagesPerSecond })
 }) {}
 
 export class WhatsAppNumberNotFound extends Schema.TaggedError<WhatsAppNumberNotFound>()("WhatsAppNumberNotFound", {

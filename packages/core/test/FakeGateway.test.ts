@@ -83,13 +83,15 @@ const harness = Layer.effect(
           .map(() => ({ operation: "markRead" as const, messageId: null }))
         return [...calls, ...receipts]
       }),
-      putMedia: ({ mimeType, bytes }) =>
-        Effect.gen(function* () {
-          const id = String(7_000_000 + (yield* fake.media).size)
-          yield* fake.putMedia(id, { mimeType, bytes, sha256: null, filename: null })
-          return id
-        }),
-      expireMedia: fake.expireMedia
+      media: {
+        put: ({ mimeType, bytes }) =>
+          Effect.gen(function* () {
+            const id = String(7_000_000 + (yield* fake.media).size)
+            yield* fake.putMedia(id, { mimeType, bytes, sha256: null, filename: null })
+            return id
+          }),
+        expire: fake.expireMedia
+      }
     })
   })
 )

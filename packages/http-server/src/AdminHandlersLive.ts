@@ -14,7 +14,7 @@ import {
   WhatsAppNumberNotFound
 } from "@parley/core"
 import { ApiKeys, Tenancy } from "@parley/postgres"
-import { TemplateSync } from "@parley/whatsapp-cloud"
+import { NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
 import { toApiError } from "./ErrorMapping.js"
@@ -50,7 +50,8 @@ export const numberJson = (number: WhatsAppNumber) => ({
   businessId: number.businessId,
   phoneNumberId: number.providerPhoneNumberId,
   displayPhoneNumber: number.displayPhoneNumber,
-  wabaId: number.wabaId
+  wabaId: number.wabaId,
+  messagesPerSecond: number.messagesPerSecond
 })
 
 export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
@@ -60,6 +61,29 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
     const numbers = yield* WhatsAppNumberDirectory
     const templateSync = yield* TemplateSync.TemplateSync
     const webhookProcessor = yield* WebhookProcessor
+    const throughput = yield* NumberThroughput.NumberThroughput
+
+    /**
+     * Takes the throughput Meta reports for the number when it reports a tier. Meta being unreachable or refusing
+     * leaves the number as it is: its stored rate is a safe one (the standard tier unless someone set another).
+     */
+    const readThroughput = (number: WhatsAppNumber) =>
+      throughput.read(number).pipe(
+        Effect.catchAll((error) =>
+          Effect.as(
+            Effect.logWarning("could not read the number's throughput from Meta; it keeps its rate").pipe(
+              Effect.annotateLogs({ whatsappNumberId: number.id, error: error._tag })
+            ),
+            Option.none<number>()
+          )
+        ),
+        Effect.flatMap((tier) =>
+          Option.isNone(tier) || tier.value === number.messagesPerSecond
+            ? Effect.succeed(number)
+            : tenancy.setMessagesPerSecond(number.businessId, number.id, tier.value)
+        )
+      )
+
     return handlers
       .handle("createBusiness", ({ payload }) =>
         tenancy.createBusiness({ name: payload.name }).pipe(
@@ -89,13 +113,30 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
               providerPhoneNumberId: payload.phoneNumberId,
               displayPhoneNumber: payload.displayPhoneNumber,
               wabaId: payload.wabaId ?? null,
-              accessToken: Redacted.make(payload.accessToken)
+              accessToken: Redacted.make(payload.accessToken),
+              messagesPerSecond: payload.messagesPerSecond
             })
             .pipe(Effect.mapError(toApiError))
+          // An operator's rate is taken as given; otherwise the number gets the tier Meta reports.
+          const registered =
+            payload.messagesPerSecond === undefined
+              ? yield* readThroughput(number).pipe(Effect.mapError(toApiError))
+              : number
           // Changes Meta sent for this number before it was registered were kept aside: the worker replays them now.
           yield* webhookProcessor.wake
-          return { message: "WhatsApp number added", data: numberJson(number) }
+          return { message: "WhatsApp number added", data: numberJson(registered) }
         })
+      )
+      .handle("updateWhatsAppNumber", ({ path, payload }) =>
+        Effect.gen(function* () {
+          const businessId = yield* businessIdOf(path.businessId)
+          const id = yield* Option.match(decodeNumberId(path.whatsappNumberId), {
+            onNone: () => Effect.fail(new WhatsAppNumberNotFound({ whatsappNumberId: path.whatsappNumberId })),
+            onSome: Effect.succeed
+          })
+          const number = yield* tenancy.setMessagesPerSecond(businessId, id, payload.messagesPerSecond)
+          return { message: "WhatsApp number updated", data: numberJson(number) }
+        }).pipe(Effect.mapError(toApiError))
       )
       .handle("createApiKey", ({ path, payload }) =>
         Effect.gen(function* () {
@@ -149,12 +190,15 @@ export const AdminHandlersLive = HttpApiBuilder.group(Api, "admin", (handlers) =
                 Option.match({ onNone: () => Effect.fail(notFound), onSome: Effect.succeed })
               )
           })
-          const result = yield* templateSync.sync(number)
+          // Meta upgrades numbers on its own: a sync also takes the tier it reports now.
+          const synced = yield* readThroughput(number)
+          const result = yield* templateSync.sync(synced)
           return {
             message: "Templates synced",
             data: {
               upserted: result.upserted.map(templateJson),
-              skipped: result.skipped.map((s) => ({ name: s.name, language: s.language, reason: s.reason }))
+              skipped: result.skipped.map((s) => ({ name: s.name, language: s.language, reason: s.reason })),
+              messagesPerSecond: synced.messagesPerSecond
             }
           }
         }).pipe(Effect.mapError(toApiError))

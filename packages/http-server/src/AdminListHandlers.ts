@@ -86,6 +86,7 @@ export const AdminListHandlersLive = HttpApiBuilder.group(Api, "adminLists", (ha
               phoneNumberId: n.providerPhoneNumberId,
               displayPhoneNumber: n.displayPhoneNumber,
               wabaId: n.wabaId,
+              messagesPerSecond: n.messagesPerSecond,
               createdAt: iso(n.createdAt)
             }))
           ),

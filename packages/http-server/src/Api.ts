@@ -9,6 +9,7 @@ import {
   ConversationStatus,
   E164,
   Media,
+  MessagesPerSecond,
   ParameterFormat,
   Scope,
   TemplateCategory,
@@ -366,7 +367,11 @@ export const WhatsAppNumberJson = Schema.Struct({
   businessId: Schema.String,
   phoneNumberId: Schema.String,
   displayPhoneNumber: Schema.String,
-  wabaId: Schema.NullOr(Schema.String)
+  wabaId: Schema.NullOr(Schema.String),
+  messagesPerSecond: Schema.Number.annotations({
+    description:
+      "Messages per second Parley sends from the number at most: Meta's throughput tier (80 standard, 1000 upgraded)"
+  })
 })
 export const ApiKeyJson = Schema.Struct({
   id: Schema.String,
@@ -391,7 +396,10 @@ export const TemplateJson = Schema.Struct({
 })
 export const SyncJson = Schema.Struct({
   upserted: Schema.Array(TemplateJson),
-  skipped: Schema.Array(Schema.Struct({ name: Schema.String, language: Schema.String, reason: Schema.String }))
+  skipped: Schema.Array(Schema.Struct({ name: Schema.String, language: Schema.String, reason: Schema.String })),
+  messagesPerSecond: Schema.Number.annotations({
+    description: "The number's throughput after the sync: Meta's tier when it reports one, else unchanged"
+  })
 })
 
 export const BusinessPath = Schema.Struct({ businessId: Schema.String })
@@ -416,7 +424,14 @@ export const CreateWhatsAppNumberBody = Schema.Struct({
   ),
   accessToken: Text.Storable.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
     description: "Meta access token; stored encrypted, never returned"
-  })
+  }),
+  messagesPerSecond: Schema.optional(
+    MessagesPerSecond.annotations({
+      description:
+        "The number's throughput, 1 to 1000 messages per second. Absent: read from Meta (`fields=throughput`: " +
+        "STANDARD 80, HIGH 1000), or 80 when Meta does not say"
+    })
+  )
 }).annotations({
   ...strict,
   identifier: "CreateWhatsAppNumber",
@@ -463,6 +478,11 @@ export const CreateTemplateBody = Schema.Struct({
     }
   ]
 })
+export const UpdateWhatsAppNumberBody = Schema.Struct({
+  messagesPerSecond: MessagesPerSecond.annotations({
+    description: "The number's throughput, 1 to 1000 messages per second (Meta: 80 standard, 1000 upgraded)"
+  })
+}).annotations({ ...strict, identifier: "UpdateWhatsAppNumber", examples: [{ messagesPerSecond: 1000 }] })
 export const SyncTemplatesBody = Schema.Struct({ whatsappNumberId: Schema.UUID }).annotations({
   ...strict,
   identifier: "SyncTemplates",
@@ -490,6 +510,18 @@ const admin = HttpApiGroup.make("admin")
       .addSuccess(Envelope(WhatsAppNumberJson), { status: 201 })
       .pipe(answers(409))
       .annotate(OpenApi.Summary, "Add a WhatsApp number")
+  )
+  .add(
+    HttpApiEndpoint.patch("updateWhatsAppNumber", "/businesses/:businessId/whatsapp-numbers/:whatsappNumberId")
+      .setPath(Schema.Struct({ businessId: Schema.String, whatsappNumberId: Schema.String }))
+      .setPayload(UpdateWhatsAppNumberBody)
+      .addSuccess(Envelope(WhatsAppNumberJson))
+      .annotate(OpenApi.Summary, "Set a number's throughput")
+      .annotate(
+        OpenApi.Description,
+        "Sets the messages per second Parley sends from the number at most, e.g. after Meta upgraded it. Template " +
+          "sync reads Meta's tier again."
+      )
   )
   .add(
     HttpApiEndpoint.post("createApiKey", "/businesses/:businessId/api-keys")

@@ -18,7 +18,7 @@ import {
   Tenancy,
   WebhookInbox
 } from "@parley/postgres"
-import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
+import { CloudApiGateway, NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
 import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
@@ -143,6 +143,14 @@ export const layer = <E>(
     Tenancy.layer,
     WebhookInbox.layer,
     limited,
+    NumberThroughput.layer({
+      baseUrl: gatewayOptions.baseUrl,
+      apiVersion: gatewayOptions.apiVersion,
+      ...(options.whatsapp.gateway?.requestTimeout === undefined
+        ? {}
+        : { requestTimeout: options.whatsapp.gateway.requestTimeout }),
+      ...(options.whatsapp.gateway?.retry === undefined ? {} : { retry: options.whatsapp.gateway.retry })
+    }),
     TemplateSync.layer({
       baseUrl: gatewayOptions.baseUrl,
       apiVersion: gatewayOptions.apiVersion,

@@ -157,6 +157,27 @@ const setAccessToken = Command.make(
     )
 ).pipe(Command.withDescription("Replace a number's Meta access token"))
 
+const messagesPerSecond = Options.integer("messages-per-second").pipe(
+  Options.withDescription("The number's throughput, 1 to 1000 messages per second (Meta: 80 standard, 1000 upgraded)")
+)
+
+const setThroughput = Command.make(
+  "set-throughput",
+  {
+    connection,
+    business,
+    number: Options.text("number").pipe(Options.withDescription("The WhatsApp number id")),
+    messagesPerSecond
+  },
+  (o) =>
+    call(
+      o.connection,
+      "PATCH",
+      `/businesses/${encodeURIComponent(o.business)}/whatsapp-numbers/${encodeURIComponent(o.number)}`,
+      { messagesPerSecond: o.messagesPerSecond }
+    )
+).pipe(Command.withDescription("Set the messages per second Parley sends from a number at most"))
+
 const secrets = Command.make("secrets").pipe(
   Command.withSubcommands([
     Command.make("reseal", { connection }, ({ connection }) => call(connection, "POST", "/secret-key/reseal")).pipe(
@@ -197,6 +218,10 @@ const numbers = Command.make("numbers").pipe(
         wabaId: Options.text("waba-id").pipe(Options.optional),
         accessToken: Options.redacted("access-token").pipe(
           Options.withDescription("Meta access token (stored encrypted)")
+        ),
+        messagesPerSecond: messagesPerSecond.pipe(
+          Options.withDescription("Default: the tier Meta reports for the number, or 80 when it does not say"),
+          Options.optional
         )
       },
       (o) =>
@@ -204,11 +229,13 @@ const numbers = Command.make("numbers").pipe(
           phoneNumberId: o.phoneNumberId,
           displayPhoneNumber: o.displayPhoneNumber,
           ...(Option.isSome(o.wabaId) ? { wabaId: o.wabaId.value } : {}),
-          accessToken: Redacted.value(o.accessToken)
+          accessToken: Redacted.value(o.accessToken),
+          ...(Option.isSome(o.messagesPerSecond) ? { messagesPerSecond: o.messagesPerSecond.value } : {})
         })
     ).pipe(Command.withDescription("Add a business's WhatsApp number")),
     listNumbers,
-    setAccessToken
+    setAccessToken,
+    setThroughput
   ])
 )
 

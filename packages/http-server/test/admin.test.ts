@@ -174,6 +174,80 @@ describe.each(list)("admin API on $name", (engine) => {
     })
     expect([foreign.status, foreign.body.error.code]).toEqual([404, "whatsapp_number_not_found"])
   })
+
+  it("a number's throughput: Meta's tier at registration, an operator's value as given, PATCH, and sync", async () => {
+    const business = await h.admin<Envelope<Created>>("POST", "/businesses", { name: "Throughput Co" })
+    const id = business.body.data.id
+    type NumberData = { id: string; messagesPerSecond: number }
+    const register = (phoneNumberId: string, extra: Record<string, unknown> = {}) =>
+      h.admin<Envelope<NumberData>>("POST", `/businesses/${id}/whatsapp-numbers`, {
+        phoneNumberId,
+        displayPhoneNumber: "15550006666",
+        wabaId: "100000000000001",
+        accessToken: "token-a",
+        ...extra
+      })
+    const asked = (phoneNumberId: string) =>
+      h.fake.requests.filter((r) => r.operation === "number" && r.path.endsWith(`/${phoneNumberId}`))
+
+    h.fake.setThroughput("300000000000011", "HIGH")
+    const upgraded = await register("300000000000011")
+    expect([upgraded.status, upgraded.body.data.messagesPerSecond]).toEqual([201, 1000])
+    expect(asked("300000000000011").map((r) => r.query.fields)).toEqual(["throughput"])
+
+    const standard = await register("300000000000012")
+    expect(standard.body.data.messagesPerSecond).toBe(80)
+
+    h.fake.setThroughput("300000000000013", "HIGH")
+    const given = await register("300000000000013", { messagesPerSecond: 50 })
+    expect([given.status, given.body.data.messagesPerSecond]).toEqual([201, 50])
+    expect(asked("300000000000013")).toEqual([])
+
+    // Meta refusing the read: the number is registered at the standard tier.
+    h.fake.fail({ fault: { kind: "graph-error", code: 190 }, times: "always", match: { operation: "number" } })
+    const unread = await register("300000000000014")
+    h.fake.reset()
+    expect([unread.status, unread.body.data.messagesPerSecond]).toEqual([201, 80])
+
+    const path = `/businesses/${id}/whatsapp-numbers/${standard.body.data.id}`
+    const patched = await h.admin<Envelope<NumberData>>("PATCH", path, { messagesPerSecond: 250 })
+    expect([patched.status, patched.body.data.messagesPerSecond]).toEqual([200, 250])
+    for (const bad of [0, 1001, 2.5, "80"]) {
+      const refused = await h.admin<ErrorReply>("PATCH", path, { messagesPerSecond: bad })
+      expect(refused.status, String(bad)).toBe(400)
+    }
+    const missing = await h.admin<ErrorReply>(
+      "PATCH",
+      `/businesses/${id}/whatsapp-numbers/00000000-0000-4000-8000-000000000000`,
+      { messagesPerSecond: 100 }
+    )
+    expect([missing.status, missing.body.error.code]).toEqual([404, "whatsapp_number_not_found"])
+    const other = await h.admin<Envelope<Created>>("POST", "/businesses", { name: "Not the owner either" })
+    const foreign = await h.admin<ErrorReply>(
+      "PATCH",
+      `/businesses/${other.body.data.id}/whatsapp-numbers/${standard.body.data.id}`,
+      { messagesPerSecond: 100 }
+    )
+    expect(foreign.status).toBe(404)
+
+    const listed = await h.admin<{ data: ReadonlyArray<NumberData> }>("GET", `/businesses/${id}/whatsapp-numbers`)
+    expect(Object.fromEntries(listed.body.data.map((n) => [n.id, n.messagesPerSecond]))).toMatchObject({
+      [upgraded.body.data.id]: 1000,
+      [standard.body.data.id]: 250,
+      [given.body.data.id]: 50
+    })
+
+    // Meta upgraded the number since: a template sync takes the tier it reports now.
+    h.fake.setThroughput("300000000000012", "HIGH")
+    const synced = await h.admin<Envelope<{ messagesPerSecond: number }>>("POST", `/businesses/${id}/templates/sync`, {
+      whatsappNumberId: standard.body.data.id
+    })
+    expect([synced.status, synced.body.data.messagesPerSecond]).toEqual([200, 1000])
+    const stored = await h.query<{ mps: number }>(
+      `SELECT messages_per_second AS mps FROM whatsapp_numbers WHERE id = '${standard.body.data.id}'`
+    )
+    expect(stored.map((r) => Number(r.mps))).toEqual([1000])
+  })
 })
 
 describe("the parley CLI", () => {
@@ -212,6 +286,40 @@ describe("the parley CLI", () => {
       ).stdout
     ) as Created
     expect(number.id).toMatch(/^[0-9a-f-]{36}$/)
+    const rated = JSON.parse(
+      (
+        await parley(
+          "numbers",
+          "create",
+          "--business",
+          business.id,
+          "--phone-number-id",
+          "400000000000002",
+          "--display-phone-number",
+          "15550007778",
+          "--access-token",
+          "token-a",
+          "--messages-per-second",
+          "40"
+        )
+      ).stdout
+    ) as Created & { messagesPerSecond: number }
+    expect(rated.messagesPerSecond).toBe(40)
+    const raised = JSON.parse(
+      (
+        await parley(
+          "numbers",
+          "set-throughput",
+          "--business",
+          business.id,
+          "--number",
+          rated.id,
+          "--messages-per-second",
+          "1000"
+        )
+      ).stdout
+    ) as { messagesPerSecond: number }
+    expect(raised.messagesPerSecond).toBe(1000)
     const template = JSON.parse(
       (
         await parley(

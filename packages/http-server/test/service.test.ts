@@ -306,6 +306,7 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/templates/sync",
       "/v1/admin/businesses/{businessId}/users",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
+      "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token",
       "/v1/admin/secret-key/reseal",
       "/v1/admin/webhook-dead-letters",

@@ -43,6 +43,7 @@ export interface WhatsAppNumberSummary {
   readonly providerPhoneNumberId: string
   readonly displayPhoneNumber: string
   readonly wabaId: string | null
+  readonly messagesPerSecond: number
   readonly createdAt: DateTime.Utc
 }
 
@@ -106,6 +107,7 @@ const NumberRow = Schema.Struct({
   provider_phone_number_id: Schema.String,
   display_phone_number: Schema.String,
   waba_id: Schema.NullOr(Schema.String),
+  messages_per_second: Schema.Number,
   created_at: Timestamp
 })
 const decodeBusinesses = Schema.decodeUnknown(Schema.Array(BusinessRow))
@@ -177,7 +179,7 @@ export const make = Effect.gen(function* () {
       yield* requireBusiness(businessId)
       // The sealed access token is not even read.
       const rows = yield* sql`
-        SELECT business_id, id, provider_phone_number_id, display_phone_number, waba_id, created_at
+        SELECT business_id, id, provider_phone_number_id, display_phone_number, waba_id, messages_per_second, created_at
         FROM whatsapp_numbers WHERE business_id = ${businessId} ${condition}
         ORDER BY id LIMIT ${limit + 1}`.pipe(Effect.flatMap(decodeNumbers))
       const result = toPage(rows, limit)
@@ -189,6 +191,7 @@ export const make = Effect.gen(function* () {
             providerPhoneNumberId: row.provider_phone_number_id,
             displayPhoneNumber: row.display_phone_number,
             wabaId: row.waba_id,
+            messagesPerSecond: row.messages_per_second,
             createdAt: row.created_at
           })
         ),

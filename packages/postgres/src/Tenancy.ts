@@ -62,6 +62,8 @@ export interface NewWhatsAppNumber {
   readonly displayPhoneNumber: string
   readonly wabaId?: string | null | undefined
   readonly accessToken: Redacted.Redacted<string>
+  /** Meta's standard tier (80) when absent. */
+  readonly messagesPerSecond?: number | undefined
 }
 
 /** A template as an admin enters it; the catalog keeps the id of an existing (business, key). */
@@ -92,6 +94,12 @@ export class Tenancy extends Context.Tag("@parley/postgres/Tenancy")<
       id: WhatsAppNumberId,
       accessToken: Redacted.Redacted<string>
     ) => Effect.Effect<void, WhatsAppNumberNotFound | StorageError>
+    /** Sets the number's throughput (messages per second): an admin's value, or the tier Meta reports. */
+    readonly setMessagesPerSecond: (
+      businessId: BusinessId,
+      id: WhatsAppNumberId,
+      messagesPerSecond: number
+    ) => Effect.Effect<WhatsAppNumber, WhatsAppNumberNotFound | StorageError>
     readonly upsertTemplate: (template: TemplateInput) => Effect.Effect<Template, BusinessNotFound | StorageError>
   }
 >() {}
@@ -163,7 +171,8 @@ export const make = Effect.gen(function* () {
           providerPhoneNumberId: input.providerPhoneNumberId,
           displayPhoneNumber: input.displayPhoneNumber,
           wabaId: input.wabaId ?? null,
-          accessToken: input.accessToken
+          accessToken: input.accessToken,
+          ...(input.messagesPerSecond === undefined ? {} : { messagesPerSecond: input.messagesPerSecond })
         },
         true
       )
@@ -201,6 +210,19 @@ export const make = Effect.gen(function* () {
       if (rows.length === 0) return yield* new WhatsAppNumberNotFound({ whatsappNumberId: id })
     }).pipe(storage("Tenancy.replaceAccessToken"))
 
+  const setMessagesPerSecond = (businessId: BusinessId, id: WhatsAppNumberId, messagesPerSecond: number) =>
+    Effect.gen(function* () {
+      const updated = yield* sql`
+        UPDATE whatsapp_numbers SET messages_per_second = ${messagesPerSecond}
+        WHERE business_id = ${businessId} AND id = ${id}
+        RETURNING ${sql.literal(Numbers.columns)}`.pipe(
+        Effect.flatMap(Numbers.decode(secrets, "Tenancy.setMessagesPerSecond"))
+      )
+      const number = updated[0]
+      if (number === undefined) return yield* new WhatsAppNumberNotFound({ whatsappNumberId: id })
+      return number
+    }).pipe(storage("Tenancy.setMessagesPerSecond"))
+
   const upsertTemplate = (input: TemplateInput) =>
     Effect.gen(function* () {
       const exists = yield* sql`SELECT 1 AS found FROM businesses WHERE id = ${input.businessId}`
@@ -231,6 +253,7 @@ export const make = Effect.gen(function* () {
     addWhatsAppNumber,
     listWhatsAppNumbers,
     replaceAccessToken,
+    setMessagesPerSecond,
     upsertTemplate
   })
 })

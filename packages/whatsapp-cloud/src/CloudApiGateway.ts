@@ -45,7 +45,10 @@ export interface Options {
   /** Per attempt, from sending the request to reading the whole answer (default 15 seconds). */
   readonly requestTimeout?: Duration.DurationInput
   readonly retry?: RetryOptions
-  /** Messages per second per business number (Meta's throughput tier: 80 by default, up to 1000). */
+  /**
+   * The most messages per second any number may send, whatever its own throughput (default 1000, Meta's highest
+   * tier). Each number is spaced by its own `messagesPerSecond` (Meta's tier, 80 by default) when that is lower.
+   */
   readonly messagesPerSecond?: number
   /** Meta's pair rate (same number → same user): a burst, then one per `every` (45 and 6 seconds); false: off. */
   readonly pairRate?: { readonly burst?: number; readonly every?: Duration.DurationInput } | false
@@ -72,7 +75,7 @@ export const defaults = {
     baseDelay: Duration.millis(250),
     maxDelay: Duration.seconds(4)
   },
-  messagesPerSecond: 80,
+  messagesPerSecond: 1000,
   maxMessagesPerSecond: 1000,
   pairBurst: 45,
   pairEvery: Duration.seconds(6),
@@ -154,15 +157,21 @@ const storeUnavailable = (error: { readonly message: string }) =>
  * The two limits: in a `RateLimitStore` when the context has one (shared by every process on it, e.g. PostgreSQL),
  * otherwise in this process's memory. A number's rate is a burst of 1 every `1 s / messagesPerSecond`, which is the
  * memory limiter's spaced window: never more than `messagesPerSecond` in any second, evenly spread.
+ *
+ * Numbers differ in throughput (Meta's tier is a property of the number), so there is one number limiter per rate,
+ * made on first use. In the store they share the key's state (a GCRA schedule is a time, whatever the interval), so
+ * a number whose tier changes keeps its schedule; in memory a changed rate starts from rest.
  */
 const limiters = (config: Settings) =>
   Effect.gen(function* () {
     const store = yield* Effect.serviceOption(RateLimitStore)
+    const ceiling = (messagesPerSecond: number) =>
+      Math.max(1, Math.min(config.messagesPerSecond, Math.floor(messagesPerSecond)))
     if (Option.isSome(store)) {
-      const numbers = yield* RateLimiter.fromStore(store.value, "whatsapp.number", {
-        intervalMillis: 1_000 / config.messagesPerSecond,
-        burst: 1
-      })
+      const numbersAt = yield* Effect.cachedFunction(
+        (messagesPerSecond: number): Effect.Effect<RateLimiter.Limiter<RateLimit.StoreError>> =>
+          RateLimiter.fromStore(store.value, "whatsapp.number", { intervalMillis: 1_000 / messagesPerSecond, burst: 1 })
+      )
       const pairs =
         config.pairRate === false
           ? RateLimiter.unlimited
@@ -170,17 +179,25 @@ const limiters = (config: Settings) =>
               intervalMillis: Math.max(1, Duration.toMillis(config.pairRate.every)),
               burst: config.pairRate.burst
             })
-      return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}:${recipient}` }
+      return {
+        numbersOf: (number: WhatsAppNumber) => numbersAt(ceiling(number.messagesPerSecond)),
+        pairs,
+        pairKey: (number: string, recipient: string) => `${number}:${recipient}`
+      }
     }
-    const numbers: RateLimiter.Limiter<RateLimit.StoreError> = yield* RateLimiter.makeSlidingWindow({
-      limit: config.messagesPerSecond,
-      window: "1 second"
-    })
+    const numbersAt = yield* Effect.cachedFunction(
+      (messagesPerSecond: number): Effect.Effect<RateLimiter.Limiter<RateLimit.StoreError>> =>
+        RateLimiter.makeSlidingWindow({ limit: messagesPerSecond, window: "1 second" })
+    )
     const pairs: RateLimiter.Limiter<RateLimit.StoreError> =
       config.pairRate === false
         ? RateLimiter.unlimited
         : yield* RateLimiter.makeTokenBucket({ capacity: config.pairRate.burst, refillEvery: config.pairRate.every })
-    return { numbers, pairs, pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}` }
+    return {
+      numbersOf: (number: WhatsAppNumber) => numbersAt(ceiling(number.messagesPerSecond)),
+      pairs,
+      pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}`
+    }
   })
 
 /**
@@ -224,7 +241,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient ? options.transformClient(base) : base
     const config = settings(options)
-    const { numbers, pairs, pairKey: pairKeyOf } = yield* limiters(config)
+    const { numbersOf, pairs, pairKey: pairKeyOf } = yield* limiters(config)
     // A failed pause only means the provider's next 429 comes a little sooner; the send it came from has its answer.
     const pause = (limiter: RateLimiter.Limiter<RateLimit.StoreError>, key: string, millis: number) =>
       limiter
@@ -246,11 +263,12 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
     const send = (from: WhatsAppNumber, recipient: string, body: unknown): Effect.Effect<Accepted, GatewayError> => {
       const numberKey = from.providerPhoneNumberId
       const pairKey = pairKeyOf(numberKey, recipient)
+      const numbers = numbersOf(from)
       const attempt = Effect.gen(function* () {
         yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)").pipe(
           ProviderMetrics.timeLimiter("pair")
         )
-        yield* takeTurn(numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)").pipe(
+        yield* takeTurn(yield* numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)").pipe(
           ProviderMetrics.timeLimiter("number")
         )
         const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout).pipe(
@@ -264,7 +282,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
           const millis = error.retryAfterSeconds * 1000
           if (graphCode === 131056) return pause(pairs, pairKey, millis)
           if (graphCode === null || graphCode === 130429 || graphCode === 4 || graphCode === 80007) {
-            return pause(numbers, numberKey, millis)
+            return Effect.flatMap(numbers, (limiter) => pause(limiter, numberKey, millis))
           }
           return Effect.void
         }

@@ -5,6 +5,7 @@
 export * as CloudApiGateway from "./CloudApiGateway.js"
 export * as GraphError from "./GraphError.js"
 export * as MessagePayload from "./MessagePayload.js"
+export * as NumberThroughput from "./NumberThroughput.js"
 export * as ProviderMetrics from "./ProviderMetrics.js"
 export * as RateLimiter from "./RateLimiter.js"
 export * as TemplateSync from "./TemplateSync.js"

@@ -4,7 +4,7 @@
  */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { CustomerIdentity, E164, MessageId } from "@parley/core"
+import { CustomerIdentity, E164, MessageId, WhatsAppNumber } from "@parley/core"
 import { Clock, type Duration, Effect, Fiber, Ref, TestClock } from "effect"
 import * as CloudApiGateway from "../src/CloudApiGateway.js"
 import { graphErrorBody } from "../src/testing/FakeCloudApi.js"
@@ -43,7 +43,11 @@ const stubClient = (seen: Ref.Ref<ReadonlyArray<Seen>>, errors: Ref.Ref<Readonly
     })
   )
 
-const setup = (options: CloudApiGateway.Options, errors: ReadonlyArray<readonly [number, string]> = []) =>
+const setup = (
+  options: CloudApiGateway.Options,
+  errors: ReadonlyArray<readonly [number, string]> = [],
+  from: WhatsAppNumber = number
+) =>
   Effect.gen(function* () {
     const seen = yield* Ref.make<ReadonlyArray<Seen>>([])
     const scripted = yield* Ref.make(errors)
@@ -52,7 +56,7 @@ const setup = (options: CloudApiGateway.Options, errors: ReadonlyArray<readonly 
     )
     const send = (i: number, phone: string) =>
       gateway.sendText({
-        from: number,
+        from,
         to: CustomerIdentity.byPhone(E164.make(phone)),
         messageId: MessageId.make(`00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`),
         text: `message ${i}`
@@ -90,9 +94,10 @@ describe("CloudApiGateway limits", () => {
     })
   )
 
-  it.effect("the default is Meta's 80 messages per second, and at most 1000 can be configured", () =>
+  it.effect("a number at Meta's standard tier sends 80 messages per second; no ceiling above 1000 is accepted", () =>
     Effect.gen(function* () {
-      assert.strictEqual(CloudApiGateway.settings().messagesPerSecond, 80)
+      assert.strictEqual(number.messagesPerSecond, 80)
+      assert.strictEqual(CloudApiGateway.settings().messagesPerSecond, 1000)
       assert.strictEqual(CloudApiGateway.settings({ messagesPerSecond: 5000 }).messagesPerSecond, 1000)
       const { seen, send } = yield* setup({ pairRate: false })
       const fibers = yield* Effect.forEach(
@@ -104,6 +109,39 @@ describe("CloudApiGateway limits", () => {
       const times = (yield* Ref.get(seen)).map((s) => s.at)
       assert.strictEqual(maxInWindow(times, 1000), 80)
       assert.strictEqual(Math.max(...times), 199 * 12.5)
+    })
+  )
+
+  it.effect("a number Meta upgraded sends beyond the standard tier, spaced by its own rate", () =>
+    Effect.gen(function* () {
+      const upgraded = new WhatsAppNumber({ ...number, messagesPerSecond: 1000 })
+      const { seen, send } = yield* setup({ pairRate: false }, [], upgraded)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 1200 }, (_, i) => i),
+        (i) => Effect.fork(send(i, recipient(i)))
+      )
+      yield* runClock(6, "500 millis")
+      yield* Fiber.joinAll(fibers)
+      const times = (yield* Ref.get(seen)).map((s) => s.at)
+      assert.strictEqual(times.length, 1200)
+      assert.strictEqual(maxInWindow(times, 1000), 1000)
+      assert.strictEqual(Math.max(...times), 1199)
+    })
+  )
+
+  it.effect("the gateway's ceiling holds a number below its own rate", () =>
+    Effect.gen(function* () {
+      const upgraded = new WhatsAppNumber({ ...number, messagesPerSecond: 1000 })
+      const { seen, send } = yield* setup({ messagesPerSecond: 100, pairRate: false }, [], upgraded)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 300 }, (_, i) => i),
+        (i) => Effect.fork(send(i, recipient(i)))
+      )
+      yield* runClock(8, "500 millis")
+      yield* Fiber.joinAll(fibers)
+      const times = (yield* Ref.get(seen)).map((s) => s.at)
+      assert.strictEqual(maxInWindow(times, 1000), 100)
+      assert.strictEqual(Math.max(...times), 2990)
     })
   )
 

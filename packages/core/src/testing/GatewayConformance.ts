@@ -43,10 +43,30 @@ export class GatewayHarness extends Context.Tag("@parley/core/testing/GatewayHar
     readonly reset: Effect.Effect<void>
     /** The requests that reached the backend since the last reset, in arrival order. */
     readonly requests: Effect.Effect<ReadonlyArray<ObservedRequest>>
-    /** Gives the backend a file, as if a customer had sent it; answers its provider media id. */
-    readonly putMedia: (file: { readonly mimeType: string; readonly bytes: Uint8Array }) => Effect.Effect<string>
-    /** The backend forgets the file (its retention passed). */
-    readonly expireMedia: (providerMediaId: string) => Effect.Effect<void>
+    /**
+     * A template the backend accepts, in the provider's terms (Twilio: a Content SID as the name, body variables
+     * only). Default: a Meta-style template with body and URL-button parameters.
+     */
+    readonly template?: BoundTemplate
+    /**
+     * Whether the provider carries our message id to the backend (Meta's `biz_opaque_callback_data`). A provider
+     * that cannot (Twilio) says false: its statuses find the message by the provider id returned at send, and its
+     * observed requests carry `messageId: null`. Default true.
+     */
+    readonly passesMessageId?: boolean
+    /** A provider id of an inbound message, for `markRead` (default `wamid.CONFORMANCE`). */
+    readonly inboundMessageId?: string
+    /**
+     * The backend's files, when the adapter opens and uploads media: `put` gives the backend a file as if a customer
+     * had sent it (answering its media id), `expire` makes it forget one. Without it (an adapter that cannot open or
+     * upload files yet), the suite checks that those operations fail with a typed error instead.
+     */
+    readonly media?: {
+      readonly put: (file: { readonly mimeType: string; readonly bytes: Uint8Array }) => Effect.Effect<string>
+      readonly expire: (providerMediaId: string) => Effect.Effect<void>
+    }
+    /** Whether the provider sends media by an uploaded media id as well as by link (Meta: yes). Default true. */
+    readonly sendsMediaById?: boolean
   }
 >() {}
 
@@ -104,8 +124,15 @@ export const runGatewayConformance = <E>(
       const sendText = (n: number) =>
         gateway.sendText({ from: backend.from, to: customer, messageId: messageId(n), text: `conformance ${n}` })
       const sendTemplate = (n: number) =>
-        gateway.sendTemplate({ from: backend.from, to: customer, messageId: messageId(n), template })
-      return { backend, gateway, sendText, sendTemplate }
+        gateway.sendTemplate({
+          from: backend.from,
+          to: customer,
+          messageId: messageId(n),
+          template: backend.template ?? template
+        })
+      /** Our message id as the backend must see it. */
+      const observedId = (n: number) => (backend.passesMessageId === false ? null : messageId(n))
+      return { backend, gateway, sendText, sendTemplate, observedId }
     })
 
     const assertAccepted = (accepted: Accepted) => {
@@ -116,18 +143,18 @@ export const runGatewayConformance = <E>(
 
     it.effect("accepts a text, answers the provider's id, and passes our message id along", () =>
       Effect.gen(function* () {
-        const { backend, sendText } = yield* setup
+        const { backend, sendText, observedId } = yield* setup
         assertAccepted(yield* sendText(1))
         const requests = yield* backend.requests
-        assert.deepStrictEqual(requests, [{ operation: "sendText", messageId: messageId(1) }])
+        assert.deepStrictEqual(requests, [{ operation: "sendText", messageId: observedId(1) }])
       })
     )
 
     it.effect("accepts a template and passes our message id along", () =>
       Effect.gen(function* () {
-        const { backend, sendTemplate } = yield* setup
+        const { backend, sendTemplate, observedId } = yield* setup
         assertAccepted(yield* sendTemplate(2))
-        assert.deepStrictEqual(yield* backend.requests, [{ operation: "sendTemplate", messageId: messageId(2) }])
+        assert.deepStrictEqual(yield* backend.requests, [{ operation: "sendTemplate", messageId: observedId(2) }])
       })
     )
 
@@ -158,7 +185,12 @@ export const runGatewayConformance = <E>(
     it.scoped("opens a file it holds: its bytes, type and size", () =>
       Effect.gen(function* () {
         const { backend, gateway } = yield* setup
-        const id = yield* backend.putMedia({ mimeType: "application/pdf", bytes: file })
+        if (backend.media === undefined) {
+          const error = yield* Effect.flip(gateway.fetchMedia({ from: backend.from, providerMediaId: "1" }))
+          assert.isString(error._tag)
+          return
+        }
+        const id = yield* backend.media.put({ mimeType: "application/pdf", bytes: file })
         const opened = yield* gateway.fetchMedia({ from: backend.from, providerMediaId: id })
         assert.strictEqual(opened.mimeType, "application/pdf")
         assert.isTrue(opened.sizeBytes === null || opened.sizeBytes === file.length)
@@ -169,51 +201,61 @@ export const runGatewayConformance = <E>(
     it.scoped("answers MediaGone for a file it no longer holds", () =>
       Effect.gen(function* () {
         const { backend, gateway } = yield* setup
-        const id = yield* backend.putMedia({ mimeType: "image/png", bytes: file.subarray(0, 100) })
-        yield* backend.expireMedia(id)
+        if (backend.media === undefined) return
+        const id = yield* backend.media.put({ mimeType: "image/png", bytes: file.subarray(0, 100) })
+        yield* backend.media.expire(id)
         const error = yield* Effect.flip(gateway.fetchMedia({ from: backend.from, providerMediaId: id }))
         assert.strictEqual(error._tag, "MediaGone")
       })
     )
 
-    it.scoped("uploads a file and answers an id it can then open", () =>
+    it.scoped("uploads a file and answers an id it can then open (or refuses uploads with a typed error)", () =>
       Effect.gen(function* () {
         const { backend, gateway } = yield* setup
-        const { providerMediaId } = yield* gateway.uploadMedia({
+        const upload = gateway.uploadMedia({
           from: backend.from,
           mimeType: "image/jpeg",
           filename: "photo.jpg",
           sizeBytes: file.length,
           body: Stream.fromIterable([file.subarray(0, 1000), file.subarray(1000)])
         })
+        if (backend.media === undefined) {
+          assert.strictEqual((yield* Effect.flip(upload))._tag, "ProviderRejected")
+          return
+        }
+        const { providerMediaId } = yield* upload
         assert.isAbove(providerMediaId.length, 0)
         const opened = yield* gateway.fetchMedia({ from: backend.from, providerMediaId })
         assert.deepStrictEqual(yield* collect(opened.body), file)
       })
     )
 
-    it.effect("sends media by id and by link, passing our message id along", () =>
+    it.effect("sends media by link (and by id where the provider takes ids), passing our message id along", () =>
       Effect.gen(function* () {
-        const { backend, gateway } = yield* setup
-        assertAccepted(
-          yield* gateway.sendMedia({
-            from: backend.from,
-            to: customer,
-            messageId: messageId(70),
-            media: { kind: "document", providerMediaId: "1834915043569604", filename: "invoice.pdf", caption: "A-1" }
-          })
-        )
+        const { backend, gateway, observedId } = yield* setup
         assertAccepted(
           yield* gateway.sendMedia({
             from: backend.from,
             to: customer,
             messageId: messageId(71),
-            media: { kind: "image", link: "https://example.com/parcel.jpg" }
+            media: { kind: "image", link: "https://example.com/parcel.jpg", caption: "your parcel" }
           })
         )
+        const byId = gateway.sendMedia({
+          from: backend.from,
+          to: customer,
+          messageId: messageId(70),
+          media: { kind: "document", providerMediaId: "1834915043569604", filename: "invoice.pdf", caption: "A-1" }
+        })
+        if (backend.sendsMediaById === false) {
+          assert.strictEqual((yield* Effect.flip(byId))._tag, "ProviderRejected")
+          assert.deepStrictEqual(yield* backend.requests, [{ operation: "sendMedia", messageId: observedId(71) }])
+          return
+        }
+        assertAccepted(yield* byId)
         assert.deepStrictEqual(yield* backend.requests, [
-          { operation: "sendMedia", messageId: messageId(70) },
-          { operation: "sendMedia", messageId: messageId(71) }
+          { operation: "sendMedia", messageId: observedId(71) },
+          { operation: "sendMedia", messageId: observedId(70) }
         ])
       })
     )
@@ -221,7 +263,10 @@ export const runGatewayConformance = <E>(
     it.effect("marks a message read", () =>
       Effect.gen(function* () {
         const { backend, gateway } = yield* setup
-        yield* gateway.markRead({ from: backend.from, providerMessageId: "wamid.CONFORMANCE" })
+        yield* gateway.markRead({
+          from: backend.from,
+          providerMessageId: backend.inboundMessageId ?? "wamid.CONFORMANCE"
+        })
         const requests = yield* backend.requests
         assert.deepStrictEqual(
           requests.map((r) => r.operation),
@@ -268,7 +313,7 @@ export const runGatewayConformance = <E>(
 
     it.effect("recovers from a single transient failure", () =>
       Effect.gen(function* () {
-        const { backend, sendText } = yield* setup
+        const { backend, sendText, observedId } = yield* setup
         yield* backend.script("ProviderUnavailable", 1)
         const result = yield* Effect.either(sendText(50))
         const requests = yield* backend.requests
@@ -276,7 +321,7 @@ export const runGatewayConformance = <E>(
           assert.isTrue(Either.isRight(result), "a retrying adapter must succeed on the second request")
           if (Either.isRight(result)) assertAccepted(result.right)
           assert.strictEqual(requests.length, 2)
-          assert.isTrue(requests.every((r) => r.messageId === messageId(50)))
+          assert.isTrue(requests.every((r) => r.messageId === observedId(50)))
         } else if (Either.isLeft(result)) {
           assert.strictEqual(result.left._tag, "ProviderUnavailable")
         } else {

@@ -289,6 +289,9 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         }
         return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
       }),
+    // In memory nothing is gained by batching: each update as `applyStatus`, in order.
+    applyStatuses: (businessId, updates) =>
+      Effect.forEach(updates, (update) => repository.applyStatus(businessId, update)),
     expireUnconfirmed: ({ cutoff, failure, limit }) =>
       Effect.sync(() => {
         const due = [...store.messages.values()]

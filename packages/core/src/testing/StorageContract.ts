@@ -25,6 +25,7 @@ import type { E164 } from "../Phone.js"
 import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
+import { statusBatchesContract } from "./contract/StatusBatches.js"
 import { unconfirmedSendsContract } from "./contract/UnconfirmedSends.js"
 import { StorageSeeder } from "./StorageSeeder.js"
 import * as TestData from "./TestData.js"
@@ -127,6 +128,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
     `storage contract: ${name}`,
     (it) => {
       unconfirmedSendsContract(it)
+      statusBatchesContract(it)
 
       it.effect("ConversationRepository.findOrCreate returns the existing conversation of a customer", () =>
         Effect.gen(function* () {

@@ -79,7 +79,7 @@ if (target._tag !== "Unavailable") {
     /** Starts one sender per recipient list, releases them together, and returns their results. */
     const sendFromTwoProcesses = async (
       recipients: readonly [ReadonlyArray<string>, ReadonlyArray<string>],
-      limits: Pick<SenderConfig, "messagesPerSecond" | "pairRate" | "shared">
+      limits: Pick<SenderConfig, "messagesPerSecond" | "numberMessagesPerSecond" | "pairRate" | "shared">
     ): Promise<ReadonlyArray<SenderResult>> => {
       const senders = recipients.map((list, i) => {
         const config: SenderConfig = {
@@ -118,6 +118,28 @@ if (target._tag !== "Unavailable") {
           `sent, ${seen.busiestArrived} as arrived (delivery spread ${seen.spread} ms); span ${seen.span} ms ` +
           `(ideal ${(2 * each - 1) * interval} ms)`
       )
+      expect(seen.busiestSent).toBeLessThanOrEqual(perSecond + Math.ceil(jitterMillis / interval))
+      expect(seen.busiestArrived).toBeLessThanOrEqual(perSecond + Math.ceil((jitterMillis + seen.spread) / interval))
+      expect(seen.span).toBeGreaterThanOrEqual((2 * each - 1) * interval - jitterMillis)
+    }, 120_000)
+
+    it("a number above Meta's standard tier sends at its own rate, and that rate holds across two processes", async () => {
+      const perSecond = 200
+      const each = 200
+      const results = await sendFromTwoProcesses([phones("2348060", each), phones("2348070", each)], {
+        numberMessagesPerSecond: perSecond,
+        pairRate: false
+      })
+      expect(results.map((r) => r.failed)).toEqual([[], []])
+      const interval = 1_000 / perSecond
+      const seen = measure(2 * each, 1_000)
+      console.info(
+        `[scale] number's own rate ${perSecond}/s, 2 processes x ${each} sends: busiest 1-s window ` +
+          `${seen.busiestSent} as sent, ${seen.busiestArrived} as arrived; span ${seen.span} ms ` +
+          `(ideal ${(2 * each - 1) * interval} ms)`
+      )
+      // Beyond the standard tier's 80 in a second, never beyond the number's own rate.
+      expect(seen.busiestSent).toBeGreaterThan(80)
       expect(seen.busiestSent).toBeLessThanOrEqual(perSecond + Math.ceil(jitterMillis / interval))
       expect(seen.busiestArrived).toBeLessThanOrEqual(perSecond + Math.ceil((jitterMillis + seen.spread) / interval))
       expect(seen.span).toBeGreaterThanOrEqual((2 * each - 1) * interval - jitterMillis)

@@ -88,6 +88,14 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
       body: { accessToken: ctx.accessToken }
     })
   )
+  const throttled = ok(
+    "updateWhatsAppNumber",
+    await admin.PATCH("/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}", {
+      params: { path: { businessId, whatsappNumberId: number.data.id } },
+      body: { messagesPerSecond: 1000 }
+    })
+  )
+  if (throttled.data.messagesPerSecond !== 1000) throw new Error("the number's throughput was not set")
   ok("resealAccessTokens", await admin.POST("/v1/admin/secret-key/reseal"))
   ok(
     "syncTemplates",

@@ -3,12 +3,13 @@
  * access token is sealed with `Secrets`, bound to the number's business and id.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { BusinessId, WhatsAppNumber, WhatsAppNumberId } from "@parley/core"
+import { BusinessId, MessagesPerSecond, WhatsAppNumber, WhatsAppNumberId } from "@parley/core"
 import { Effect, Schema } from "effect"
 import type { Secrets } from "../Secrets.js"
 import { storageFailure } from "./storage.js"
 
-export const columns = "business_id, id, provider_phone_number_id, display_phone_number, waba_id, access_token_sealed"
+export const columns =
+  "business_id, id, provider_phone_number_id, display_phone_number, waba_id, access_token_sealed, messages_per_second"
 
 const Row = Schema.Struct({
   business_id: BusinessId,
@@ -16,7 +17,8 @@ const Row = Schema.Struct({
   provider_phone_number_id: Schema.String,
   display_phone_number: Schema.String,
   waba_id: Schema.NullOr(Schema.String),
-  access_token_sealed: Schema.String
+  access_token_sealed: Schema.String,
+  messages_per_second: MessagesPerSecond
 })
 const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
 
@@ -38,7 +40,8 @@ export const decode = (secrets: Secrets["Type"], operation: string) => (rows: Re
                   providerPhoneNumberId: row.provider_phone_number_id,
                   displayPhoneNumber: row.display_phone_number,
                   wabaId: row.waba_id,
-                  accessToken
+                  accessToken,
+                  messagesPerSecond: row.messages_per_second
                 },
                 true
               )
@@ -65,7 +68,7 @@ export const insert = (
       INSERT INTO whatsapp_numbers (${sql.literal(columns)})
       VALUES (
         ${number.businessId}, ${number.id}, ${number.providerPhoneNumberId}, ${number.displayPhoneNumber},
-        ${number.wabaId}, ${sealed}
+        ${number.wabaId}, ${sealed}, ${number.messagesPerSecond}
       )
       ${conflict}
       RETURNING id`

@@ -8,7 +8,9 @@
  * `pnpm fake-cloud-api --port 4010` (packages/whatsapp-cloud/scripts/fake-cloud-api.ts).
  *
  * A small control API lives under `/_fake/` for sandbox users: `GET /_fake/requests`, `POST /_fake/faults`,
- * `POST /_fake/templates`, `POST /_fake/statuses`, `POST /_fake/inbound`, `POST /_fake/reset`.
+ * `POST /_fake/templates`, `POST /_fake/statuses`, `POST /_fake/inbound`, `POST /_fake/reset`,
+ * `POST /_fake/throughput` (`{ "phoneNumberId", "level" }`: what `GET /{version}/{phone-number-id}?fields=throughput`
+ * answers, see FakeThroughput.ts).
  */
 
 import { createHmac, randomBytes } from "node:crypto"
@@ -16,12 +18,13 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Context, Effect, Layer } from "effect"
 import { FakeMediaStore, type HeldMedia } from "./FakeMedia.js"
+import { isThroughputLevel, phoneNumberIdOf, type ThroughputLevel, ThroughputLevels } from "./FakeThroughput.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Model
 
 /** What a request asked for. */
-export type Operation = "send" | "read" | "templates" | "control" | "other"
+export type Operation = "send" | "read" | "templates" | "number" | "control" | "other"
 
 /** What the fake did with a request. */
 export type Answer = "accepted" | "graph-error" | "raw" | "dropped" | "hung" | "not-found"
@@ -157,6 +160,8 @@ export interface Options {
   readonly wabaId?: string
   readonly phoneNumberId?: string
   readonly displayPhoneNumber?: string
+  /** Throughput levels by phone number id (`STANDARD` for any other number). */
+  readonly throughput?: Readonly<Record<string, ThroughputLevel>>
   /** Templates served by `GET /{version}/{waba-id}/message_templates`. */
   readonly templates?: ReadonlyArray<unknown>
   /** After each accepted send, emit these statuses to this target (a sandbox convenience). */
@@ -263,6 +268,8 @@ const operationOf = (method: string, path: string, body: unknown): { operation: 
   }
   if (method === "GET" && /^\/[^/]+\/[^/]+\/message_templates\/?$/.test(path))
     return { operation: "templates", id: null }
+  const numberId = method === "GET" ? phoneNumberIdOf(path) : null
+  if (numberId !== null) return { operation: "number", id: numberId }
   return { operation: "other", id: null }
 }
 
@@ -307,6 +314,7 @@ export class FakeCloudApiServer {
   #sends: Array<AcceptedSend> = []
   #rules: Array<ActiveRule> = []
   #templates: ReadonlyArray<unknown>
+  readonly #throughput: ThroughputLevels
   #port = 0
   #host: string
   #listening = false
@@ -318,6 +326,7 @@ export class FakeCloudApiServer {
     this.#options = options
     this.#host = options.host ?? "127.0.0.1"
     this.#templates = options.templates ?? []
+    this.#throughput = new ThroughputLevels(options.throughput)
     this.media = new FakeMediaStore(
       () => this.url,
       (token) => options.accessTokens === undefined || (token !== undefined && options.accessTokens.includes(token))
@@ -360,11 +369,17 @@ export class FakeCloudApiServer {
     this.#rules.push({ rule, remaining: times === "always" ? Number.POSITIVE_INFINITY : times })
   }
 
-  /** Forgets requests, sends and faults (templates stay). */
+  /** Forgets requests, sends, faults and throughput levels set since the start (templates stay). */
   reset(): void {
     this.#requests = []
     this.#sends = []
     this.#rules = []
+    this.#throughput.reset()
+  }
+
+  /** The throughput level reported for `phoneNumberId` from now on (until `reset`). */
+  setThroughput(phoneNumberId: string, level: ThroughputLevel): void {
+    this.#throughput.set(phoneNumberId, level)
   }
 
   setTemplates(templates: ReadonlyArray<unknown>): void {
@@ -677,7 +692,9 @@ export class FakeCloudApiServer {
     }
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1]
     const tokens = this.#options.accessTokens
-    if ((operation === "send" || operation === "read" || operation === "templates") && tokens !== undefined) {
+    const authorized =
+      operation === "send" || operation === "read" || operation === "templates" || operation === "number"
+    if (authorized && tokens !== undefined) {
       if (token === undefined || !tokens.includes(token)) {
         record("graph-error")
         sendJson(res, 401, graphErrorBody(190, { message: "Invalid OAuth access token - Cannot parse access token" }))
@@ -694,6 +711,10 @@ export class FakeCloudApiServer {
       case "templates":
         record("accepted")
         sendJson(res, 200, this.#templatePage(url))
+        return
+      case "number":
+        record("accepted")
+        sendJson(res, 200, this.#throughput.answer(phoneNumberId ?? "", url.searchParams.get("fields")))
         return
       default:
         record("not-found")
@@ -806,6 +827,13 @@ export class FakeCloudApiServer {
       case "POST /_fake/templates":
         this.setTemplates(Array.isArray(body) ? body : [])
         return sendJson(res, 200, { ok: true })
+      case "POST /_fake/throughput": {
+        if (typeof object.phoneNumberId !== "string" || !isThroughputLevel(object.level)) {
+          return sendJson(res, 400, { error: "expected { phoneNumberId, level: STANDARD | HIGH | NOT_APPLICABLE }" })
+        }
+        this.setThroughput(object.phoneNumberId, object.level)
+        return sendJson(res, 200, { ok: true })
+      }
       case "POST /_fake/faults": {
         const rule = object as unknown as FaultRule
         if (typeof rule.fault !== "object" || rule.fault === null) {
@@ -883,6 +911,7 @@ export class FakeCloudApi extends Context.Tag("@parley/whatsapp-cloud/testing/Fa
     readonly fail: (rule: FaultRule) => Effect.Effect<void>
     readonly reset: Effect.Effect<void>
     readonly setTemplates: (templates: ReadonlyArray<unknown>) => Effect.Effect<void>
+    readonly setThroughput: (phoneNumberId: string, level: ThroughputLevel) => Effect.Effect<void>
     readonly refuseConnections: Effect.Effect<void>
     readonly acceptConnections: Effect.Effect<void>
     readonly emitStatuses: (
@@ -909,6 +938,7 @@ export const make = (options: Options = {}) =>
       fail: (rule) => Effect.sync(() => server.fail(rule)),
       reset: Effect.sync(() => server.reset()),
       setTemplates: (templates) => Effect.sync(() => server.setTemplates(templates)),
+      setThroughput: (phoneNumberId, level) => Effect.sync(() => server.setThroughput(phoneNumberId, level)),
       refuseConnections: Effect.promise(() => server.refuseConnections()),
       acceptConnections: Effect.promise(() => server.acceptConnections()),
       emitStatuses: (target, statuses) => Effect.promise(() => server.emitStatuses(target, statuses)),

@@ -4,3 +4,4 @@
  */
 export * as FakeCloudApi from "./FakeCloudApi.js"
 export * as FakeMedia from "./FakeMedia.js"
+export * as FakeThroughput from "./FakeThroughput.js"

@@ -85,8 +85,10 @@ const harness = Layer.effect(
             }
           })
       ),
-      putMedia: ({ mimeType, bytes }) => Effect.sync(() => fake.server.media.put({ mimeType, bytes }).id),
-      expireMedia: (id) => Effect.sync(() => fake.server.media.expire(id))
+      media: {
+        put: ({ mimeType, bytes }) => Effect.sync(() => fake.server.media.put({ mimeType, bytes }).id),
+        expire: (id) => Effect.sync(() => fake.server.media.expire(id))
+      }
     })
   )
 )

@@ -31,7 +31,10 @@ export interface SenderConfig {
   readonly process: number
   /** Recipients (E.164), one send each, all at once. */
   readonly recipients: ReadonlyArray<string>
-  readonly messagesPerSecond: number
+  /** The gateway's ceiling; absent: none below Meta's highest tier. */
+  readonly messagesPerSecond?: number
+  /** The number's own throughput (default: Meta's standard tier, 80). */
+  readonly numberMessagesPerSecond?: number
   readonly pairRate: { readonly burst: number; readonly everyMillis: number } | false
   /** false: limits in this process's memory, as without a shared store (a control; default true). */
   readonly shared?: boolean
@@ -50,7 +53,8 @@ const number = new WhatsAppNumber({
   providerPhoneNumberId: config.phoneNumberId,
   displayPhoneNumber: "15550002222",
   wabaId: "100000000000001",
-  accessToken: Redacted.make(config.accessToken)
+  accessToken: Redacted.make(config.accessToken),
+  ...(config.numberMessagesPerSecond === undefined ? {} : { messagesPerSecond: config.numberMessagesPerSecond })
 })
 
 const released = new Promise<void>((resolve) => {
@@ -82,7 +86,7 @@ const program = Effect.gen(function* () {
 const gateway = CloudApiGateway.layer({
   baseUrl: config.apiUrl,
   apiVersion: "v24.0",
-  messagesPerSecond: config.messagesPerSecond,
+  ...(config.messagesPerSecond === undefined ? {} : { messagesPerSecond: config.messagesPerSecond }),
   pairRate: config.pairRate === false ? false : { burst: config.pairRate.burst, every: config.pairRate.everyMillis },
   maxQueueWait: "60 seconds",
   requestTimeout: "10 seconds",
