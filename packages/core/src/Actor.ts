@@ -11,7 +11,9 @@ export const Scope = Schema.Literal(
   "messaging:conversations:read",
   "messaging:conversations:write",
   "messaging:messages:read",
-  "messaging:messages:send"
+  "messaging:messages:send",
+  "messaging:webhooks:read",
+  "messaging:webhooks:write"
 )
 export type Scope = typeof Scope.Type
 

@@ -19,8 +19,16 @@ import {
 } from "@parley/core"
 import { Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
-import { ConversationDetailJson, ConversationJson, Envelope, MessageJson, PagedEnvelope } from "./Representation.js"
+import {
+  ConversationDetailPage,
+  ConversationJson,
+  ConversationsPage,
+  Envelope,
+  MessageJson,
+  PagedEnvelope
+} from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
+import { addWebhooks, adminWebhookEndpoints, webhookEndpoints } from "./WebhookEndpointsApi.js"
 
 /**
  * Request bodies reject properties they do not define (400 naming the field). Decoding stops at the first problem:
@@ -189,7 +197,7 @@ const messaging = HttpApiGroup.make("messaging")
   .add(
     HttpApiEndpoint.get("listConversations", "/conversations")
       .setUrlParams(ListConversationsParams)
-      .addSuccess(PagedEnvelope(Schema.Array(ConversationJson)))
+      .addSuccess(ConversationsPage)
       .pipe(answers(400))
       .annotate(RequiredScope, "messaging:conversations:read")
       .annotate(OpenApi.Summary, "List conversations")
@@ -203,7 +211,7 @@ const messaging = HttpApiGroup.make("messaging")
     HttpApiEndpoint.get("getConversation", "/conversations/:id")
       .setPath(ConversationPath)
       .setUrlParams(GetConversationParams)
-      .addSuccess(PagedEnvelope(ConversationDetailJson))
+      .addSuccess(ConversationDetailPage)
       .pipe(answers(400, 404))
       .annotate(RequiredScope, "messaging:messages:read")
       .annotate(OpenApi.Summary, "Get a conversation")
@@ -884,10 +892,12 @@ const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
   .add(media)
+  .add(webhookEndpoints)
   .add(admin)
   .add(adminLists)
   .add(adminWebhooks)
   .add(adminSecrets)
+  .add(adminWebhookEndpoints)
   .add(webhooks)
   .add(health)
   .annotate(OpenApi.Title, "Parley")
@@ -910,4 +920,4 @@ export class Api extends HttpApi.make("parley")
     }
   ])
   .annotate(HttpApi.AdditionalSchemas, [ErrorBody])
-  .annotate(OpenApi.Transform, oneErrorSchema) {}
+  .annotate(OpenApi.Transform, (spec) => addWebhooks(oneErrorSchema(spec))) {}

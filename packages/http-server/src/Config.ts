@@ -36,6 +36,11 @@ export interface ServiceConfig {
   readonly metrics: { readonly token?: Redacted.Redacted<string> | undefined; readonly public: boolean }
   /** `OTEL_EXPORTER_OTLP_ENDPOINT`: traces are exported over OTLP/HTTP when set, not recorded otherwise. */
   readonly otlpEndpoint: Option.Option<string>
+  /**
+   * Outbound webhooks may target private, loopback or link-local addresses (`PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS`)
+   * or plain http (`PARLEY_WEBHOOK_ALLOW_HTTP`); both off by default.
+   */
+  readonly outboundWebhooks: { readonly allowPrivateTargets: boolean; readonly allowHttp: boolean }
 }
 
 export class ConfigInvalid {
@@ -102,6 +107,14 @@ const logLevels: Readonly<Record<string, LogLevel.LogLevel>> = {
   warning: LogLevel.Warning,
   error: LogLevel.Error,
   none: LogLevel.None
+}
+
+/** A boolean setting: true/false/1/0, false when unset. */
+const flag = (env: Env, name: string): Either.Either<boolean, ConfigInvalid> => {
+  const value = (set(env, name) ?? "false").toLowerCase()
+  return ["true", "false", "1", "0"].includes(value)
+    ? Either.right(value === "true" || value === "1")
+    : Either.left(new ConfigInvalid(name, `must be true or false, got ${JSON.stringify(value)}`))
 }
 
 export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =>
@@ -207,6 +220,8 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
         new ConfigInvalid("PARLEY_METRICS_PUBLIC", `must be true or false, got ${JSON.stringify(metricsPublic)}`)
       )
     }
+    const allowPrivateTargets = yield* flag(env, "PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS")
+    const allowHttp = yield* flag(env, "PARLEY_WEBHOOK_ALLOW_HTTP")
     const otlpEndpoint = set(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
     if (otlpEndpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(otlpEndpoint)) {
       return yield* Either.left(
@@ -231,6 +246,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
         ...(Option.isSome(metricsToken) ? { token: metricsToken.value } : {}),
         public: metricsPublic === "true" || metricsPublic === "1"
       },
-      otlpEndpoint: Option.fromNullable(otlpEndpoint)
+      otlpEndpoint: Option.fromNullable(otlpEndpoint),
+      outboundWebhooks: { allowPrivateTargets, allowHttp }
     }
   })

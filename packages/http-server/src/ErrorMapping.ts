@@ -26,10 +26,11 @@ import type {
   TemplateVariablesInvalid,
   WhatsAppNumberNotFound
 } from "@parley/core"
-import type { ApiKeys, SecretRotation, Tenancy } from "@parley/postgres"
+import type { ApiKeys, SecretRotation, Tenancy, WebhookEndpoints } from "@parley/postgres"
 import type { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Option } from "effect"
 import { ApiError, databaseUnavailable, invalidRequest } from "./ApiError.js"
+import type { TargetRefused } from "./SsrfGuard.js"
 
 export type DomainError =
   | MissingScope
@@ -61,6 +62,9 @@ export type DomainError =
   | MediaCorrupted
   | MediaTooLarge
   | MediaTypeUnsupported
+  | WebhookEndpoints.WebhookEndpointNotFound
+  | WebhookEndpoints.WebhookEndpointOwnerNotFound
+  | TargetRefused
 
 const templateHint = "send an approved template with POST /v1/messaging/messages/template instead"
 
@@ -166,6 +170,14 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
       return ApiError.make(502, "provider_unavailable", "WhatsApp did not answer", { reason: error.reason })
     case "DeliveryUnconfirmed":
       return ApiError.make(502, "delivery_unconfirmed", error.message, { messageId: error.messageId })
+    case "WebhookEndpointNotFound":
+      return ApiError.make(404, "webhook_endpoint_not_found", error.message, {
+        endpointId: error.endpointId.slice(0, 100)
+      })
+    case "WebhookEndpointOwnerNotFound":
+      return ApiError.make(404, "business_not_found", error.message, { businessId: error.businessId })
+    case "TargetRefused":
+      return ApiError.make(422, "webhook_url_refused", error.message, { reason: error.reason })
     case "StorageError":
       return databaseUnavailable()
     case "MessageNotFound":
@@ -238,7 +250,10 @@ const domainTags = new Set<string>([
   "MediaGone",
   "MediaCorrupted",
   "MediaTooLarge",
-  "MediaTypeUnsupported"
+  "MediaTypeUnsupported",
+  "WebhookEndpointNotFound",
+  "WebhookEndpointOwnerNotFound",
+  "TargetRefused"
 ])
 
 /** Whether an unknown failure is one of the domain errors above. */

@@ -12,7 +12,7 @@ import { type ApiError, invalidCursor, invalidRequest } from "./ApiError.js"
 import { CursorSigning } from "./CursorSigning.js"
 import { type DomainError, toApiError } from "./ErrorMapping.js"
 import * as Metrics from "./Metrics.js"
-import { messageJson, viewJson } from "./Representation.js"
+import { ConversationDetailPage, ConversationsPage, messageJson, preEncoded, viewJson } from "./Representation.js"
 import { CurrentActor } from "./Security.js"
 
 export const replayHeader = "idempotent-replayed"
@@ -81,6 +81,8 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
     const opened = (signed: string | undefined) =>
       signed === undefined ? Effect.succeed(undefined) : cursors.open(signed)
     const signed = (cursor: Option.Option<string>) => Option.getOrNull(Option.map(cursor, cursors.sign))
+    const conversationsPage = preEncoded(ConversationsPage)
+    const conversationDetailPage = preEncoded(ConversationDetailPage)
     return handlers
       .handle("listConversations", ({ urlParams }) =>
         Effect.gen(function* () {
@@ -90,11 +92,11 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
             ...urlParams,
             ...(cursor === undefined ? {} : { cursor })
           })
-          return {
+          return conversationsPage({
             message: "Conversations retrieved",
             data: page.conversations.map(viewJson),
             page: { nextCursor: signed(page.nextCursor) }
-          }
+          })
         }).pipe(Effect.mapError(naming("cursor")))
       )
       .handle("getConversation", ({ path, urlParams }) =>
@@ -105,11 +107,11 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
             ...urlParams,
             ...(before === undefined ? {} : { before })
           })
-          return {
+          return conversationDetailPage({
             message: "Conversation retrieved",
             data: { ...viewJson(detail), messages: detail.messages.map(messageJson) },
             page: { nextCursor: signed(detail.olderCursor) }
-          }
+          })
         }).pipe(Effect.mapError(naming("before")))
       )
       .handle("sendText", ({ path, payload, headers, request }) =>

@@ -2,6 +2,7 @@
  * What the API returns: conversations and messages as JSON (their schemas live in the core, shared with events), the
  * `{ message, data }` envelope and the `page` beside it.
  */
+import { HttpServerResponse } from "@effect/platform"
 import { Representation } from "@parley/core"
 import { Schema } from "effect"
 
@@ -26,3 +27,20 @@ export const Envelope = <S extends Schema.Schema.Any>(data: S) => Schema.Struct(
 /** `{ "message": "...", "data": [...], "page": { "nextCursor": ... } }` */
 export const PagedEnvelope = <S extends Schema.Schema.Any>(data: S) =>
   Schema.Struct({ message: Schema.String, data, page: Page })
+
+/** `GET /conversations`: a page of conversations. */
+export const ConversationsPage = PagedEnvelope(Schema.Array(ConversationJson))
+
+/** `GET /conversations/{id}`: one conversation with a page of its messages. */
+export const ConversationDetailPage = PagedEnvelope(ConversationDetailJson)
+
+/**
+ * A success body already in its wire form, sent as JSON without HttpApi's encoding pass. For the read endpoints'
+ * bodies, built by the `*Json` functions from schemas of plain strings and numbers: encoding them again would only
+ * copy every object, which was a large share of a list request's CPU time. The type is the schema's encoded side,
+ * so a body that does not match the documented schema does not compile.
+ */
+export const preEncoded =
+  <S extends Schema.Schema.Any>(_schema: S) =>
+  (body: Schema.Schema.Encoded<S>): HttpServerResponse.HttpServerResponse =>
+    HttpServerResponse.unsafeJson(body)

@@ -16,6 +16,8 @@ import {
   SqlRateLimitStore,
   type Storage,
   Tenancy,
+  WebhookDeliveries,
+  WebhookEndpoints,
   WebhookInbox
 } from "@parley/postgres"
 import { CloudApiGateway, NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
@@ -39,8 +41,10 @@ import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
 import * as RateLimit from "./RateLimit.js"
 import * as Tracing from "./Tracing.js"
+import { AdminWebhookEndpointsLive, WebhookEndpointsLive, WebhookSettings } from "./WebhookEndpointHandlers.js"
 import { WebhooksLive } from "./WebhookHandlers.js"
 import * as WebhookProcessor from "./WebhookProcessor.js"
+import * as WebhookWorker from "./WebhookWorker.js"
 
 export interface ServerOptions {
   readonly port: number
@@ -96,6 +100,17 @@ export interface ServerOptions {
   readonly mediaDir?: string | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
+  /**
+   * Outbound webhooks: whether endpoints may be private addresses or plain http (default neither), and the
+   * delivery worker's tuning; `worker: false` runs no worker in this process (another process delivers).
+   */
+  readonly outboundWebhooks?:
+    | {
+        readonly allowPrivateTargets?: boolean | undefined
+        readonly allowHttp?: boolean | undefined
+        readonly worker?: Omit<WebhookWorker.WorkerOptions, "allowPrivateTargets" | "allowHttp"> | false | undefined
+      }
+    | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
   readonly beforeStart?: Effect.Effect<void> | undefined
   /** The server handle (in-flight count, drain), for tests. */
@@ -130,6 +145,11 @@ export const layer = <E>(
   }
 
   const base = Layer.mergeAll(storage, layerUuidV7, NodeHttpClient.layerUndici)
+  const outbound = {
+    allowPrivateTargets: options.outboundWebhooks?.allowPrivateTargets ?? false,
+    allowHttp: options.outboundWebhooks?.allowHttp ?? false
+  }
+  const outboundWorker = options.outboundWebhooks?.worker
   // The gateway finds the store in its context; without one it limits in memory.
   const limited =
     options.sharedRateLimits === true
@@ -162,7 +182,10 @@ export const layer = <E>(
     // Secrets and operations: failed authentications per address, key rotation.
     AuthFailureLimit.layer({ perMinute: options.authFailuresPerMinute ?? 0 }),
     SecretRotation.layer,
-    Listing.layer
+    Listing.layer,
+    WebhookEndpoints.layer,
+    WebhookDeliveries.layer,
+    Layer.succeed(WebhookSettings, outbound)
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
     Layer.provideMerge(
@@ -187,6 +210,8 @@ export const layer = <E>(
       AdminListHandlersLive,
       AdminWebhooksLive,
       AdminSecretsLive,
+      AdminWebhookEndpointsLive,
+      WebhookEndpointsLive,
       WebhooksLive({ appSecret: options.whatsapp.appSecret, verifyToken: options.whatsapp.verifyToken }),
       HealthLive
     ]),
@@ -215,7 +240,8 @@ export const layer = <E>(
     serve,
     WebhookProcessor.worker(options.webhookRetryEvery ?? WebhookProcessor.defaultPollEvery),
     Maintenance.worker(options.maintenance),
-    Maintenance.unconfirmedSweeper(options.maintenance)
+    Maintenance.unconfirmedSweeper(options.maintenance),
+    outboundWorker === false ? Layer.empty : WebhookWorker.layer({ ...outboundWorker, ...outbound })
   )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.

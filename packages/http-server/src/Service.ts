@@ -100,6 +100,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           cursorSecret: secretKey,
           // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
           sharedRateLimits: config.database._tag === "Postgres",
+          outboundWebhooks: config.outboundWebhooks,
           ...overrides,
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },

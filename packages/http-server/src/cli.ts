@@ -372,7 +372,85 @@ const deadLetters = Command.make("dead-letters").pipe(
   ])
 )
 
-const webhooks = Command.make("webhooks").pipe(Command.withSubcommands([deadLetters]))
+// Outbound webhook endpoints of a business (the admin API under /businesses/:id/webhook-endpoints).
+const endpointPath = (o: { readonly business: string }, id?: string, rest = "") =>
+  `/businesses/${encodeURIComponent(o.business)}/webhook-endpoints${id === undefined ? "" : `/${encodeURIComponent(id)}`}${rest}`
+const endpointId = Options.text("endpoint").pipe(Options.withDescription("The webhook endpoint's id"))
+const eventTypes = Options.text("type").pipe(
+  Options.withDescription("An event type to deliver (repeat; none means every type)"),
+  Options.repeated
+)
+const endpoints = Command.make("endpoints").pipe(
+  Command.withSubcommands([
+    Command.make(
+      "create",
+      {
+        connection,
+        business,
+        // Not --url: that names the Parley service.
+        target: Options.text("target").pipe(Options.withDescription("The endpoint's URL, where deliveries go")),
+        types: eventTypes
+      },
+      (o) => call(o.connection, "POST", endpointPath(o), { url: o.target, eventTypes: o.types })
+    ).pipe(Command.withDescription("Register an endpoint; prints its signing secret, shown only this once")),
+    Command.make("list", { connection, business }, (o) => call(o.connection, "GET", endpointPath(o))).pipe(
+      Command.withDescription("List a business's webhook endpoints (disabledReason says why one stopped)")
+    ),
+    Command.make("enable", { connection, business, endpoint: endpointId }, (o) =>
+      call(o.connection, "PATCH", endpointPath(o, o.endpoint), { enabled: true })
+    ).pipe(Command.withDescription("Re-enable an endpoint (after 410 or the circuit); its pending deliveries resume")),
+    Command.make("disable", { connection, business, endpoint: endpointId }, (o) =>
+      call(o.connection, "PATCH", endpointPath(o, o.endpoint), { enabled: false })
+    ).pipe(Command.withDescription("Pause an endpoint")),
+    Command.make("delete", { connection, business, endpoint: endpointId }, (o) =>
+      call(o.connection, "DELETE", endpointPath(o, o.endpoint))
+    ).pipe(Command.withDescription("Delete an endpoint and its delivery log")),
+    Command.make(
+      "rotate-secret",
+      {
+        connection,
+        business,
+        endpoint: endpointId,
+        overlap: Options.integer("overlap-seconds").pipe(
+          Options.withDescription("How long the old secret keeps signing (default 86400)"),
+          Options.optional
+        )
+      },
+      (o) =>
+        call(
+          o.connection,
+          "POST",
+          endpointPath(o, o.endpoint, "/rotate-secret"),
+          Option.isSome(o.overlap) ? { overlapSeconds: o.overlap.value } : {}
+        )
+    ).pipe(Command.withDescription("Rotate the signing secret; prints the new one, shown only this once")),
+    Command.make("deliveries", { connection, business, endpoint: endpointId, ...paging }, (o) =>
+      listing(o, endpointPath(o, o.endpoint, "/deliveries"))
+    ).pipe(Command.withDescription("The endpoint's delivery log, newest first")),
+    Command.make(
+      "replay",
+      {
+        connection,
+        business,
+        endpoint: endpointId,
+        event: Options.text("event").pipe(Options.withDescription("One event id"), Options.optional),
+        since: Options.text("since").pipe(Options.withDescription("ISO time: events from here…"), Options.optional),
+        until: Options.text("until").pipe(Options.withDescription("…until here (exclusive)"), Options.optional)
+      },
+      (o) =>
+        call(
+          o.connection,
+          "POST",
+          endpointPath(o, o.endpoint, "/replay"),
+          Option.isSome(o.event)
+            ? { eventId: o.event.value }
+            : { since: Option.getOrUndefined(o.since), until: Option.getOrUndefined(o.until) }
+        )
+    ).pipe(Command.withDescription("Deliver one event (--event) or a time range (--since, --until) again"))
+  ])
+)
+
+const webhooks = Command.make("webhooks").pipe(Command.withSubcommands([deadLetters, endpoints]))
 
 const serve = Command.make("serve", {}, () => Effect.promise(() => import("./main.js"))).pipe(
   Command.withDescription("Run the Parley service (configured by environment variables; see the README)")
@@ -380,7 +458,7 @@ const serve = Command.make("serve", {}, () => Effect.promise(() => import("./mai
 
 const parley = Command.make("parley").pipe(
   Command.withDescription(
-    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets, webhook dead letters"
+    "Run or administer a Parley service: businesses, users, numbers, API keys, templates, secrets, webhook dead letters and endpoints"
   ),
   Command.withSubcommands([serve, businesses, users, numbers, keys, templates, secrets, webhooks])
 )

@@ -363,6 +363,42 @@ describe("the parley CLI", () => {
     expect((await h.call("GET", "/v1/messaging/conversations", { key: key.key })).status).toBe(401)
   })
 
+  it("manages a business's outbound webhook endpoints: create (secret once), list, disable, enable, rotate, delete", async () => {
+    const business = JSON.parse((await parley("businesses", "create", "--name", "Hooks CLI Co")).stdout) as Created
+    const created = JSON.parse(
+      (
+        await parley(
+          "webhooks",
+          "endpoints",
+          "create",
+          "--business",
+          business.id,
+          "--target",
+          "https://8.8.8.8/hooks",
+          "--type",
+          "message.received"
+        )
+      ).stdout
+    ) as { id: string; secret: string; eventTypes: ReadonlyArray<string> }
+    expect(created.secret).toMatch(/^whsec_/)
+    expect(created.eventTypes).toEqual(["message.received"])
+    const common = ["--business", business.id, "--endpoint", created.id]
+    const disabled = JSON.parse((await parley("webhooks", "endpoints", "disable", ...common)).stdout)
+    expect(disabled).toMatchObject({ enabled: false, disabledReason: "manual" })
+    const enabled = JSON.parse((await parley("webhooks", "endpoints", "enable", ...common)).stdout)
+    expect(enabled).toMatchObject({ enabled: true, disabledReason: null })
+    const rotated = JSON.parse((await parley("webhooks", "endpoints", "rotate-secret", ...common)).stdout) as {
+      secret: string
+    }
+    expect(rotated.secret).not.toBe(created.secret)
+    const listed = (await parley("webhooks", "endpoints", "list", "--business", business.id)).stdout
+    expect(listed).toContain(created.id)
+    expect(listed).not.toContain("whsec_")
+    expect(JSON.parse((await parley("webhooks", "endpoints", "deliveries", ...common)).stdout)).toEqual([])
+    await parley("webhooks", "endpoints", "delete", ...common)
+    expect(JSON.parse((await parley("webhooks", "endpoints", "list", "--business", business.id)).stdout)).toEqual([])
+  }, 120_000)
+
   it("requires what the API requires: a key's scopes, a template's language, category, status and format", async () => {
     const business = JSON.parse((await parley("businesses", "create", "--name", "Strict CLI Co")).stdout) as Created
     const refused = (...args: ReadonlyArray<string>) =>

@@ -19,6 +19,7 @@ import openapiTS, { astToString } from "openapi-typescript"
 import ts from "typescript"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Api from "../src/Api.js"
+import * as WebhookEndpointsApi from "../src/WebhookEndpointsApi.js"
 import { clientSource, wrongClientSource } from "./support/generatedClient.js"
 import {
   adminToken,
@@ -120,7 +121,10 @@ describe("the OpenAPI document", () => {
       Api.CreateTemplateBody,
       Api.SyncTemplatesBody,
       Api.ReplaceAccessTokenBody,
-      Api.WebhookEnvelope
+      Api.WebhookEnvelope,
+      WebhookEndpointsApi.CreateWebhookEndpointBody,
+      WebhookEndpointsApi.UpdateWebhookEndpointBody,
+      WebhookEndpointsApi.RotateSecretBody
     ]) {
       const examples = Option.getOrElse(SchemaAST.getExamplesAnnotation(body.ast), () => [])
       expect(examples.length).toBeGreaterThan(0)
@@ -128,6 +132,35 @@ describe("the OpenAPI document", () => {
         expect(Either.isRight(Schema.decodeUnknownEither(body as Schema.Schema<unknown, unknown>)(example))).toBe(true)
       }
     }
+  })
+
+  it("the replay body's examples (documented on the struct inside its either-or check) decode", () => {
+    const examples = Option.getOrElse(
+      SchemaAST.getExamplesAnnotation(WebhookEndpointsApi.ReplayBody.from.ast),
+      () => []
+    )
+    expect(examples.length).toBeGreaterThan(0)
+    for (const example of examples) {
+      expect(Either.isRight(Schema.decodeUnknownEither(WebhookEndpointsApi.ReplayBody)(example))).toBe(true)
+    }
+    expect(Either.isLeft(Schema.decodeUnknownEither(WebhookEndpointsApi.ReplayBody)({}))).toBe(true)
+    expect(
+      Either.isLeft(
+        Schema.decodeUnknownEither(WebhookEndpointsApi.ReplayBody)({
+          eventId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b",
+          since: "2026-01-01T00:00:00Z"
+        })
+      )
+    ).toBe(true)
+  })
+
+  it("documents what Parley POSTs to a webhook endpoint: one OpenAPI 3.1 webhook per event type", () => {
+    const webhooks = (JSON.parse(specText) as { webhooks?: Record<string, { post?: { requestBody?: unknown } }> })
+      .webhooks
+    expect(Object.keys(webhooks ?? {}).sort()).toEqual([...WebhookEndpointsApi.EventType.literals].sort())
+    const received = JSON.stringify(webhooks?.["message.received"]?.post)
+    for (const header of ["webhook-id", "webhook-timestamp", "webhook-signature"]) expect(received).toContain(header)
+    expect(received).toContain("#/components/schemas/WebhookEvent")
   })
 
   it("names the error envelope once and refers to it from every error response", () => {

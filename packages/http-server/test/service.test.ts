@@ -58,9 +58,15 @@ describe("configuration", () => {
       database: { _tag: "Embedded" },
       dataDir: "./.parley",
       whatsapp: { apiUrl: "https://graph.facebook.com", apiVersion: "v24.0" },
-      unconfirmedSendTimeoutSeconds: 900
+      unconfirmedSendTimeoutSeconds: 900,
+      outboundWebhooks: { allowPrivateTargets: false, allowHttp: false }
     })
     expect(Option.isNone(config.adminToken)).toBe(true)
+    expect(
+      Either.getOrThrow(
+        Config.fromEnv({ PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS: "true", PARLEY_WEBHOOK_ALLOW_HTTP: "1" })
+      ).outboundWebhooks
+    ).toEqual({ allowPrivateTargets: true, allowHttp: true })
     expect(
       Either.getOrThrow(Config.fromEnv({ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "120" })).unconfirmedSendTimeoutSeconds
     ).toBe(120)
@@ -80,7 +86,8 @@ describe("configuration", () => {
       [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "119" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
       [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "86401" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
       [{ PARLEY_UNCONFIRMED_SEND_TIMEOUT: "15m" }, "PARLEY_UNCONFIRMED_SEND_TIMEOUT"],
-      [{ PARLEY_LOG_LEVEL: "loud" }, "PARLEY_LOG_LEVEL"]
+      [{ PARLEY_LOG_LEVEL: "loud" }, "PARLEY_LOG_LEVEL"],
+      [{ PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS: "yes" }, "PARLEY_WEBHOOK_ALLOW_PRIVATE_TARGETS"]
     ]
     for (const [env, variable] of cases) {
       const result = Config.fromEnv(env)
@@ -305,6 +312,11 @@ describe("operations", () => {
       "/v1/admin/businesses/{businessId}/templates",
       "/v1/admin/businesses/{businessId}/templates/sync",
       "/v1/admin/businesses/{businessId}/users",
+      "/v1/admin/businesses/{businessId}/webhook-endpoints",
+      "/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}",
+      "/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/deliveries",
+      "/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/replay",
+      "/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/rotate-secret",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}",
       "/v1/admin/businesses/{businessId}/whatsapp-numbers/{whatsappNumberId}/access-token",
@@ -318,6 +330,11 @@ describe("operations", () => {
       "/v1/messaging/media",
       "/v1/messaging/messages/template",
       "/v1/messaging/messages/{id}/media",
+      "/v1/messaging/webhook-endpoints",
+      "/v1/messaging/webhook-endpoints/{endpointId}",
+      "/v1/messaging/webhook-endpoints/{endpointId}/deliveries",
+      "/v1/messaging/webhook-endpoints/{endpointId}/replay",
+      "/v1/messaging/webhook-endpoints/{endpointId}/rotate-secret",
       "/webhooks/whatsapp"
     ])
     expect(Object.keys(spec.body.components.securitySchemes).sort()).toEqual(["adminToken", "apiKey", "bearer"])

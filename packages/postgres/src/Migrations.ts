@@ -16,6 +16,7 @@ import createWebhookItemFailures from "./migrations/0007_create_webhook_item_fai
 import createRateLimitCells from "./migrations/0009_create_rate_limit_cells.js"
 import createEvents from "./migrations/0010_create_events.js"
 import addNumberThroughput from "./migrations/0011_add_number_throughput.js"
+import createWebhookEndpoints from "./migrations/0012_create_webhook_endpoints.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
 export const table = "parley_migrations"
@@ -30,7 +31,8 @@ export const loader = Migrator.fromRecord({
   "0007_create_webhook_item_failures": createWebhookItemFailures,
   "0009_create_rate_limit_cells": createRateLimitCells,
   "0010_create_events": createEvents,
-  "0011_add_number_throughput": addNumberThroughput
+  "0011_add_number_throughput": addNumberThroughput,
+  "0012_create_webhook_endpoints": createWebhookEndpoints
 })
 
 /**

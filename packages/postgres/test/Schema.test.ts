@@ -20,7 +20,10 @@ const tenantTables = [
   "conversations",
   "messages",
   "message_status_events",
-  "idempotency_keys"
+  "idempotency_keys",
+  "webhook_endpoints",
+  "webhook_endpoint_deliveries",
+  "webhook_endpoint_attempts"
 ]
 
 const IndexRow = Schema.Struct({ table_name: Schema.String, index_name: Schema.String, first_column: Schema.String })
@@ -49,7 +52,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "create_webhook_item_failures",
           "create_rate_limit_cells",
           "create_events",
-          "add_number_throughput"
+          "add_number_throughput",
+          "create_webhook_endpoints"
         ]
       )
     })

@@ -104,6 +104,8 @@ export interface HarnessOptions {
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
   /** Keep copies of downloaded media here (`PARLEY_MEDIA_DIR`). */
   readonly mediaDir?: string
+  /** Outbound webhooks (off by default here: no delivery worker unless a test asks for one). */
+  readonly outboundWebhooks?: Server.ServerOptions["outboundWebhooks"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -160,7 +162,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             mediaDir: options.mediaDir,
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
-            tracing: options.tracing
+            tracing: options.tracing,
+            outboundWebhooks: options.outboundWebhooks ?? { worker: false }
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),

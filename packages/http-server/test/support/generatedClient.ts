@@ -115,7 +115,9 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
           "messaging:conversations:read",
           "messaging:conversations:write",
           "messaging:messages:read",
-          "messaging:messages:send"
+          "messaging:messages:send",
+          "messaging:webhooks:read",
+          "messaging:webhooks:write"
         ]
       }
     })
@@ -232,6 +234,78 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
   )
   if (updated.data.assignedUserId !== user.data.id) throw new Error("the assignment did not stick")
   ok("markRead", await messaging.POST("/v1/messaging/conversations/{id}/read", byId))
+
+  // Outbound webhook endpoints: a business's own (with the key), then any business's (admin). A public IP literal
+  // passes the SSRF guard without a DNS lookup; nothing is delivered (no events here).
+  const endpoint = ok(
+    "createWebhookEndpoint",
+    await messaging.POST("/v1/messaging/webhook-endpoints", {
+      body: { url: "https://8.8.8.8/hooks", eventTypes: ["message.received"] }
+    })
+  )
+  if (!endpoint.data.secret.startsWith("whsec_")) throw new Error("no secret at creation")
+  const one = { params: { path: { endpointId: endpoint.data.id } } }
+  ok("listWebhookEndpoints", await messaging.GET("/v1/messaging/webhook-endpoints"))
+  ok("getWebhookEndpoint", await messaging.GET("/v1/messaging/webhook-endpoints/{endpointId}", one))
+  const paused = ok(
+    "updateWebhookEndpoint",
+    await messaging.PATCH("/v1/messaging/webhook-endpoints/{endpointId}", { ...one, body: { enabled: false } })
+  )
+  if (paused.data.disabledReason !== "manual") throw new Error("the endpoint was not paused")
+  ok(
+    "rotateWebhookSecret",
+    await messaging.POST("/v1/messaging/webhook-endpoints/{endpointId}/rotate-secret", { ...one, body: { overlapSeconds: 3600 } })
+  )
+  ok(
+    "listWebhookDeliveries",
+    await messaging.GET("/v1/messaging/webhook-endpoints/{endpointId}/deliveries", {
+      params: { path: { endpointId: endpoint.data.id }, query: { limit: 10 } }
+    })
+  )
+  ok(
+    "replayWebhookEvents",
+    await messaging.POST("/v1/messaging/webhook-endpoints/{endpointId}/replay", {
+      ...one,
+      body: { since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z" }
+    })
+  )
+  const deleted = await messaging.DELETE("/v1/messaging/webhook-endpoints/{endpointId}", one)
+  if (deleted.response.status !== 204) throw new Error("deleteWebhookEndpoint answered " + deleted.response.status)
+  const endpointByAdmin = ok(
+    "createWebhookEndpoint",
+    await admin.POST("/v1/admin/businesses/{businessId}/webhook-endpoints", {
+      params: { path: { businessId } },
+      body: { url: "https://8.8.8.8/hooks", eventTypes: ["message.received"] }
+    })
+  )
+  if (!endpointByAdmin.data.secret.startsWith("whsec_")) throw new Error("no secret at creation")
+  const oneByAdmin = { params: { path: { businessId, endpointId: endpointByAdmin.data.id } } }
+  ok("listWebhookEndpoints", await admin.GET("/v1/admin/businesses/{businessId}/webhook-endpoints", { params: { path: { businessId } } }))
+  ok("getWebhookEndpoint", await admin.GET("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}", oneByAdmin))
+  const pausedByAdmin = ok(
+    "updateWebhookEndpoint",
+    await admin.PATCH("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}", { ...oneByAdmin, body: { enabled: false } })
+  )
+  if (pausedByAdmin.data.disabledReason !== "manual") throw new Error("the endpoint was not paused")
+  ok(
+    "rotateWebhookSecret",
+    await admin.POST("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/rotate-secret", { ...oneByAdmin, body: { overlapSeconds: 3600 } })
+  )
+  ok(
+    "listWebhookDeliveries",
+    await admin.GET("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/deliveries", {
+      params: { path: { businessId, endpointId: endpointByAdmin.data.id }, query: { limit: 10 } }
+    })
+  )
+  ok(
+    "replayWebhookEvents",
+    await admin.POST("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/replay", {
+      ...oneByAdmin,
+      body: { since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z" }
+    })
+  )
+  const deletedByAdmin = await admin.DELETE("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}", oneByAdmin)
+  if (deletedByAdmin.response.status !== 204) throw new Error("deleteWebhookEndpoint answered " + deletedByAdmin.response.status)
 
   // An error answer has the one documented shape.
   const missing = await messaging.GET("/v1/messaging/conversations/{id}", {

@@ -1,5 +1,5 @@
 /**
- * The scope matrix: every messaging endpoint × every scope set a key can have (the 15 non-empty subsets of the four
+ * The scope matrix: every messaging endpoint × every scope set a key can have (every non-empty subset of the
  * scopes; a key without scopes cannot be created) answers 403 `missing_scope` exactly when the endpoint's scope is
  * missing, and otherwise succeeds. Then, seeded and bounded, random keys × endpoints × hostile variants (another
  * business's id, a missing id, a malformed id, a wrong or malformed body): 403 exactly when the scope is missing,
@@ -33,6 +33,9 @@ interface Target {
   readonly key: string
   readonly conversationId: string
   readonly numberId: string
+  readonly businessId: string
+  /** An outbound webhook endpoint (one of the key's business, unless a variant says otherwise). */
+  readonly webhookEndpointId: string
   readonly phone: string
   /** A message with a file (own, another business's, missing or malformed, like the conversation). */
   readonly messageId: string
@@ -120,6 +123,60 @@ const endpoints: Readonly<Record<string, EndpointCase>> = {
     scope: "messaging:conversations:write",
     call: (h, t) => h.call("POST", `/v1/messaging/conversations/${t.conversationId}/read`, { key: t.key })
   },
+  createWebhookEndpoint: {
+    scope: "messaging:webhooks:write",
+    call: (h, t) =>
+      h.call("POST", "/v1/messaging/webhook-endpoints", {
+        key: t.key,
+        ...bodyOf(t, { url: "https://8.8.8.8/hooks", eventTypes: ["message.received"] })
+      })
+  },
+  listWebhookEndpoints: {
+    scope: "messaging:webhooks:read",
+    call: (h, t) => h.call("GET", "/v1/messaging/webhook-endpoints", { key: t.key })
+  },
+  getWebhookEndpoint: {
+    scope: "messaging:webhooks:read",
+    call: (h, t) => h.call("GET", `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}`, { key: t.key })
+  },
+  updateWebhookEndpoint: {
+    scope: "messaging:webhooks:write",
+    call: (h, t) =>
+      h.call("PATCH", `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}`, {
+        key: t.key,
+        ...bodyOf(t, { description: "updated" })
+      })
+  },
+  deleteWebhookEndpoint: {
+    scope: "messaging:webhooks:write",
+    // A fresh endpoint each time (made by the operator), so the others stay.
+    call: async (h, t) => {
+      const fresh = await h.admin<{ data: { id: string } }>("POST", `/businesses/${t.businessId}/webhook-endpoints`, {
+        url: "https://8.8.8.8/hooks"
+      })
+      return h.call("DELETE", `/v1/messaging/webhook-endpoints/${fresh.body.data.id}`, { key: t.key })
+    }
+  },
+  rotateWebhookSecret: {
+    scope: "messaging:webhooks:write",
+    call: (h, t) =>
+      h.call("POST", `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}/rotate-secret`, {
+        key: t.key,
+        ...bodyOf(t, { overlapSeconds: 60 })
+      })
+  },
+  listWebhookDeliveries: {
+    scope: "messaging:webhooks:read",
+    call: (h, t) => h.call("GET", `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}/deliveries`, { key: t.key })
+  },
+  replayWebhookEvents: {
+    scope: "messaging:webhooks:write",
+    call: (h, t) =>
+      h.call("POST", `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}/replay`, {
+        key: t.key,
+        ...bodyOf(t, { eventId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b" })
+      })
+  },
   getMessageMedia: {
     scope: "messaging:messages:read",
     call: (h, t) => h.call("GET", `/v1/messaging/messages/${t.messageId}/media`, { key: t.key })
@@ -177,6 +234,8 @@ describe.each(list)("scopes on $name", (engine) => {
   let foreignConversationId: string
   let ownMessageId: string
   let foreignMessageId: string
+  let ownEndpointId: string
+  let foreignEndpointId: string
   const keys = new Map<ReadonlyArray<Scope>, string>()
   let requests = 0
 
@@ -189,6 +248,14 @@ describe.each(list)("scopes on $name", (engine) => {
     foreignConversationId = (await customerWrites(h, b)).conversation.id
     ownMessageId = await customerSendsPhoto(h, a)
     foreignMessageId = await customerSendsPhoto(h, b)
+    const endpointOf = async (t: Tenant) =>
+      (
+        await h.admin<{ data: { id: string } }>("POST", `/businesses/${t.businessId}/webhook-endpoints`, {
+          url: "https://8.8.8.8/hooks"
+        })
+      ).body.data.id
+    ownEndpointId = await endpointOf(a)
+    foreignEndpointId = await endpointOf(b)
     for (const subset of subsets) keys.set(subset, await a.keyFor(subset))
   }, 120_000)
   afterAll(async () => {
@@ -203,6 +270,8 @@ describe.each(list)("scopes on $name", (engine) => {
           key: keys.get(subset)!,
           conversationId: own.conversationId,
           numberId: a.numberId,
+          businessId: a.businessId,
+          webhookEndpointId: ownEndpointId,
           phone: own.phone,
           messageId: ownMessageId,
           body: "valid"
@@ -239,11 +308,19 @@ describe.each(list)("scopes on $name", (engine) => {
             missing: [randomUUID(), randomUUID(), randomUUID()],
             malformed: ["not-a-uuid", "%00'", "not-a-uuid"]
           } as const
+          const endpointIds = {
+            own: ownEndpointId,
+            foreign: foreignEndpointId,
+            missing: randomUUID(),
+            malformed: "not-a-uuid"
+          } as const
           const reply = await endpoint.call(h, {
             key: keys.get(c.subset)!,
             conversationId: ids[c.conversation][0],
             numberId: ids[c.number][1],
             messageId: ids[c.conversation][2],
+            businessId: a.businessId,
+            webhookEndpointId: endpointIds[c.conversation],
             phone: own.phone,
             body: c.body
           })

@@ -2,6 +2,11 @@
  * Row shapes of the inbox tables and their mapping to the core's models. The schemas are built once, here: decoding
  * is on every read path, and rebuilding a parser per call costs several times the decode itself.
  * Models are constructed with `new X(props, true)`, since the row schema has already validated every field.
+ *
+ * Conversations and messages, the rows of every list and read, first take a fast path (`./trusted.js`): plain
+ * checks of what the driver returns, no Schema pass, a `DateTime` made straight from the driver's `Date`. A row it
+ * does not recognise (an int8 as a string, a value out of its domain) goes through the row schema, which decodes it
+ * or fails with the same `ParseError` as before.
  */
 import {
   BusinessId,
@@ -30,6 +35,7 @@ import {
 } from "@parley/core"
 import { Effect, Schema } from "effect"
 import { Integer, Timestamp } from "./columns.js"
+import { trusted } from "./trusted.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Conversations
@@ -38,7 +44,7 @@ export const conversationColumns =
   "business_id, id, whatsapp_number_id, customer_phone, customer_user_id, customer_name, status, mode, " +
   "unread_count, assigned_user_id, last_inbound_at, last_outbound_at, last_activity_at, created_at"
 
-const ConversationRow = Schema.Struct({
+export const ConversationRow = Schema.Struct({
   business_id: BusinessId,
   id: ConversationId,
   whatsapp_number_id: WhatsAppNumberId,
@@ -78,8 +84,14 @@ const toConversation = (row: typeof ConversationRow.Type): Conversation =>
 
 const decodeConversationRows = Schema.decodeUnknown(Schema.Array(ConversationRow))
 
-export const decodeConversations = (rows: ReadonlyArray<unknown>) =>
+/** The row schema's decoding alone: what the fast path must agree with. */
+export const checkedConversations = (rows: ReadonlyArray<unknown>) =>
   Effect.map(decodeConversationRows(rows), (decoded) => decoded.map(toConversation))
+
+export const decodeConversations = (rows: ReadonlyArray<unknown>) => {
+  const fast = trusted.conversations(rows)
+  return fast === undefined ? checkedConversations(rows) : Effect.succeed(fast)
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Messages
@@ -88,7 +100,7 @@ export const messageColumns =
   "business_id, id, conversation_id, direction, message_type, text, template, media, content, " +
   "reply_to_provider_message_id, delivery_status, provider_message_id, failure_code, failure_title, created_at"
 
-const MessageRow = Schema.Struct({
+export const MessageRow = Schema.Struct({
   business_id: BusinessId,
   id: MessageId,
   conversation_id: ConversationId,
@@ -132,8 +144,14 @@ const toMessage = (row: typeof MessageRow.Type): Message =>
 
 const decodeMessageRows = Schema.decodeUnknown(Schema.Array(MessageRow))
 
-export const decodeMessages = (rows: ReadonlyArray<unknown>) =>
+/** The row schema's decoding alone: what the fast path must agree with. */
+export const checkedMessages = (rows: ReadonlyArray<unknown>) =>
   Effect.map(decodeMessageRows(rows), (decoded) => decoded.map(toMessage))
+
+export const decodeMessages = (rows: ReadonlyArray<unknown>) => {
+  const fast = trusted.messages(rows)
+  return fast === undefined ? checkedMessages(rows) : Effect.succeed(fast)
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Templates
