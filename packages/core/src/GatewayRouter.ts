@@ -15,13 +15,19 @@ const unrouted = (from: WhatsAppNumber) =>
   new ProviderMisconfigured({ code: null, title: `no gateway is configured for provider "${from.provider}"` })
 
 export const make = (gateways: Gateways): MessagingGateway["Type"] => {
-  const route = <A, E>(from: WhatsAppNumber, call: (gateway: MessagingGateway["Type"]) => Effect.Effect<A, E>) => {
+  const route = <A, E, R>(
+    from: WhatsAppNumber,
+    call: (gateway: MessagingGateway["Type"]) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | ProviderMisconfigured, R> => {
     const gateway = gateways[from.provider]
     return gateway === undefined ? Effect.fail(unrouted(from)) : call(gateway)
   }
   return MessagingGateway.of({
     sendText: (request) => route(request.from, (gateway) => gateway.sendText(request)),
     sendTemplate: (request) => route(request.from, (gateway) => gateway.sendTemplate(request)),
+    sendMedia: (request) => route(request.from, (gateway) => gateway.sendMedia(request)),
+    fetchMedia: (request) => route(request.from, (gateway) => gateway.fetchMedia(request)),
+    uploadMedia: (request) => route(request.from, (gateway) => gateway.uploadMedia(request)),
     markRead: (request) => route(request.from, (gateway) => gateway.markRead(request))
   })
 }

@@ -18,7 +18,8 @@ import * as Idempotency from "./Idempotency.js"
 import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAppNumberId } from "./Ids.js"
 import { type InboundMessage, opensWindow, plausibleTimestamp } from "./Inbound.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
-import { DeliveryFailure, Message, TemplateUse } from "./Message.js"
+import * as Media from "./Media.js"
+import { DeliveryFailure, MediaReference, Message, TemplateUse } from "./Message.js"
 import {
   type InboundRecord,
   type InboundRecorded,
@@ -99,6 +100,7 @@ const decodeList = decoder(ListConversationsInput)
 const decodeGet = decoder(GetConversationInput)
 const decodeSendText = decoder(SendTextInput)
 const decodeSendTemplate = decoder(SendTemplateInput)
+const decodeSendMedia = decoder(Media.SendMediaInput)
 const decodeUpdate = decoder(UpdateConversationInput)
 const decodeKey = decoder(Idempotency.IdempotencyKey)
 const decodeConversationId = Schema.decodeUnknownOption(ConversationId)
@@ -221,6 +223,17 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
       actor: Actor,
       conversationId: string,
       input: SendTextInput,
+      options?: SendOptions
+    ) => Effect.Effect<SendReceipt, SendTextError>
+
+    /**
+     * An image, audio, video, document or sticker inside the 24-hour window, by a link or an uploaded media id.
+     * Idempotent like `sendText`. Scope `messaging:messages:send`.
+     */
+    readonly sendMedia: (
+      actor: Actor,
+      conversationId: string,
+      input: Media.SendMediaInput,
       options?: SendOptions
     ) => Effect.Effect<SendReceipt, SendTextError>
 
@@ -372,7 +385,7 @@ const makeInbox = (options: InboxOptions = {}) =>
     const outboundMessage = (
       conversation: Conversation,
       at: DateTime.Utc,
-      content: Pick<Message, "messageType" | "text" | "template">
+      content: Pick<Message, "messageType" | "text" | "template"> & { readonly media?: MediaReference }
     ) =>
       Effect.map(
         provideIds(nextMessageId),
@@ -384,7 +397,7 @@ const makeInbox = (options: InboxOptions = {}) =>
               conversationId: conversation.id,
               direction: "outbound",
               ...content,
-              media: null,
+              media: content.media ?? null,
               content: null,
               replyToProviderMessageId: null,
               deliveryStatus: "pending",
@@ -605,6 +618,65 @@ const makeInbox = (options: InboxOptions = {}) =>
       )
     })
 
+    /** The conversation, when its 24-hour window is open now; `ServiceWindowClosed` otherwise. */
+    const openConversation = (actor: Actor, conversationId: string) =>
+      Effect.gen(function* () {
+        const conversation = yield* findConversation(actor, conversationId)
+        const now = yield* DateTime.now
+        const lastInboundAt = Option.fromNullable(conversation.lastInboundAt)
+        if (!ServiceWindow.isOpen(lastInboundAt, now)) {
+          return yield* Effect.fail(
+            new ServiceWindow.ServiceWindowClosed({
+              conversationId: conversation.id,
+              closedAt: Option.map(lastInboundAt, ServiceWindow.closesAt)
+            })
+          )
+        }
+        return { conversation, now }
+      })
+
+    const sendMedia = Effect.fn("Inbox.sendMedia")(function* (
+      actor: Actor,
+      conversationId: string,
+      raw: Media.SendMediaInput,
+      options: SendOptions = {}
+    ) {
+      yield* requireScope(actor, "messaging:messages:send")
+      const input = yield* decodeSendMedia(raw)
+      const problems = Media.sendProblems(input)
+      if (problems.length > 0) return yield* Effect.fail(new InvalidRequest({ issues: problems }))
+      const source = Media.sourceOf(input)
+      const fingerprint = Idempotency.fingerprint("sendMedia", { conversationId, ...source })
+      return yield* idempotent(actor, options.idempotencyKey, fingerprint, (key) =>
+        Effect.gen(function* () {
+          const { conversation, now } = yield* openConversation(actor, conversationId)
+          const number = yield* findNumber(actor, conversation.whatsappNumberId)
+          const message = yield* outboundMessage(conversation, now, {
+            messageType: input.kind,
+            text: input.caption ?? null,
+            template: null,
+            media: new MediaReference(
+              {
+                providerMediaId: input.mediaId ?? null,
+                url: input.link ?? null,
+                mimeType: null,
+                sha256: null,
+                filename: input.filename ?? null,
+                kind: input.kind,
+                caption: input.caption ?? null
+              },
+              true
+            )
+          })
+          return yield* deliver(
+            message,
+            key,
+            gateway.sendMedia({ from: number, to: customerOf(conversation), media: source, messageId: message.id })
+          )
+        })
+      )
+    })
+
     const sendTemplate = Effect.fn("Inbox.sendTemplate")(function* (
       actor: Actor,
       raw: SendTemplateInput,
@@ -783,6 +855,7 @@ const makeInbox = (options: InboxOptions = {}) =>
       listConversations,
       getConversation,
       sendText,
+      sendMedia,
       sendTemplate,
       receiveInbound,
       applyDeliveryStatus,

@@ -4,6 +4,7 @@
  */
 import { Schema } from "effect"
 import { BusinessId, ConversationId, MessageId } from "./Ids.js"
+import { MediaKind } from "./Media.js"
 
 export const MessageDirection = Schema.Literal("inbound", "outbound")
 export type MessageDirection = typeof MessageDirection.Type
@@ -46,13 +47,29 @@ export const deliveryStatusRank = (status: DeliveryStatus): number => rank[statu
 export const advanceDeliveryStatus = (current: DeliveryStatus, next: DeliveryStatus): DeliveryStatus =>
   rank[next] > rank[current] ? next : current
 
-/** A media attachment as the provider describes it; Parley stores the reference, not the bytes. */
+// Fields added after the first release default to null, so references stored before them still decode.
+const Later = <S extends Schema.Schema.Any>(schema: S) =>
+  Schema.optionalWith(Schema.NullOr(schema), { default: () => null })
+
+/**
+ * A media attachment as the provider describes it. Parley stores the reference; the bytes stay with the provider
+ * (and, when a media store is configured, in a copy) and are streamed on request.
+ */
 export class MediaReference extends Schema.Class<MediaReference>("MediaReference")({
   providerMediaId: Schema.NullOr(Schema.String),
   url: Schema.NullOr(Schema.String),
   mimeType: Schema.NullOr(Schema.String),
   sha256: Schema.NullOr(Schema.String),
-  filename: Schema.NullOr(Schema.String)
+  filename: Schema.NullOr(Schema.String),
+  /** image, audio, video, document or sticker; null on references stored before it was kept. */
+  kind: Later(MediaKind),
+  caption: Later(Schema.String),
+  /** The file's size in bytes, when the provider said (webhooks do not; a download does). */
+  sizeBytes: Later(Schema.NonNegativeInt),
+  /** Audio: a recorded voice note. */
+  voice: Later(Schema.Boolean),
+  /** Sticker: animated. */
+  animated: Later(Schema.Boolean)
 }) {}
 
 /** Which template an outbound template message used, and with what values. */

@@ -5,9 +5,10 @@
  *
  * Every failure is one of the typed errors below; an adapter never lets its HTTP client's errors through.
  */
-import { Context, type Effect, Schema } from "effect"
+import { Context, type Effect, Schema, type Scope, type Stream } from "effect"
 import type { CustomerIdentity } from "./Customer.js"
 import type { MessageId } from "./Ids.js"
+import type { MediaGone, MediaSource } from "./Media.js"
 import type { BoundTemplate } from "./Template.js"
 import type { WhatsAppNumber } from "./WhatsAppNumber.js"
 
@@ -93,11 +94,47 @@ export interface SendTemplate extends SendBase {
   readonly template: BoundTemplate
 }
 
+export interface SendMedia extends SendBase {
+  readonly media: MediaSource
+}
+
+/** A file the provider holds, opened for reading. */
+export interface MediaFile {
+  /** As the provider labels it (may carry parameters, `audio/ogg; codecs=opus`). */
+  readonly mimeType: string
+  readonly sizeBytes: number | null
+  /** The provider's SHA-256 of the bytes (hex or base64, as it sent it), when it gave one. */
+  readonly sha256: string | null
+  /** The bytes, streamed; fails with `ProviderUnavailable` when the transfer breaks. */
+  readonly body: Stream.Stream<Uint8Array, ProviderUnavailable>
+}
+
+/** A file to hand the provider; its type and size were checked against `Media.rules` by the caller. */
+export interface UploadMedia {
+  readonly from: WhatsAppNumber
+  readonly mimeType: string
+  readonly filename: string
+  readonly sizeBytes: number
+  readonly body: Stream.Stream<Uint8Array>
+}
+
 export class MessagingGateway extends Context.Tag("@parley/core/MessagingGateway")<
   MessagingGateway,
   {
     readonly sendText: (request: SendText) => Effect.Effect<Accepted, GatewayError>
     readonly sendTemplate: (request: SendTemplate) => Effect.Effect<Accepted, GatewayError>
+    /** An image, audio, video, document or sticker, by an uploaded media id or a link the provider fetches. */
+    readonly sendMedia: (request: SendMedia) => Effect.Effect<Accepted, GatewayError>
+    /**
+     * Opens a file the provider holds (a customer's media, or an upload) with the number's credentials. The body is
+     * readable while `Scope` is open; `MediaGone` when the provider no longer has it.
+     */
+    readonly fetchMedia: (request: {
+      readonly from: WhatsAppNumber
+      readonly providerMediaId: string
+    }) => Effect.Effect<MediaFile, MediaGone | GatewayError, Scope.Scope>
+    /** Hands the provider a file for later sends; answers its media id. The body is streamed, never buffered. */
+    readonly uploadMedia: (request: UploadMedia) => Effect.Effect<{ readonly providerMediaId: string }, GatewayError>
     /** Tells the provider the business read the customer's messages up to this one (blue ticks). */
     readonly markRead: (request: {
       readonly from: WhatsAppNumber

@@ -7,6 +7,7 @@ import { DateTime, Option, Schema } from "effect"
 import type { Conversation } from "./Conversation.js"
 import { ConversationMode, ConversationStatus } from "./Conversation.js"
 import type { ConversationView } from "./Inbox.js"
+import { MediaKind } from "./Media.js"
 import { DeliveryStatus, type Message, MessageDirection, MessageType } from "./Message.js"
 
 const Iso = Schema.String.annotations({ format: "date-time", description: "ISO 8601, UTC" })
@@ -54,7 +55,15 @@ export const MessageJson = Schema.Struct({
       url: Schema.NullOr(Schema.String),
       mimeType: Schema.NullOr(Schema.String),
       sha256: Schema.NullOr(Schema.String),
-      filename: Schema.NullOr(Schema.String)
+      filename: Schema.NullOr(Schema.String),
+      kind: Schema.NullOr(MediaKind).annotations({
+        description:
+          "image, audio, video, document or sticker; download the file at GET /v1/messaging/messages/{id}/media"
+      }),
+      caption: Schema.NullOr(Schema.String),
+      sizeBytes: Schema.NullOr(Schema.Int).annotations({ description: "When known (webhooks do not say)" }),
+      voice: Schema.NullOr(Schema.Boolean).annotations({ description: "Audio: a recorded voice note" }),
+      animated: Schema.NullOr(Schema.Boolean).annotations({ description: "Sticker: animated" })
     })
   ),
   content: Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
@@ -112,7 +121,12 @@ export const messageJson = (message: Message): MessageJson => ({
           url: message.media.url,
           mimeType: message.media.mimeType,
           sha256: message.media.sha256,
-          filename: message.media.filename
+          filename: message.media.filename,
+          kind: message.media.kind ?? MediaKind.literals.find((kind) => kind === message.messageType) ?? null,
+          caption: message.media.caption,
+          sizeBytes: message.media.sizeBytes,
+          voice: message.media.voice,
+          animated: message.media.animated
         },
   content: message.content,
   failure: message.failure === null ? null : { code: message.failure.code, title: message.failure.title },

@@ -28,6 +28,18 @@ export {
   type SendReceipt
 } from "./Inbox.js"
 export * from "./InvalidRequest.js"
+export * as Media from "./Media.js"
+export {
+  MediaGone,
+  MediaKind,
+  MediaTooLarge,
+  MediaTypeUnsupported,
+  MessageHasNoMedia,
+  MessageNotFound
+} from "./Media.js"
+export * as MediaLibrary from "./MediaLibrary.js"
+export * as MediaStore from "./MediaStore.js"
+export { MediaCorrupted } from "./MediaStore.js"
 export * from "./Message.js"
 export * from "./MessageRepository.js"
 export * from "./MessagingGateway.js"

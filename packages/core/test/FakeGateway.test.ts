@@ -15,7 +15,13 @@ import {
   RecipientInvalid,
   TemplateRejected
 } from "../src/MessagingGateway.js"
-import { FakeGateway, GatewayHarness, runGatewayConformance, type ScriptedFailure } from "../src/testing/index.js"
+import {
+  FakeGateway,
+  GatewayHarness,
+  type ObservedRequest,
+  runGatewayConformance,
+  type ScriptedFailure
+} from "../src/testing/index.js"
 import { WhatsAppNumber } from "../src/WhatsAppNumber.js"
 
 const errorFor = (failure: ScriptedFailure): GatewayError => {
@@ -39,6 +45,11 @@ const errorFor = (failure: ScriptedFailure): GatewayError => {
       return new ProviderOutcomeUnknown({ reason: "scripted" })
   }
 }
+
+const operations = { text: "sendText", template: "sendTemplate", media: "sendMedia" } as const satisfies Record<
+  FakeGateway.FakeSend["kind"],
+  ObservedRequest["operation"]
+>
 
 const harness = Layer.effect(
   GatewayHarness,
@@ -64,14 +75,23 @@ const harness = Layer.effect(
       requests: Effect.gen(function* () {
         const from = yield* Ref.get(offsets)
         const calls = (yield* fake.calls).slice(from.calls).map((call) => ({
-          operation: call.kind === "text" ? ("sendText" as const) : ("sendTemplate" as const),
+          operation: operations[call.kind],
           messageId: call.request.messageId as string | null
         }))
         const receipts = (yield* fake.readReceipts)
           .slice(from.receipts)
           .map(() => ({ operation: "markRead" as const, messageId: null }))
         return [...calls, ...receipts]
-      })
+      }),
+      media: {
+        put: ({ mimeType, bytes }) =>
+          Effect.gen(function* () {
+            const id = String(7_000_000 + (yield* fake.media).size)
+            yield* fake.putMedia(id, { mimeType, bytes, sha256: null, filename: null })
+            return id
+          }),
+        expire: fake.expireMedia
+      }
     })
   })
 )

@@ -29,7 +29,7 @@ const messageId = (n: number) => MessageId.make(`00000000-0000-4000-8000-${n.toS
 
 const Call = FastCheck.record({
   provider: FastCheck.constantFrom<ProviderName>("whatsapp_cloud", "twilio"),
-  operation: FastCheck.constantFrom("sendText", "sendTemplate", "markRead")
+  operation: FastCheck.constantFrom("sendText", "sendTemplate", "sendMedia", "markRead")
 })
 
 describe("GatewayRouter", () => {
@@ -50,6 +50,13 @@ describe("GatewayRouter", () => {
               to,
               messageId: messageId(n),
               template: { name: "order_update", language: "en", components: [], renderedText: "Order ready" }
+            })
+          else if (call.operation === "sendMedia")
+            yield* router.sendMedia({
+              from,
+              to,
+              messageId: messageId(n),
+              media: { kind: "image", link: "https://example.com/parcel.jpg" }
             })
           else yield* router.markRead({ from, providerMessageId: `in-${n}` })
         }

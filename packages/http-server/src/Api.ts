@@ -8,6 +8,7 @@ import {
   ConversationMode,
   ConversationStatus,
   E164,
+  Media,
   MessagesPerSecond,
   ParameterFormat,
   ProviderName,
@@ -112,6 +113,45 @@ export const SendTextBody = Schema.Struct({
   examples: [{ text: "Your order has shipped and arrives tomorrow." }]
 })
 
+export const SendMediaBody = Schema.Struct({
+  type: Media.MediaKind.annotations({ description: "What the file is: image, audio, video, document or sticker" }),
+  link: Schema.optional(
+    Media.MediaLink.annotations({
+      description: "A public https URL WhatsApp downloads the file from (give `link` or `mediaId`, not both)"
+    })
+  ),
+  mediaId: Schema.optional(
+    Media.ProviderMediaId.annotations({ description: "The id `POST /v1/messaging/media` answered for an upload" })
+  ),
+  caption: Schema.optional(
+    Text.NonBlank.pipe(Schema.maxLength(Media.maxCaptionLength)).annotations({
+      description: "Image, video and document only (1–1024 characters)"
+    })
+  ),
+  filename: Schema.optional(
+    Text.NonBlank.pipe(Schema.maxLength(240)).annotations({
+      description: "Document only: the name the customer sees; its extension decides how WhatsApp shows it"
+    })
+  )
+}).annotations({
+  ...strict,
+  identifier: "SendMediaRequest",
+  examples: [
+    { type: "document", link: "https://example.com/invoices/A-1042.pdf", filename: "A-1042.pdf", caption: "Invoice" },
+    { type: "image", mediaId: "1834915043569604" }
+  ]
+})
+
+/** A text (the original body, unchanged) or a media message; told apart by `type`, which a text never has. */
+export const SendMessageBody = Schema.Union(SendTextBody, SendMediaBody).annotations({
+  identifier: "SendMessageRequest",
+  description: "A text (`{ text }`) or a media message (`{ type, link | mediaId, caption?, filename? }`)",
+  examples: [
+    { text: "Your order has shipped and arrives tomorrow." },
+    { type: "document", link: "https://example.com/invoices/A-1042.pdf", filename: "A-1042.pdf", caption: "Invoice" }
+  ]
+})
+
 export const SendTemplateBody = Schema.Struct({
   business_whatsapp_number_id: Schema.UUID.annotations({ description: "The WhatsApp number to send from" }),
   phone: E164.annotations({ description: "Destination number in E.164" }),
@@ -186,15 +226,16 @@ const messaging = HttpApiGroup.make("messaging")
     HttpApiEndpoint.post("sendText", "/conversations/:id/messages")
       .setPath(ConversationPath)
       .setHeaders(IdempotencyHeaders)
-      .setPayload(SendTextBody)
+      .setPayload(SendMessageBody)
       .addSuccess(Envelope(MessageJson), { status: 201 })
       .pipe(answers(400, 404, 409, 413, 415, 422, 502))
       .annotate(RequiredScope, "messaging:messages:send")
-      .annotate(OpenApi.Summary, "Send a text message")
+      .annotate(OpenApi.Summary, "Send a text or media message")
       .annotate(
         OpenApi.Description,
-        "A free-form text inside WhatsApp's 24-hour customer service window; outside it the answer is 422 " +
-          "`service_window_closed` and you send a template instead. Scope `messaging:messages:send`."
+        "A free-form text (`{ text }`) or a media message (`{ type, link | mediaId, caption?, filename? }`) inside " +
+          "WhatsApp's 24-hour customer service window; outside it the answer is 422 `service_window_closed` and " +
+          "you send a template instead. Scope `messaging:messages:send`."
       )
   )
   .add(
@@ -245,6 +286,78 @@ const messaging = HttpApiGroup.make("messaging")
   .prefix("/v1/messaging")
   .annotate(OpenApi.Title, "Messaging")
   .annotate(OpenApi.Description, "A business's WhatsApp inbox: conversations, history, sends. API key auth.")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Media (files of messages, uploads for sends)
+
+export const MessagePath = Schema.Struct({ id: Schema.String })
+
+export const UploadedMediaJson = Schema.Struct({
+  mediaId: Schema.String.annotations({ description: "Pass as `mediaId` in a media send (WhatsApp keeps it 30 days)" }),
+  type: Media.MediaKind,
+  mimeType: Schema.String,
+  sizeBytes: Schema.Int
+}).annotations({ identifier: "UploadedMedia" })
+
+/** The upload form as OpenAPI shows it; the handler reads the parts as a stream, never the whole body at once. */
+export const UploadMediaForm = HttpApiSchema.MultipartStream(
+  Schema.Struct({
+    whatsappNumberId: Schema.UUID.annotations({ description: "The WhatsApp number the file is uploaded for" }),
+    file: Schema.String.annotations({
+      description: "The file, with its Content-Type (see the per-type limits above)",
+      jsonSchema: {
+        type: "string",
+        format: "binary",
+        description: "The file, with its Content-Type (see the per-type limits above)"
+      }
+    })
+  }).annotations({
+    identifier: "UploadMediaRequest",
+    examples: [{ whatsappNumberId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b", file: "(the file's bytes)" }]
+  })
+)
+
+const media = HttpApiGroup.make("media")
+  .add(
+    HttpApiEndpoint.get("getMessageMedia", "/messages/:id/media")
+      .setPath(MessagePath)
+      .addSuccess(HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }))
+      .pipe(answers(404, 410, 502))
+      .annotate(RequiredScope, "messaging:messages:read")
+      .annotate(OpenApi.Summary, "Download a message's file")
+      .annotate(
+        OpenApi.Description,
+        "The image, audio, video, document or sticker of a message, streamed from WhatsApp with its " +
+          "`Content-Type`, `Content-Length` and `Content-Disposition`. The bytes are checked against the SHA-256 " +
+          "WhatsApp gave; on a mismatch the connection is cut before the body completes. 410 `media_gone` once " +
+          "WhatsApp no longer keeps the file; 404 `message_has_no_media` for a message without one. " +
+          "Scope `messaging:messages:read`."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("uploadMedia", "/media")
+      .setPayload(UploadMediaForm)
+      .addSuccess(Envelope(UploadedMediaJson), { status: 201 })
+      .pipe(answers(400, 404, 411, 413, 415, 502))
+      .annotate(RequiredScope, "messaging:messages:send")
+      .annotate(OpenApi.Summary, "Upload a file for media sends")
+      .annotate(
+        OpenApi.Description,
+        "A `multipart/form-data` body with `whatsappNumberId` (first) and `file`. The type decides the kind and " +
+          "limits, checked before anything reaches WhatsApp: image jpeg/png ≤ 5 MB, video mp4/3gpp ≤ 16 MB, audio " +
+          "aac/amr/mpeg/mp4/ogg(opus) ≤ 16 MB, document (pdf, txt, Office) ≤ 100 MB, sticker webp ≤ 100 KB " +
+          "(animated ≤ 500 KB); MB = 1,000,000 bytes. 415 `media_type_unsupported`, 413 `media_too_large`. " +
+          "Scope `messaging:messages:send`."
+      )
+  )
+  .addError(ErrorBody, { status: 401 })
+  .addError(ErrorBody, { status: 403 })
+  .addError(ErrorBody, { status: 429 })
+  .addError(ErrorBody, { status: 503 })
+  .middleware(ApiKeyAuth)
+  .prefix("/v1/messaging")
+  .annotate(OpenApi.Title, "Media")
+  .annotate(OpenApi.Description, "Files of messages and uploads for media sends. API key auth.")
 
 // ---------------------------------------------------------------------------------------------------------------
 // Admin (the standalone service's operators)
@@ -865,6 +978,7 @@ const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> 
 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
+  .add(media)
   .add(webhookEndpoints)
   .add(admin)
   .add(adminLists)

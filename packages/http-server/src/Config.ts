@@ -14,6 +14,8 @@ export interface ServiceConfig {
   readonly database: Database
   /** `PARLEY_DATA_DIR`: the embedded database, and the generated admin token and secret key. */
   readonly dataDir: string
+  /** `PARLEY_MEDIA_DIR`: where downloaded media files are kept, so they outlive WhatsApp's retention; unset: none. */
+  readonly mediaDir: Option.Option<string>
   readonly adminToken: Option.Option<Redacted.Redacted<string>>
   readonly secretKey: Option.Option<Redacted.Redacted<string>>
   /** `PARLEY_PREVIOUS_SECRET_KEYS`: retired keys that still open stored tokens until they are re-sealed. */
@@ -266,6 +268,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       host,
       database,
       dataDir: set(env, "PARLEY_DATA_DIR") ?? defaults.dataDir,
+      mediaDir: Option.fromNullable(set(env, "PARLEY_MEDIA_DIR")),
       adminToken,
       secretKey,
       previousSecretKeys,

@@ -6,6 +6,7 @@
 
 import { randomUUID } from "node:crypto"
 import { type HttpApp, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Media } from "@parley/core"
 import { Cause, Context, Effect, Option } from "effect"
 import {
   ApiError,
@@ -41,6 +42,21 @@ export interface EdgeOptions {
 }
 
 export const defaults = { maxBodyBytes: 1024 * 1024, maxWebhookBodyBytes: 4 * 1024 * 1024 } as const
+
+/** The one route that takes a multipart body: media uploads, streamed to disk by its handler. */
+export const uploadPath = "/v1/messaging/media"
+
+/** An upload's body: the largest file WhatsApp takes, plus room for the form around it. */
+export const maxUploadBodyBytes = Media.maxUploadBytes + 64 * 1024
+
+const formDataType = /^\s*multipart\/form-data\s*;/i
+
+/**
+ * Whether this is a media upload: POST to the upload path with a multipart/form-data body of declared length.
+ * A multipart body without a length is refused (411) before it is read: an empty one never ends (see below).
+ */
+const isUpload = (request: HttpServerRequest.HttpServerRequest, path: string): boolean =>
+  request.method === "POST" && path === uploadPath && formDataType.test(request.headers["content-type"] ?? "")
 
 /**
  * Deepest nesting of arrays and objects in an API request body. No body the API defines goes past 5 levels; a
@@ -202,20 +218,31 @@ export const make =
       const requestId = incoming !== undefined && requestIdPattern.test(incoming) ? incoming : randomUUID()
       const info: RequestInfo["Type"] = { requestId }
       const path = pathOf(request.url)
+      const upload = isUpload(request, path)
       const limit = path.startsWith("/webhooks/")
         ? (options.maxWebhookBodyBytes ?? defaults.maxWebhookBodyBytes)
-        : (options.maxBodyBytes ?? defaults.maxBodyBytes)
+        : upload
+          ? maxUploadBodyBytes
+          : (options.maxBodyBytes ?? defaults.maxBodyBytes)
 
-      const declared = Number(request.headers["content-length"] ?? "0")
+      const length = request.headers["content-length"]
+      const declared = Number(length ?? "0")
       const refused =
         Number.isFinite(declared) && declared > limit
           ? payloadTooLarge(limit)
-          : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasUnacceptedBody(request, path)
-            ? unsupportedMediaType(formRoutes.has(path) ? "application/x-www-form-urlencoded" : "application/json")
-            : undefined
+          : upload
+            ? length === undefined || declared === 0
+              ? ApiError.make(411, "length_required", "an upload must declare its Content-Length (and not be empty)")
+              : undefined
+            : path === uploadPath && request.method === "POST"
+              ? unsupportedMediaType("multipart/form-data")
+              : (path.startsWith("/v1/") || path.startsWith("/webhooks/")) && hasUnacceptedBody(request, path)
+                ? unsupportedMediaType(formRoutes.has(path) ? "application/x-www-form-urlencoded" : "application/json")
+                : undefined
       // API bodies are read here first (the platform keeps the text for the decoder); webhooks read their raw bytes.
+      // An upload is streamed by its handler instead.
       const checked =
-        path.startsWith("/v1/") && hasBody(request)
+        path.startsWith("/v1/") && hasBody(request) && !upload
           ? Effect.flatMap(request.text, (text) =>
               nestsDeeperThan(text, maxJsonDepth)
                 ? Effect.fail(invalidRequest([{ path: "", message: `nests deeper than ${maxJsonDepth} levels` }]))

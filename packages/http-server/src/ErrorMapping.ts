@@ -12,6 +12,12 @@ import type {
   IdempotencyKeyReused,
   InvalidCursor,
   InvalidRequest,
+  MediaCorrupted,
+  MediaGone,
+  MediaTooLarge,
+  MediaTypeUnsupported,
+  MessageHasNoMedia,
+  MessageNotFound,
   MissingScope,
   ServiceWindowClosed,
   StorageError,
@@ -50,6 +56,12 @@ export type DomainError =
   | ApiKeys.ApiKeyRejected
   | TemplateSync.TemplateSyncUnavailable
   | SecretRotation.AccessTokensUnreadable
+  | MessageNotFound
+  | MessageHasNoMedia
+  | MediaGone
+  | MediaCorrupted
+  | MediaTooLarge
+  | MediaTypeUnsupported
   | WebhookEndpoints.WebhookEndpointNotFound
   | WebhookEndpoints.WebhookEndpointOwnerNotFound
   | TargetRefused
@@ -168,6 +180,37 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
       return ApiError.make(422, "webhook_url_refused", error.message, { reason: error.reason })
     case "StorageError":
       return databaseUnavailable()
+    case "MessageNotFound":
+      return ApiError.make(404, "message_not_found", "no such message in this business", {
+        messageId: error.messageId
+      })
+    case "MessageHasNoMedia":
+      return ApiError.make(404, "message_has_no_media", "this message carries no file", { messageId: error.messageId })
+    case "MediaGone":
+      return ApiError.make(
+        410,
+        "media_gone",
+        "WhatsApp no longer keeps this file (media is kept for a limited time) and Parley holds no copy"
+      )
+    case "MediaCorrupted":
+      return ApiError.make(
+        502,
+        "media_corrupted",
+        "WhatsApp sent bytes that do not match the file's SHA-256; nothing was kept, retry later",
+        { expected: error.expected, actual: error.actual }
+      )
+    case "MediaTooLarge":
+      return ApiError.make(413, "media_too_large", error.message, {
+        type: error.kind,
+        mimeType: error.mimeType,
+        sizeBytes: error.sizeBytes,
+        limitBytes: error.maxBytes
+      })
+    case "MediaTypeUnsupported":
+      return ApiError.make(415, "media_type_unsupported", error.message, {
+        mimeType: error.mimeType,
+        allowed: error.allowed
+      })
   }
 }
 
@@ -202,6 +245,12 @@ const domainTags = new Set<string>([
   "DeliveryUnconfirmed",
   "StorageError",
   "AccessTokensUnreadable",
+  "MessageNotFound",
+  "MessageHasNoMedia",
+  "MediaGone",
+  "MediaCorrupted",
+  "MediaTooLarge",
+  "MediaTypeUnsupported",
   "WebhookEndpointNotFound",
   "WebhookEndpointOwnerNotFound",
   "TargetRefused"

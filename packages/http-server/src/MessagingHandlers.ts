@@ -5,9 +5,9 @@
  */
 import { HttpApiBuilder, HttpApp, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Inbox, InvalidRequest, RequestIssue, type SendReceipt } from "@parley/core"
+import { Inbox, InvalidRequest, type Media, RequestIssue, type SendReceipt } from "@parley/core"
 import { Effect, Option } from "effect"
-import { Api } from "./Api.js"
+import { Api, type SendMediaBody } from "./Api.js"
 import { type ApiError, invalidCursor, invalidRequest } from "./ApiError.js"
 import { CursorSigning } from "./CursorSigning.js"
 import { type DomainError, toApiError } from "./ErrorMapping.js"
@@ -64,6 +64,9 @@ const renameTemplateFields = (error: DomainError): DomainError =>
       })
     : error
 
+/** The media body by the core's names (`type` is the core's `kind`). */
+const mediaInput = ({ type, ...rest }: typeof SendMediaBody.Type): Media.SendMediaInput => ({ kind: type, ...rest })
+
 /** `toApiError`, with an invalid cursor's 400 naming the query parameter it came in. */
 const naming =
   (parameter: "cursor" | "before") =>
@@ -115,9 +118,11 @@ export const MessagingLive = HttpApiBuilder.group(Api, "messaging", (handlers) =
         Effect.gen(function* () {
           const actor = yield* CurrentActor
           const idempotencyKey = yield* idempotencyKeyOf(request, headers["idempotency-key"])
-          const receipt = yield* inbox
-            .sendText(actor, path.id, payload, { idempotencyKey })
-            .pipe(Effect.mapError(toApiError))
+          const receipt = yield* (
+            "text" in payload
+              ? inbox.sendText(actor, path.id, payload, { idempotencyKey })
+              : inbox.sendMedia(actor, path.id, mediaInput(payload), { idempotencyKey })
+          ).pipe(Effect.mapError(toApiError))
           return yield* answer(receipt, "Message sent", "sendText")
         })
       )

@@ -7,7 +7,7 @@
 import { HttpApiBuilder, type HttpServer, type HttpServerError, OpenApi } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { GatewayRouter, Inbox, layerUuidV7 } from "@parley/core"
+import { GatewayRouter, Inbox, layerUuidV7, MediaLibrary } from "@parley/core"
 import {
   ApiKeys,
   Listing,
@@ -35,6 +35,8 @@ import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
+import * as MediaDirectory from "./MediaDirectory.js"
+import { MediaLive } from "./MediaHandlers.js"
 import { MessagingLive } from "./MessagingHandlers.js"
 import * as Metrics from "./Metrics.js"
 import { makeHandle, type ServerHandle, shutdownGrace } from "./NodeServer.js"
@@ -112,6 +114,11 @@ export interface ServerOptions {
   readonly maintenance?: Maintenance.MaintenanceOptions | undefined
   /** How long a send whose outcome is unknown stays `pending` before it fails (default 15 minutes). */
   readonly unconfirmedSendTimeout?: Duration.DurationInput | undefined
+  /**
+   * A directory where the first download of a message's file keeps a copy, so it outlives WhatsApp's retention
+   * (`PARLEY_MEDIA_DIR`). Unset: files are always streamed from WhatsApp.
+   */
+  readonly mediaDir?: string | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
   /**
@@ -228,6 +235,11 @@ export const layer = <E>(
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(
     Layer.provideMerge(
+      options.mediaDir === undefined
+        ? MediaLibrary.layer
+        : MediaLibrary.layer.pipe(Layer.provide(MediaDirectory.layer(options.mediaDir)))
+    ),
+    Layer.provideMerge(
       Inbox.layer(
         options.unconfirmedSendTimeout === undefined ? {} : { unconfirmedSendTimeout: options.unconfirmedSendTimeout }
       )
@@ -239,6 +251,7 @@ export const layer = <E>(
   const api = HttpApiBuilder.api(Api).pipe(
     Layer.provide([
       MessagingLive,
+      MediaLive,
       AdminHandlersLive,
       AdminListHandlersLive,
       AdminWebhooksLive,

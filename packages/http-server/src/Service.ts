@@ -95,6 +95,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           metrics: config.metrics,
           tracing: Tracing.fromEndpoint(config.otlpEndpoint),
           unconfirmedSendTimeout: Duration.seconds(config.unconfirmedSendTimeoutSeconds),
+          mediaDir: Option.getOrUndefined(config.mediaDir),
           authFailuresPerMinute: config.authFailuresPerMinute,
           cursorSecret: secretKey,
           // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.

@@ -85,20 +85,36 @@ describe("the OpenAPI document", () => {
         const op = operation as {
           operationId?: string
           summary?: string
-          requestBody?: { content: Record<string, { schema: { $ref?: string; examples?: unknown } }> }
+          requestBody?: {
+            content: Record<
+              string,
+              {
+                schema: {
+                  $ref?: string
+                  examples?: unknown
+                  anyOf?: ReadonlyArray<{ $ref?: string; examples?: unknown }>
+                }
+              }
+            >
+          }
         }
         expect(op.operationId, `${method} ${path}`).toBeTruthy()
         expect(op.summary, `${method} ${path}`).toBeTruthy()
         for (const media of Object.values(op.requestBody?.content ?? {})) {
-          const ref = media.schema.$ref
-          const schema = ref === undefined ? media.schema : schemas[ref.replace("#/components/schemas/", "")]
-          expect(Array.isArray(schema?.examples) && schema.examples.length > 0, `${method} ${path}`).toBe(true)
+          // A body of several shapes (text or media) has examples on each of them.
+          for (const member of media.schema.anyOf ?? [media.schema]) {
+            const ref = member.$ref
+            const schema = ref === undefined ? member : schemas[ref.replace("#/components/schemas/", "")]
+            expect(Array.isArray(schema?.examples) && schema.examples.length > 0, `${method} ${path}`).toBe(true)
+          }
         }
       }
     }
     // Every example is a valid request: decoding it with the endpoint's own schema succeeds.
     for (const body of [
       Api.SendTextBody,
+      Api.SendMediaBody,
+      Api.SendMessageBody,
       Api.SendTemplateBody,
       Api.UpdateConversationBody,
       Api.CreateBusinessBody,

@@ -18,6 +18,7 @@ import {
   ProviderMisconfigured,
   ProviderRejected,
   RecipientInvalid,
+  type SendMedia,
   type SendTemplate,
   type SendText,
   TemplateRejected,
@@ -260,7 +261,43 @@ export const make = (options: Options): Effect.Effect<MessagingGateway["Type"], 
         yield* TwilioHttp.retrying(TwilioHttp.execute(client, request, requestTimeout), policy, { idempotent: true })
       }).pipe(Effect.withSpan("TwilioGateway.markRead"))
 
-    return MessagingGateway.of({ sendText, sendTemplate, markRead })
+    // Twilio sends WhatsApp media by URL only (`MediaUrl`, fetched by Twilio); it has no upload endpoint whose ids
+    // WhatsApp sends take, so a media id is refused before anything is sent.
+    const sendMedia = (input: SendMedia) => {
+      const { media } = input
+      if (media.link === undefined) {
+        return Effect.fail(
+          new ProviderRejected({
+            code: null,
+            title: "Twilio sends WhatsApp media by https link only (MediaUrl); an uploaded media id cannot be sent"
+          })
+        )
+      }
+      return send(input.from, input.to, {
+        MediaUrl: media.link,
+        ...(media.caption === undefined ? {} : { Body: media.caption })
+      }).pipe(
+        Effect.withSpan("TwilioGateway.sendMedia", {
+          attributes: { "parley.message_id": input.messageId, "twilio.media_kind": media.kind }
+        })
+      )
+    }
+
+    // Not built yet: reading a customer's media needs its MediaUrl (message SID + media SID) with Basic auth, and
+    // uploads have no Twilio counterpart. Both refuse with a typed error, never by sending something else.
+    const fetchMedia = () =>
+      Effect.fail(
+        new ProviderRejected({ code: null, title: "downloading media through the Twilio gateway is not supported yet" })
+      )
+    const uploadMedia = () =>
+      Effect.fail(
+        new ProviderRejected({
+          code: null,
+          title: "Twilio has no media upload for WhatsApp sends: send the file by https link instead"
+        })
+      )
+
+    return MessagingGateway.of({ sendText, sendTemplate, sendMedia, fetchMedia, uploadMedia, markRead })
   })
 
 export const layer = (options: Options): Layer.Layer<MessagingGateway, never, HttpClient.HttpClient> =>

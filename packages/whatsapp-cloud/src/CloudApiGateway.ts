@@ -13,12 +13,15 @@ import {
   ProviderUnavailable,
   type RateLimit,
   RateLimitStore,
+  type SendMedia,
   type SendTemplate,
   type SendText,
   type WhatsAppNumber
 } from "@parley/core"
 import { Clock, Config, type ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as GraphHttp from "./internal/graphHttp.js"
+import * as MediaOperations from "./internal/mediaOperations.js"
+import * as MediaPayload from "./MediaPayload.js"
 import * as MessagePayload from "./MessagePayload.js"
 import * as ProviderMetrics from "./ProviderMetrics.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -53,6 +56,11 @@ export interface Options {
   readonly maxQueueWait?: Duration.DurationInput
   /** Ask WhatsApp to preview the first link of a text (default false). */
   readonly previewUrls?: boolean
+  /**
+   * Hosts a media download URL may point at (the number's token goes with it). Default `lookaside.fbsbx.com`;
+   * the Graph API's own origin (`baseUrl`) is always allowed.
+   */
+  readonly mediaHosts?: ReadonlyArray<string>
   /** Applied to the `HttpClient` (tracing, proxies, extra headers). */
   readonly transformClient?: (client: HttpClient.HttpClient) => HttpClient.HttpClient
 }
@@ -84,6 +92,7 @@ export interface Settings {
   readonly pairRate: { readonly burst: number; readonly every: Duration.Duration } | false
   readonly maxQueueWait: Duration.Duration
   readonly previewUrls: boolean
+  readonly mediaHosts: ReadonlyArray<string>
 }
 
 export const settings = (options: Options = {}): Settings => ({
@@ -108,7 +117,8 @@ export const settings = (options: Options = {}): Settings => ({
           every: Duration.decode(options.pairRate?.every ?? defaults.pairEvery)
         },
   maxQueueWait: Duration.decode(options.maxQueueWait ?? defaults.maxQueueWait),
-  previewUrls: options.previewUrls ?? false
+  previewUrls: options.previewUrls ?? false,
+  mediaHosts: options.mediaHosts ?? MediaOperations.defaultMediaHosts
 })
 
 const decodeSendResponse = Schema.decodeUnknownEither(Schema.parseJson(MessagePayload.SendResponse))
@@ -315,6 +325,20 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
         })
       )
 
+    const sendMedia = (input: SendMedia) =>
+      send(input.from, MessagePayload.recipientOf(input.to), MediaPayload.mediaMessage(input)).pipe(
+        ProviderMetrics.countSend("media"),
+        Effect.withSpan("CloudApiGateway.sendMedia", {
+          attributes: {
+            "parley.message_id": input.messageId,
+            "whatsapp.phone_number_id": input.from.providerPhoneNumberId,
+            "whatsapp.media_kind": input.media.kind
+          }
+        })
+      )
+
+    const media = MediaOperations.make(client, config)
+
     const markRead = (input: { readonly from: WhatsAppNumber; readonly providerMessageId: string }) =>
       GraphHttp.retrying(
         GraphHttp.execute(
@@ -331,7 +355,14 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
         })
       )
 
-    return MessagingGateway.of({ sendText, sendTemplate, markRead })
+    return MessagingGateway.of({
+      sendText,
+      sendTemplate,
+      sendMedia,
+      fetchMedia: media.fetchMedia,
+      uploadMedia: media.uploadMedia,
+      markRead
+    })
   })
 
 export const layer = (options: Options = {}): Layer.Layer<MessagingGateway, never, HttpClient.HttpClient> =>

@@ -62,7 +62,7 @@ const countOf = (kind: string, outcome: string, code: string) =>
 
 /** Counts a send when it settles: `sent`, or the error's tag with Meta's code when there is one. */
 export const countSend =
-  (kind: "text" | "template") =>
+  (kind: "text" | "template" | "media") =>
   <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.onExit(effect, (exit) => {
       if (exit._tag === "Success") return countOf(kind, "sent", "")

@@ -13,6 +13,7 @@ import {
   CustomerIdentity,
   DeliveryFailure,
   type InboundMessage,
+  type MediaKind,
   MediaReference,
   MessageId,
   type MessageType,
@@ -263,14 +264,20 @@ const customerOf = (
   return Either.right({ customer: new CustomerIdentity({ phone, userId }, true), name })
 }
 
-const mediaOf = (media: Payload.Media): MediaReference =>
+const mediaOf = (media: Payload.Media, kind: MediaKind): MediaReference =>
   new MediaReference(
     {
       providerMediaId: media.id,
       url: media.url ?? null,
       mimeType: media.mime_type ?? null,
       sha256: media.sha256 ?? null,
-      filename: media.filename ?? null
+      filename: media.filename ?? null,
+      kind,
+      caption: media.caption ?? null,
+      // Webhooks carry no size; a download learns it.
+      sizeBytes: null,
+      voice: media.voice ?? null,
+      animated: media.animated ?? null
     },
     true
   )
@@ -295,23 +302,38 @@ const bodyOf = (content: Payload.MessageContent): Body => {
     case "text":
       return { messageType: "text", text: content.text.body, media: null, content: null }
     case "image":
-      return { messageType: "image", text: content.image.caption ?? null, media: mediaOf(content.image), content: null }
+      return {
+        messageType: "image",
+        text: content.image.caption ?? null,
+        media: mediaOf(content.image, "image"),
+        content: null
+      }
     case "video":
-      return { messageType: "video", text: content.video.caption ?? null, media: mediaOf(content.video), content: null }
+      return {
+        messageType: "video",
+        text: content.video.caption ?? null,
+        media: mediaOf(content.video, "video"),
+        content: null
+      }
     case "audio":
-      return { messageType: "audio", text: null, media: mediaOf(content.audio), content: mediaExtras(content.audio) }
+      return {
+        messageType: "audio",
+        text: null,
+        media: mediaOf(content.audio, "audio"),
+        content: mediaExtras(content.audio)
+      }
     case "document":
       return {
         messageType: "document",
         text: content.document.caption ?? null,
-        media: mediaOf(content.document),
+        media: mediaOf(content.document, "document"),
         content: null
       }
     case "sticker":
       return {
         messageType: "sticker",
         text: null,
-        media: mediaOf(content.sticker),
+        media: mediaOf(content.sticker, "sticker"),
         content: mediaExtras(content.sticker)
       }
     case "location":

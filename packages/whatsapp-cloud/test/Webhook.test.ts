@@ -373,6 +373,21 @@ describe("Webhook.decode: every message type", () => {
     assert.strictEqual(byId("system").text, "Ada changed her number")
   })
 
+  it("every media kind keeps its kind, type, SHA-256, caption, filename, voice and animated on the reference", () => {
+    const fields = (id: string) => {
+      const media = byId(id).media
+      return media === null
+        ? null
+        : [media.kind, media.mimeType, media.sha256, media.caption, media.filename, media.voice, media.animated]
+    }
+    assert.deepStrictEqual(fields("image"), ["image", "image/jpeg", "abc=", "photo", null, null, null])
+    assert.deepStrictEqual(fields("audio"), ["audio", "audio/ogg; codecs=opus", "abc=", null, null, true, null])
+    assert.deepStrictEqual(fields("video"), ["video", "video/mp4", "abc=", "clip", null, null, null])
+    assert.deepStrictEqual(fields("document"), ["document", "application/pdf", "abc=", null, "invoice.pdf", null, null])
+    assert.deepStrictEqual(fields("sticker"), ["sticker", "image/webp", "abc=", null, null, null, false])
+    assert.isNull(byId("image").media?.sizeBytes)
+  })
+
   it("keeps an unknown or unreadable message whole as unsupported", () => {
     const future = byId("future")
     assert.deepStrictEqual(

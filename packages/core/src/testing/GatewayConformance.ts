@@ -10,7 +10,7 @@
  * ```
  */
 import { assert, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Either, type Layer } from "effect"
+import { Chunk, Context, Duration, Effect, Either, type Layer, Stream } from "effect"
 import { CustomerIdentity } from "../Customer.js"
 import { MessageId } from "../Ids.js"
 import { type Accepted, type GatewayError, MessagingGateway } from "../MessagingGateway.js"
@@ -23,7 +23,7 @@ export type ScriptedFailure = GatewayError["_tag"]
 
 /** A request as the backend saw it (retries are separate requests). */
 export interface ObservedRequest {
-  readonly operation: "sendText" | "sendTemplate" | "markRead"
+  readonly operation: "sendText" | "sendTemplate" | "sendMedia" | "markRead"
   /** Our message id as the backend received it (the correlation id for status webhooks), when it had one. */
   readonly messageId: string | null
 }
@@ -56,6 +56,17 @@ export class GatewayHarness extends Context.Tag("@parley/core/testing/GatewayHar
     readonly passesMessageId?: boolean
     /** A provider id of an inbound message, for `markRead` (default `wamid.CONFORMANCE`). */
     readonly inboundMessageId?: string
+    /**
+     * The backend's files, when the adapter opens and uploads media: `put` gives the backend a file as if a customer
+     * had sent it (answering its media id), `expire` makes it forget one. Without it (an adapter that cannot open or
+     * upload files yet), the suite checks that those operations fail with a typed error instead.
+     */
+    readonly media?: {
+      readonly put: (file: { readonly mimeType: string; readonly bytes: Uint8Array }) => Effect.Effect<string>
+      readonly expire: (providerMediaId: string) => Effect.Effect<void>
+    }
+    /** Whether the provider sends media by an uploaded media id as well as by link (Meta: yes). Default true. */
+    readonly sendsMediaById?: boolean
   }
 >() {}
 
@@ -154,6 +165,98 @@ export const runGatewayConformance = <E>(
         accepted.forEach(assertAccepted)
         assert.strictEqual(new Set(accepted.map((a) => a.providerMessageId)).size, accepted.length)
         assert.strictEqual((yield* backend.requests).length, accepted.length)
+      })
+    )
+
+    const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
+      Effect.map(Stream.runCollect(stream), (chunks) => {
+        const all = Chunk.toReadonlyArray(chunks)
+        const out = new Uint8Array(all.reduce((n, c) => n + c.length, 0))
+        let offset = 0
+        for (const chunk of all) {
+          out.set(chunk, offset)
+          offset += chunk.length
+        }
+        return out
+      })
+
+    const file = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256)
+
+    it.scoped("opens a file it holds: its bytes, type and size", () =>
+      Effect.gen(function* () {
+        const { backend, gateway } = yield* setup
+        if (backend.media === undefined) {
+          const error = yield* Effect.flip(gateway.fetchMedia({ from: backend.from, providerMediaId: "1" }))
+          assert.isString(error._tag)
+          return
+        }
+        const id = yield* backend.media.put({ mimeType: "application/pdf", bytes: file })
+        const opened = yield* gateway.fetchMedia({ from: backend.from, providerMediaId: id })
+        assert.strictEqual(opened.mimeType, "application/pdf")
+        assert.isTrue(opened.sizeBytes === null || opened.sizeBytes === file.length)
+        assert.deepStrictEqual(yield* collect(opened.body), file)
+      })
+    )
+
+    it.scoped("answers MediaGone for a file it no longer holds", () =>
+      Effect.gen(function* () {
+        const { backend, gateway } = yield* setup
+        if (backend.media === undefined) return
+        const id = yield* backend.media.put({ mimeType: "image/png", bytes: file.subarray(0, 100) })
+        yield* backend.media.expire(id)
+        const error = yield* Effect.flip(gateway.fetchMedia({ from: backend.from, providerMediaId: id }))
+        assert.strictEqual(error._tag, "MediaGone")
+      })
+    )
+
+    it.scoped("uploads a file and answers an id it can then open (or refuses uploads with a typed error)", () =>
+      Effect.gen(function* () {
+        const { backend, gateway } = yield* setup
+        const upload = gateway.uploadMedia({
+          from: backend.from,
+          mimeType: "image/jpeg",
+          filename: "photo.jpg",
+          sizeBytes: file.length,
+          body: Stream.fromIterable([file.subarray(0, 1000), file.subarray(1000)])
+        })
+        if (backend.media === undefined) {
+          assert.strictEqual((yield* Effect.flip(upload))._tag, "ProviderRejected")
+          return
+        }
+        const { providerMediaId } = yield* upload
+        assert.isAbove(providerMediaId.length, 0)
+        const opened = yield* gateway.fetchMedia({ from: backend.from, providerMediaId })
+        assert.deepStrictEqual(yield* collect(opened.body), file)
+      })
+    )
+
+    it.effect("sends media by link (and by id where the provider takes ids), passing our message id along", () =>
+      Effect.gen(function* () {
+        const { backend, gateway, observedId } = yield* setup
+        assertAccepted(
+          yield* gateway.sendMedia({
+            from: backend.from,
+            to: customer,
+            messageId: messageId(71),
+            media: { kind: "image", link: "https://example.com/parcel.jpg", caption: "your parcel" }
+          })
+        )
+        const byId = gateway.sendMedia({
+          from: backend.from,
+          to: customer,
+          messageId: messageId(70),
+          media: { kind: "document", providerMediaId: "1834915043569604", filename: "invoice.pdf", caption: "A-1" }
+        })
+        if (backend.sendsMediaById === false) {
+          assert.strictEqual((yield* Effect.flip(byId))._tag, "ProviderRejected")
+          assert.deepStrictEqual(yield* backend.requests, [{ operation: "sendMedia", messageId: observedId(71) }])
+          return
+        }
+        assertAccepted(yield* byId)
+        assert.deepStrictEqual(yield* backend.requests, [
+          { operation: "sendMedia", messageId: observedId(71) },
+          { operation: "sendMedia", messageId: observedId(70) }
+        ])
       })
     )
 

@@ -628,7 +628,12 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
               url: "https://example.com/x.jpg",
               mimeType: "image/jpeg",
               sha256: "abc",
-              filename: null
+              filename: null,
+              kind: "image",
+              caption: "caption ✓ ünïcode",
+              sizeBytes: 123_456,
+              voice: null,
+              animated: false
             }),
             content: { nested: { a: [1, 2, 3] }, flag: true },
             replyToProviderMessageId: "wamid.PARENT",

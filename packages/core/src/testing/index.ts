@@ -4,6 +4,8 @@
 
 export * as FakeGateway from "./FakeGateway.js"
 export * from "./GatewayConformance.js"
+export * from "./MediaStoreContract.js"
+export * as MemoryMediaStore from "./MemoryMediaStore.js"
 export * as MemoryStorage from "./MemoryStorage.js"
 export * from "./RateLimitStoreContract.js"
 export * from "./StorageContract.js"

@@ -102,6 +102,8 @@ export interface HarnessOptions {
   /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
   readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
+  /** Keep copies of downloaded media here (`PARLEY_MEDIA_DIR`). */
+  readonly mediaDir?: string
   /** Outbound webhooks (off by default here: no delivery worker unless a test asks for one). */
   readonly outboundWebhooks?: Server.ServerOptions["outboundWebhooks"]
   /** `PARLEY_PUBLIC_URL`: what Twilio's webhooks are signed over (default `https://parley.test`). */
@@ -161,6 +163,7 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             webhookProcessing: { retryDelay: "50 millis", ...options.webhookProcessing },
             beforeStart: options.beforeStart,
             unconfirmedSendTimeout: options.unconfirmedSendTimeout,
+            mediaDir: options.mediaDir,
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
             tracing: options.tracing,

@@ -189,6 +189,36 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
     })
   )
   if (text.data.direction !== "outbound") throw new Error("sendText did not answer the outbound message")
+
+  // Media: upload a file (multipart), send it by its id, download it back through the message.
+  const pdf = new Blob(["%PDF-1.4 generated client"], { type: "application/pdf" })
+  const uploaded = ok(
+    "uploadMedia",
+    await messaging.POST("/v1/messaging/media", {
+      body: { whatsappNumberId: number.data.id, file: "" },
+      bodySerializer: () => {
+        const form = new FormData()
+        form.append("whatsappNumberId", number.data.id)
+        form.append("file", pdf, "invoice.pdf")
+        return form
+      }
+    })
+  )
+  const document = ok(
+    "sendMedia",
+    await messaging.POST("/v1/messaging/conversations/{id}/messages", {
+      params: { path: { id: conversationId } },
+      body: { type: "document", mediaId: uploaded.data.mediaId, filename: "invoice.pdf", caption: "Your invoice" }
+    })
+  )
+  const file = ok(
+    "getMessageMedia",
+    await messaging.GET("/v1/messaging/messages/{id}/media", {
+      params: { path: { id: document.data.id } },
+      parseAs: "text"
+    })
+  )
+  if (file !== "%PDF-1.4 generated client") throw new Error("getMessageMedia answered other bytes")
   ok(
     "sendTemplate",
     await messaging.POST("/v1/messaging/messages/template", {

@@ -15,9 +15,11 @@ import { RequiredScope } from "../../src/Security.js"
 import {
   createTenant,
   customerWrites,
+  type Envelope,
   type ErrorReply,
   engines,
   type Harness,
+  nextPhone,
   type Reply,
   start,
   type Tenant
@@ -35,6 +37,8 @@ interface Target {
   /** An outbound webhook endpoint (one of the key's business, unless a variant says otherwise). */
   readonly webhookEndpointId: string
   readonly phone: string
+  /** A message with a file (own, another business's, missing or malformed, like the conversation). */
+  readonly messageId: string
   /** A body that fits the endpoint, or a deliberately wrong one. */
   readonly body: (typeof bodyKinds)[number]
 }
@@ -55,6 +59,25 @@ const bodyOf = (t: Target, valid: unknown) => {
     case "malformed":
       return { raw: "{not json" }
   }
+}
+
+/** A media upload as a client sends it (multipart), with the body kinds' multipart counterparts. */
+const upload = async (h: Harness, t: Target): Promise<Reply<ErrorReply>> => {
+  const form = new FormData()
+  if (t.body !== "empty") form.append("whatsappNumberId", t.numberId)
+  if (t.body === "unknown-field") form.append("leak", "true")
+  if (t.body !== "empty") form.append("file", new Blob([new Uint8Array(16)], { type: "image/png" }), "a.png")
+  const init: RequestInit =
+    t.body === "malformed"
+      ? { body: "{not json", headers: { "content-type": "multipart/form-data; boundary=x" } }
+      : { body: form }
+  const response = await fetch(`${h.url}/v1/messaging/media`, {
+    method: "POST",
+    ...init,
+    headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${t.key}` }
+  })
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, text, body: JSON.parse(text) as ErrorReply }
 }
 
 /** Each messaging endpoint, by its name in the API, with the scope it needs (as docs/api.md states). */
@@ -153,7 +176,32 @@ const endpoints: Readonly<Record<string, EndpointCase>> = {
         key: t.key,
         ...bodyOf(t, { eventId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b" })
       })
-  }
+  },
+  getMessageMedia: {
+    scope: "messaging:messages:read",
+    call: (h, t) => h.call("GET", `/v1/messaging/messages/${t.messageId}/media`, { key: t.key })
+  },
+  uploadMedia: { scope: "messaging:messages:send", call: upload }
+}
+
+/** A customer of `t` sends a photo; answers the message's id. */
+const customerSendsPhoto = async (h: Harness, t: Tenant) => {
+  const held = h.fake.media.put({ mimeType: "image/png", bytes: new Uint8Array(64) })
+  const from = nextPhone()
+  await h.webhook(h.fake.inboundMediaPayload({ from, kind: "image", media: held, phoneNumberId: t.phoneNumberId }))
+  const found = await h.call<Envelope<ReadonlyArray<{ id: string }>>>(
+    "GET",
+    `/v1/messaging/conversations?search=${from}`,
+    { key: t.key }
+  )
+  const detail = await h.call<Envelope<{ messages: ReadonlyArray<{ id: string }> }>>(
+    "GET",
+    `/v1/messaging/conversations/${found.body.data[0]?.id}`,
+    { key: t.key }
+  )
+  const id = detail.body.data.messages[0]?.id
+  if (id === undefined) throw new Error("the photo did not arrive")
+  return id
 }
 
 const idKinds = ["own", "foreign", "missing", "malformed"] as const
@@ -184,6 +232,8 @@ describe.each(list)("scopes on $name", (engine) => {
   let b: Tenant
   let own: { conversationId: string; phone: string }
   let foreignConversationId: string
+  let ownMessageId: string
+  let foreignMessageId: string
   let ownEndpointId: string
   let foreignEndpointId: string
   const keys = new Map<ReadonlyArray<Scope>, string>()
@@ -196,6 +246,8 @@ describe.each(list)("scopes on $name", (engine) => {
     const written = await customerWrites(h, a)
     own = { conversationId: written.conversation.id, phone: written.phone }
     foreignConversationId = (await customerWrites(h, b)).conversation.id
+    ownMessageId = await customerSendsPhoto(h, a)
+    foreignMessageId = await customerSendsPhoto(h, b)
     const endpointOf = async (t: Tenant) =>
       (
         await h.admin<{ data: { id: string } }>("POST", `/businesses/${t.businessId}/webhook-endpoints`, {
@@ -221,6 +273,7 @@ describe.each(list)("scopes on $name", (engine) => {
           businessId: a.businessId,
           webhookEndpointId: ownEndpointId,
           phone: own.phone,
+          messageId: ownMessageId,
           body: "valid"
         })
         requests++
@@ -250,10 +303,10 @@ describe.each(list)("scopes on $name", (engine) => {
         async (c) => {
           const endpoint = endpoints[c.endpoint]!
           const ids = {
-            own: [own.conversationId, a.numberId],
-            foreign: [foreignConversationId, b.numberId],
-            missing: [randomUUID(), randomUUID()],
-            malformed: ["not-a-uuid", "%00'"]
+            own: [own.conversationId, a.numberId, ownMessageId],
+            foreign: [foreignConversationId, b.numberId, foreignMessageId],
+            missing: [randomUUID(), randomUUID(), randomUUID()],
+            malformed: ["not-a-uuid", "%00'", "not-a-uuid"]
           } as const
           const endpointIds = {
             own: ownEndpointId,
@@ -265,6 +318,7 @@ describe.each(list)("scopes on $name", (engine) => {
             key: keys.get(c.subset)!,
             conversationId: ids[c.conversation][0],
             numberId: ids[c.number][1],
+            messageId: ids[c.conversation][2],
             businessId: a.businessId,
             webhookEndpointId: endpointIds[c.conversation],
             phone: own.phone,

@@ -488,7 +488,7 @@ export class FakeTwilioApiServer {
           ? 21606
           : rawVariables !== undefined && contentSid === null
             ? 21654
-            : body === null && contentSid === null
+            : body === null && contentSid === null && field("MediaUrl") === undefined
               ? 21619
               : parsed === "invalid"
                 ? 21656

@@ -105,6 +105,7 @@ const harness = Layer.effect(
       from: number,
       template,
       passesMessageId: false,
+      sendsMediaById: false,
       inboundMessageId: "SM00000000000000000000000000000099",
       script: (failure, times) => fake.fail({ fault: faultFor(failure), times }),
       reset: fake.reset,
@@ -118,7 +119,9 @@ const harness = Layer.effect(
                   ? "markRead"
                   : r.form.some(([k]) => k === "ContentSid")
                     ? "sendTemplate"
-                    : "sendText",
+                    : r.form.some(([k]) => k === "MediaUrl")
+                      ? "sendMedia"
+                      : "sendText",
               messageId: null
             })
           )

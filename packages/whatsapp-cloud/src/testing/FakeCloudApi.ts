@@ -17,6 +17,7 @@ import { createHmac, randomBytes } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Context, Effect, Layer } from "effect"
+import { FakeMediaStore, type HeldMedia } from "./FakeMedia.js"
 import { isThroughputLevel, phoneNumberIdOf, type ThroughputLevel, ThroughputLevels } from "./FakeThroughput.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -119,6 +120,20 @@ export interface InboundTextWebhook {
   readonly wamid?: string
   /** Unix seconds (default: now). */
   readonly timestamp?: number
+  readonly phoneNumberId?: string
+}
+
+/** A customer's media message: a file the fake holds (`server.media.put`), announced by webhook. */
+export interface InboundMediaWebhook {
+  readonly from: string
+  readonly kind: "image" | "audio" | "video" | "document" | "sticker"
+  readonly media: HeldMedia
+  readonly caption?: string
+  readonly filename?: string
+  readonly voice?: boolean
+  readonly animated?: boolean
+  readonly profileName?: string
+  readonly wamid?: string
   readonly phoneNumberId?: string
 }
 
@@ -304,13 +319,21 @@ export class FakeCloudApiServer {
   #host: string
   #listening = false
   #closed = false
+  /** Files the fake holds, its media routes, and the uploads it received. */
+  readonly media: FakeMediaStore
 
   private constructor(options: Options) {
     this.#options = options
     this.#host = options.host ?? "127.0.0.1"
     this.#templates = options.templates ?? []
     this.#throughput = new ThroughputLevels(options.throughput)
-    this.#server = Http.createServer((req, res) => this.#handle(req, res))
+    this.media = new FakeMediaStore(
+      () => this.url,
+      (token) => options.accessTokens === undefined || (token !== undefined && options.accessTokens.includes(token))
+    )
+    this.#server = Http.createServer((req, res) => {
+      if (!this.media.handle(req, res)) this.#handle(req, res)
+    })
     this.#server.keepAliveTimeout = 60_000
   }
 
@@ -513,6 +536,39 @@ export class FakeCloudApiServer {
     )
   }
 
+  inboundMediaPayload(message: InboundMediaWebhook): unknown {
+    const from = message.from.replace(/\D+/g, "")
+    const object: Record<string, unknown> = {
+      id: message.media.id,
+      mime_type: message.media.mimeType,
+      sha256: message.media.sha256Base64
+    }
+    if (message.caption !== undefined) object.caption = message.caption
+    if (message.filename !== undefined) object.filename = message.filename
+    if (message.voice !== undefined) object.voice = message.voice
+    if (message.animated !== undefined) object.animated = message.animated
+    return this.envelope(
+      {
+        contacts: [{ profile: { name: message.profileName ?? "Sandbox Customer" }, wa_id: from }],
+        messages: [
+          {
+            from,
+            id: message.wamid ?? makeWamid(from),
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            type: message.kind,
+            [message.kind]: object
+          }
+        ]
+      },
+      message.phoneNumberId
+    )
+  }
+
+  /** Emits a customer's media message (webhooks carry the media id, type and base64 SHA-256, never the bytes). */
+  emitInboundMedia(target: WebhookTarget, message: InboundMediaWebhook): Promise<WebhookDelivery> {
+    return this.emitWebhook(target, this.inboundMediaPayload(message))
+  }
+
   /** Emits a customer's text message, as Meta would when they write to the business. */
   emitInboundText(target: WebhookTarget, message: InboundTextWebhook): Promise<WebhookDelivery> {
     return this.emitWebhook(target, this.inboundTextPayload(message))
@@ -697,6 +753,12 @@ export class FakeCloudApiServer {
         return invalid("text.body must be 1 to 4096 characters")
       }
     }
+    if (["image", "audio", "video", "document", "sticker"].includes(message.type)) {
+      const media = content as Record<string, unknown>
+      if ((typeof media.id === "string") === (typeof media.link === "string")) {
+        return invalid(`${message.type} must have exactly one of id or link`)
+      }
+    }
     if (message.type === "template" && typeof (content as Record<string, unknown>).name !== "string") {
       return invalid("template.name is required")
     }
@@ -857,6 +919,7 @@ export class FakeCloudApi extends Context.Tag("@parley/whatsapp-cloud/testing/Fa
       statuses: ReadonlyArray<StatusWebhook>
     ) => Effect.Effect<WebhookDelivery>
     readonly emitInboundText: (target: WebhookTarget, message: InboundTextWebhook) => Effect.Effect<WebhookDelivery>
+    readonly emitInboundMedia: (target: WebhookTarget, message: InboundMediaWebhook) => Effect.Effect<WebhookDelivery>
   }
 >() {}
 
@@ -879,7 +942,8 @@ export const make = (options: Options = {}) =>
       refuseConnections: Effect.promise(() => server.refuseConnections()),
       acceptConnections: Effect.promise(() => server.acceptConnections()),
       emitStatuses: (target, statuses) => Effect.promise(() => server.emitStatuses(target, statuses)),
-      emitInboundText: (target, message) => Effect.promise(() => server.emitInboundText(target, message))
+      emitInboundText: (target, message) => Effect.promise(() => server.emitInboundText(target, message)),
+      emitInboundMedia: (target, message) => Effect.promise(() => server.emitInboundMedia(target, message))
     })
   )
 

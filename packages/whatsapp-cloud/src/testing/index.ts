@@ -3,4 +3,5 @@
  * server's tests, and sandboxes.
  */
 export * as FakeCloudApi from "./FakeCloudApi.js"
+export * as FakeMedia from "./FakeMedia.js"
 export * as FakeThroughput from "./FakeThroughput.js"

@@ -73,11 +73,22 @@ const harness = Layer.effect(
             const body = (typeof r.body === "object" && r.body !== null ? r.body : {}) as Record<string, unknown>
             const callback = body.biz_opaque_callback_data
             return {
-              operation: r.operation === "read" ? "markRead" : body.type === "template" ? "sendTemplate" : "sendText",
+              operation:
+                r.operation === "read"
+                  ? "markRead"
+                  : body.type === "template"
+                    ? "sendTemplate"
+                    : body.type === "text"
+                      ? "sendText"
+                      : "sendMedia",
               messageId: typeof callback === "string" ? callback : null
             }
           })
-      )
+      ),
+      media: {
+        put: ({ mimeType, bytes }) => Effect.sync(() => fake.server.media.put({ mimeType, bytes }).id),
+        expire: (id) => Effect.sync(() => fake.server.media.expire(id))
+      }
     })
   )
 )
