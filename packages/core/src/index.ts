@@ -8,6 +8,9 @@ export * from "./ConversationRepository.js"
 export * as Cursor from "./Cursor.js"
 export { InvalidCursor } from "./Cursor.js"
 export * from "./Customer.js"
+export * as Events from "./Event.js"
+export { type Event, type EventType, eventTypes } from "./Event.js"
+export * from "./EventLog.js"
 export * as Idempotency from "./Idempotency.js"
 export {
   DeliveryUnconfirmed,

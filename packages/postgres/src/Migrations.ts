@@ -15,6 +15,7 @@ import indexPendingOutbound from "./migrations/0006_index_pending_outbound.js"
 import createWebhookItemFailures from "./migrations/0007_create_webhook_item_failures.js"
 import createRateLimitCells from "./migrations/0009_create_rate_limit_cells.js"
 import createEvents from "./migrations/0010_create_events.js"
+import addConversationEventSequence from "./migrations/0015_add_conversation_event_sequence.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
 export const table = "parley_migrations"
@@ -28,7 +29,8 @@ export const loader = Migrator.fromRecord({
   "0006_index_pending_outbound": indexPendingOutbound,
   "0007_create_webhook_item_failures": createWebhookItemFailures,
   "0009_create_rate_limit_cells": createRateLimitCells,
-  "0010_create_events": createEvents
+  "0010_create_events": createEvents,
+  "0015_add_conversation_event_sequence": addConversationEventSequence
 })
 
 /**

@@ -19,6 +19,7 @@ import {
   type DeliveryFailure,
   type DeliveryStatus,
   deliveryStatusRank,
+  Events,
   type InboundRecord,
   InboundRecorded,
   type Message,
@@ -31,6 +32,7 @@ import {
 } from "@parley/core"
 import { Array as Arr, DateTime, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { Integer, json, rankOf, toDate } from "./internal/columns.js"
+import { eventIds, recordEvents } from "./internal/events.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
@@ -41,8 +43,12 @@ const ParkedRow = Schema.Struct({
 })
 const decodeParkedRows = Schema.decodeUnknown(Schema.Array(ParkedRow))
 
-const RaisedRow = Schema.Struct({ raised: Schema.Boolean })
+const statusLiteral = Schema.Literal("pending", "sent", "delivered", "read", "failed")
+const RaisedRow = Schema.Struct({ raised: Schema.Boolean, previous_status: statusLiteral })
 const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
+
+const PreviousRow = Schema.Struct({ previous_status: statusLiteral })
+const decodePreviousRows = Schema.decodeUnknown(Schema.Array(PreviousRow))
 
 const IdRow = Schema.Struct({ id: Schema.String })
 const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
@@ -66,6 +72,23 @@ export const historyStatement = (
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const conversations = yield* ConversationRepository
+  const ids = yield* eventIds
+
+  /** Records message events in the current transaction (see internal/events.ts). */
+  const messageEvents = (
+    type: "message.received" | "message.sent" | "message.status_updated",
+    changes: ReadonlyArray<{ readonly message: Message; readonly conversation?: Conversation | undefined }>
+  ) =>
+    Effect.flatMap(DateTime.now, (now) =>
+      recordEvents(
+        sql,
+        ids,
+        changes.map((change) => Events.messageEvent(type, change.message, change.conversation, now))
+      )
+    )
+  /** `message.status_updated` when the change moved the message's status. */
+  const statusEvent = (previous: DeliveryStatus, message: Message) =>
+    previous === message.deliveryStatus ? Effect.void : messageEvents("message.status_updated", [{ message }])
   const columns = sql.literal(messageColumns)
   const rank = rankOf(sql, "delivery_status")
 
@@ -151,6 +174,7 @@ export const make = Effect.gen(function* () {
           if (updated === undefined) {
             return yield* storageFailure("MessageRepository.recordInbound", "the message's conversation does not exist")
           }
+          yield* messageEvents("message.received", [{ message, conversation: updated }])
           return InboundRecorded.Recorded({ message, conversation: updated })
         })
       )
@@ -308,6 +332,11 @@ export const make = Effect.gen(function* () {
               RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
             for (const c of rows) updated.set(c.id, c)
           }
+          // 5b. The events, in arrival order, each with its conversation as it stands after the batch.
+          yield* messageEvents(
+            "message.received",
+            recorded.map((message) => ({ message, conversation: updated.get(message.conversationId) }))
+          )
           // 6. One outcome per record, in order.
           const recordedById = new Map(recorded.map((m) => [m.id, m] as const))
           const freshIdOf = new Map(
@@ -345,8 +374,9 @@ export const make = Effect.gen(function* () {
               last_outbound_at = GREATEST(last_outbound_at, ${at}::timestamptz),
               last_activity_at = GREATEST(last_activity_at, ${at}::timestamptz)
             WHERE business_id = ${message.businessId} AND id = ${message.conversationId}
-            RETURNING id`
-          if (updated.length === 0) {
+            RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
+          const conversation = updated[0]
+          if (conversation === undefined) {
             return yield* storageFailure(
               "MessageRepository.recordOutbound",
               "the message's conversation does not exist"
@@ -357,6 +387,7 @@ export const make = Effect.gen(function* () {
               UPDATE idempotency_keys SET message_id = ${message.id}
               WHERE business_id = ${message.businessId} AND key = ${record.idempotencyKey.value}`
           }
+          yield* messageEvents("message.sent", [{ message, conversation }])
           return message
         })
       )
@@ -408,16 +439,23 @@ export const make = Effect.gen(function* () {
       .withTransaction(
         Effect.gen(function* () {
           yield* lockProviderId(businessId, providerMessageId)
+          // The subquery locks the row first, so `previous` is the status this UPDATE replaced (for the event).
           const updated = yield* sql`
-            UPDATE messages SET
+            UPDATE messages m SET
               provider_message_id = ${providerMessageId},
-              delivery_status = CASE WHEN ${rank} < ${deliveryStatusRank("sent")}
-                THEN 'sent' ELSE delivery_status END
-            WHERE business_id = ${businessId} AND id = ${id}
-            RETURNING id`
-          if (updated.length === 0) return Option.none<Message>()
+              delivery_status = CASE WHEN ${rankOf(sql, "previous.delivery_status")} < ${deliveryStatusRank("sent")}
+                THEN 'sent' ELSE m.delivery_status END
+            FROM (
+              SELECT id, delivery_status FROM messages WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE
+            ) previous
+            WHERE m.business_id = ${businessId} AND m.id = previous.id
+            RETURNING previous.delivery_status AS previous_status`.pipe(Effect.flatMap(decodePreviousRows))
+          const previous = updated[0]
+          if (previous === undefined) return Option.none<Message>()
           yield* drainParked(businessId, providerMessageId)
-          return yield* select(businessId, id)
+          const message = yield* select(businessId, id)
+          if (Option.isSome(message)) yield* statusEvent(previous.previous_status, message.value)
+          return message
         })
       )
       .pipe(storage("MessageRepository.markSent"))
@@ -431,13 +469,13 @@ export const make = Effect.gen(function* () {
       Effect.flatMap(first),
       Effect.flatMap((updated) =>
         Option.isSome(updated)
-          ? Effect.succeed(updated)
+          ? Effect.as(messageEvents("message.status_updated", [{ message: updated.value }]), updated)
           : Effect.flatMap(select(businessId, id), (current) =>
               Option.isSome(current) && current.value.deliveryStatus !== "failed" ? attempt : Effect.succeed(current)
             )
       )
     )
-    return attempt.pipe(storage("MessageRepository.markFailed"))
+    return sql.withTransaction(attempt).pipe(storage("MessageRepository.markFailed"))
   }
 
   const logEvent = (businessId: BusinessId, update: StatusUpdate, parked: boolean) => {
@@ -472,11 +510,12 @@ export const make = Effect.gen(function* () {
         FOR UPDATE
       ) previous
       WHERE m.business_id = ${businessId} AND m.id = previous.id
-      RETURNING ${rankOf(sql, "previous.delivery_status")} < ${newRank} AS raised`.pipe(
-      Effect.flatMap(decodeRaisedRows),
-      Effect.map((rows) => Option.map(Arr.head(rows), (row) => row.raised))
-    )
+      RETURNING ${rankOf(sql, "previous.delivery_status")} < ${newRank} AS raised,
+        previous.delivery_status AS previous_status`.pipe(Effect.flatMap(decodeRaisedRows), Effect.map(Arr.head))
   }
+
+  const appliedEvent = (applied: StatusApplied) =>
+    applied._tag === "Applied" ? messageEvents("message.status_updated", [{ message: applied.message }]) : Effect.void
 
   const applyStatus = (businessId: BusinessId, update: StatusUpdate) => {
     const failure = update.status === "failed" ? Option.getOrNull(update.failure) : null
@@ -501,6 +540,7 @@ export const make = Effect.gen(function* () {
           const fast = yield* known
           if (Option.isSome(fast)) {
             yield* logEvent(businessId, update, false)
+            yield* appliedEvent(fast.value)
             return fast.value
           }
           yield* lockProviderId(businessId, update.providerMessageId)
@@ -508,6 +548,7 @@ export const make = Effect.gen(function* () {
           const again = yield* known
           if (Option.isSome(again)) {
             yield* logEvent(businessId, update, false)
+            yield* appliedEvent(again.value)
             return again.value
           }
           if (Option.isSome(update.messageId)) {
@@ -517,7 +558,8 @@ export const make = Effect.gen(function* () {
               yield* drainParked(businessId, update.providerMessageId)
               const message = yield* select(businessId, update.messageId.value)
               if (Option.isSome(message)) {
-                return raised.value
+                yield* statusEvent(raised.value.previous_status, message.value)
+                return raised.value.raised
                   ? StatusApplied.Applied({ message: message.value })
                   : StatusApplied.Unchanged({ message: message.value })
               }
@@ -549,7 +591,17 @@ export const make = Effect.gen(function* () {
       UPDATE messages SET
         delivery_status = 'failed', failure_code = ${input.failure.code}, failure_title = ${input.failure.title}
       WHERE (business_id, id) IN (SELECT business_id, id FROM due) AND delivery_status = 'pending'
-      RETURNING ${columns}`.pipe(Effect.flatMap(decodeMessages), storage("MessageRepository.expireUnconfirmed"))
+      RETURNING ${columns}`.pipe(
+      Effect.flatMap(decodeMessages),
+      Effect.tap((failed) =>
+        messageEvents(
+          "message.status_updated",
+          failed.map((message) => ({ message }))
+        )
+      ),
+      sql.withTransaction,
+      storage("MessageRepository.expireUnconfirmed")
+    )
 
   const findById = (businessId: BusinessId, id: MessageId) =>
     select(businessId, id).pipe(storage("MessageRepository.findById"))

@@ -2,14 +2,20 @@
  * `TemplateCatalog` over a `SqlClient`: one row per (business, key), components as jsonb in Meta's format.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { type BusinessId, type Template, TemplateCatalog } from "@parley/core"
-import { Array as Arr, Effect, Layer } from "effect"
+import { type BusinessId, Events, type Template, TemplateCatalog, TemplateStatus } from "@parley/core"
+import { Array as Arr, Effect, Layer, Option, Schema } from "effect"
 import { json } from "./internal/columns.js"
+import { eventIds, recordEvents } from "./internal/events.js"
 import { decodeTemplates, templateColumns } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
+const decodePrevious = Schema.decodeUnknown(
+  Schema.Array(Schema.Struct({ previous_status: Schema.NullOr(TemplateStatus) }))
+)
+
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const ids = yield* eventIds
   const columns = sql.literal(templateColumns)
 
   const findByKey = (businessId: BusinessId, key: string) =>
@@ -25,8 +31,13 @@ export const make = Effect.gen(function* () {
       storage("TemplateCatalog.list")
     )
 
+  // A status change records `template.status_updated` in the same transaction; `previous` locks the row first, so
+  // the status it reads is the one this statement replaces.
   const upsert = (template: Template) =>
     sql`
+      WITH previous AS (
+        SELECT status FROM templates WHERE business_id = ${template.businessId} AND key = ${template.key} FOR UPDATE
+      )
       INSERT INTO templates (${columns})
       VALUES (
         ${template.businessId}, ${template.id}, ${template.key}, ${template.name}, ${template.language},
@@ -35,13 +46,18 @@ export const make = Effect.gen(function* () {
       ON CONFLICT (business_id, key) DO UPDATE SET
         name = EXCLUDED.name, language = EXCLUDED.language, category = EXCLUDED.category, status = EXCLUDED.status,
         parameter_format = EXCLUDED.parameter_format, components = EXCLUDED.components, updated_at = now()
-      RETURNING ${columns}`.pipe(
-      Effect.flatMap(decodeTemplates),
-      Effect.flatMap((rows) =>
-        rows[0] === undefined
-          ? Effect.fail(storageFailure("TemplateCatalog.upsert", "the upsert returned no row"))
-          : Effect.succeed(rows[0])
+      RETURNING ${columns}, (SELECT status FROM previous) AS previous_status`.pipe(
+      Effect.flatMap((rows) => Effect.all([decodeTemplates(rows), decodePrevious(rows)])),
+      Effect.flatMap(([rows, previous]) =>
+        Effect.gen(function* () {
+          const stored = rows[0]
+          if (stored === undefined) return yield* storageFailure("TemplateCatalog.upsert", "the upsert returned no row")
+          const event = Events.templateStatusEvent(stored, previous[0]?.previous_status ?? null)
+          yield* recordEvents(sql, ids, Option.toArray(event))
+          return stored
+        })
       ),
+      sql.withTransaction,
       storage("TemplateCatalog.upsert")
     )
 

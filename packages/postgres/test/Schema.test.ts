@@ -48,7 +48,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "index_pending_outbound",
           "create_webhook_item_failures",
           "create_rate_limit_cells",
-          "create_events"
+          "create_events",
+          "add_conversation_event_sequence"
         ]
       )
     })
