@@ -31,35 +31,30 @@ export const make = Effect.gen(function* () {
       storage("TemplateCatalog.list")
     )
 
-  // A status change records `template.status_updated` in the same transaction; `previous` locks the row first, so
-  // the status it reads is the one this statement replaces.
+  // A status change records `template.status_updated` in the same transaction. The row is locked first, so the
+  // status read is the one the upsert replaces.
   const upsert = (template: Template) =>
-    sql`
-      WITH previous AS (
-        SELECT status FROM templates WHERE business_id = ${template.businessId} AND key = ${template.key} FOR UPDATE
-      )
-      INSERT INTO templates (${columns})
-      VALUES (
-        ${template.businessId}, ${template.id}, ${template.key}, ${template.name}, ${template.language},
-        ${template.category}, ${template.status}, ${template.parameterFormat}, ${json(template.components)}::jsonb
-      )
-      ON CONFLICT (business_id, key) DO UPDATE SET
-        name = EXCLUDED.name, language = EXCLUDED.language, category = EXCLUDED.category, status = EXCLUDED.status,
-        parameter_format = EXCLUDED.parameter_format, components = EXCLUDED.components, updated_at = now()
-      RETURNING ${columns}, (SELECT status FROM previous) AS previous_status`.pipe(
-      Effect.flatMap((rows) => Effect.all([decodeTemplates(rows), decodePrevious(rows)])),
-      Effect.flatMap(([rows, previous]) =>
-        Effect.gen(function* () {
-          const stored = rows[0]
-          if (stored === undefined) return yield* storageFailure("TemplateCatalog.upsert", "the upsert returned no row")
-          const event = Events.templateStatusEvent(stored, previous[0]?.previous_status ?? null)
-          yield* recordEvents(sql, ids, Option.toArray(event))
-          return stored
-        })
-      ),
-      sql.withTransaction,
-      storage("TemplateCatalog.upsert")
-    )
+    Effect.gen(function* () {
+      const previous = yield* sql`
+        SELECT status AS previous_status FROM templates
+        WHERE business_id = ${template.businessId} AND key = ${template.key}
+        FOR UPDATE`.pipe(Effect.flatMap(decodePrevious))
+      const rows = yield* sql`
+        INSERT INTO templates (${columns})
+        VALUES (
+          ${template.businessId}, ${template.id}, ${template.key}, ${template.name}, ${template.language},
+          ${template.category}, ${template.status}, ${template.parameterFormat}, ${json(template.components)}::jsonb
+        )
+        ON CONFLICT (business_id, key) DO UPDATE SET
+          name = EXCLUDED.name, language = EXCLUDED.language, category = EXCLUDED.category, status = EXCLUDED.status,
+          parameter_format = EXCLUDED.parameter_format, components = EXCLUDED.components, updated_at = now()
+        RETURNING ${columns}`.pipe(Effect.flatMap(decodeTemplates))
+      const stored = rows[0]
+      if (stored === undefined) return yield* storageFailure("TemplateCatalog.upsert", "the upsert returned no row")
+      const event = Events.templateStatusEvent(stored, previous[0]?.previous_status ?? null)
+      yield* recordEvents(sql, ids, Option.toArray(event))
+      return stored
+    }).pipe(sql.withTransaction, storage("TemplateCatalog.upsert"))
 
   return TemplateCatalog.of({ findByKey, list, upsert })
 })
