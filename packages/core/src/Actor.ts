@@ -11,7 +11,8 @@ export const Scope = Schema.Literal(
   "messaging:conversations:read",
   "messaging:conversations:write",
   "messaging:messages:read",
-  "messaging:messages:send"
+  "messaging:messages:send",
+  "messaging:events:read"
 )
 export type Scope = typeof Scope.Type
 

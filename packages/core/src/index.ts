@@ -10,6 +10,7 @@ export { InvalidCursor } from "./Cursor.js"
 export * from "./Customer.js"
 export * as Events from "./Event.js"
 export { type Event, type EventType, eventTypes } from "./Event.js"
+export * as EventFeed from "./EventFeed.js"
 export * from "./EventLog.js"
 export * as Idempotency from "./Idempotency.js"
 export {

@@ -17,6 +17,7 @@ import {
 } from "@parley/core"
 import { Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
+import { events } from "./EventsApi.js"
 import { ConversationDetailJson, ConversationJson, Envelope, MessageJson, PagedEnvelope } from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
 
@@ -738,6 +739,7 @@ const oneErrorSchema = (spec: Record<string, unknown>): Record<string, unknown> 
 
 export class Api extends HttpApi.make("parley")
   .add(messaging)
+  .add(events)
   .add(admin)
   .add(adminLists)
   .add(adminWebhooks)

@@ -19,7 +19,7 @@ import {
   WebhookInbox
 } from "@parley/postgres"
 import { CloudApiGateway, TemplateSync } from "@parley/whatsapp-cloud"
-import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
+import { Deferred, type Duration, Effect, FiberId, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
 import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
@@ -30,6 +30,7 @@ import * as AuthFailureLimit from "./AuthFailureLimit.js"
 import * as CursorSigning from "./CursorSigning.js"
 import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
+import { EventsLive } from "./EventHandlers.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
 import { MessagingLive } from "./MessagingHandlers.js"
@@ -89,6 +90,8 @@ export interface ServerOptions {
   readonly unconfirmedSendTimeout?: Duration.DurationInput | undefined
   /** How long shutdown waits for in-flight requests (default 10 seconds). */
   readonly shutdownGrace?: Duration.DurationInput | undefined
+  /** The live event stream: the heartbeat comment's interval (default 15 seconds). */
+  readonly events?: { readonly heartbeat?: Duration.DurationInput | undefined } | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
   readonly beforeStart?: Effect.Effect<void> | undefined
   /** The server handle (in-flight count, drain), for tests. */
@@ -116,6 +119,8 @@ export const layer = <E>(
   storage: StorageLayer<E>
 ): Layer.Layer<HttpServer.HttpServer, E | HttpServerError.ServeError> => {
   const handle = options.handle ?? makeHandle()
+  // Completed when shutdown begins: live event streams end then, instead of holding the drain until its timeout.
+  const stopping = Deferred.unsafeMake<void>(FiberId.none)
   const gatewayOptions = {
     ...options.whatsapp.gateway,
     baseUrl: options.whatsapp.apiUrl,
@@ -162,6 +167,7 @@ export const layer = <E>(
   const api = HttpApiBuilder.api(Api).pipe(
     Layer.provide([
       MessagingLive,
+      EventsLive({ stopping, heartbeat: options.events?.heartbeat }),
       AdminHandlersLive,
       AdminListHandlersLive,
       AdminWebhooksLive,
@@ -198,7 +204,11 @@ export const layer = <E>(
   )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.
-  const drain = Layer.scopedDiscard(Effect.addFinalizer(() => handle.drain(options.shutdownGrace ?? shutdownGrace)))
+  const drain = Layer.scopedDiscard(
+    Effect.addFinalizer(() =>
+      Effect.zipRight(Deferred.succeed(stopping, undefined), handle.drain(options.shutdownGrace ?? shutdownGrace))
+    )
+  )
 
   return drain.pipe(
     Layer.provide(running),

@@ -100,6 +100,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           // Several processes may share a PostgreSQL database; the embedded one belongs to this process alone.
           sharedRateLimits: config.database._tag === "Postgres",
           ...overrides,
+          maintenance: { keepEvents: Duration.seconds(config.eventRetentionSeconds), ...overrides.maintenance },
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp }
         },
         storage
