@@ -102,6 +102,8 @@ export interface HarnessOptions {
   /** How long an unconfirmed send stays pending, and how often the sweeper looks (defaults: the service's). */
   readonly unconfirmedSendTimeout?: Server.ServerOptions["unconfirmedSendTimeout"]
   readonly sweepUnconfirmedEvery?: Maintenance.MaintenanceOptions["sweepUnconfirmedEvery"]
+  /** The live event stream's heartbeat interval (the service's default otherwise). */
+  readonly events?: Server.ServerOptions["events"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -157,7 +159,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             unconfirmedSendTimeout: options.unconfirmedSendTimeout,
             maintenance: { sweepUnconfirmedEvery: options.sweepUnconfirmedEvery },
             metrics: options.metrics,
-            tracing: options.tracing
+            tracing: options.tracing,
+            events: options.events
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),
