@@ -107,7 +107,8 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
           "messaging:conversations:read",
           "messaging:conversations:write",
           "messaging:messages:read",
-          "messaging:messages:send"
+          "messaging:messages:send",
+          "messaging:events:read"
         ]
       }
     })
@@ -194,6 +195,24 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
   )
   if (updated.data.assignedUserId !== user.data.id) throw new Error("the assignment did not stick")
   ok("markRead", await messaging.POST("/v1/messaging/conversations/{id}/read", byId))
+
+  // Events: the feed (typed payloads), then the live stream, closed once it answers.
+  const feed = ok(
+    "listEvents",
+    await messaging.GET("/v1/messaging/events", { params: { query: { limit: 100, types: "message.sent" } } })
+  )
+  const firstSent = feed.data.find((event) => event.type === "message.sent")
+  if (firstSent === undefined || firstSent.data.message.direction !== "outbound") {
+    throw new Error("the feed lacks the message.sent event")
+  }
+  const stream = await messaging.GET("/v1/messaging/events/stream", {
+    params: { query: feed.page.nextCursor === null ? {} : { after: feed.page.nextCursor } },
+    parseAs: "stream"
+  })
+  if (stream.response.headers.get("content-type")?.startsWith("text/event-stream") !== true) {
+    throw new Error("the stream is not text/event-stream")
+  }
+  await stream.response.body?.cancel()
 
   // An error answer has the one documented shape.
   const missing = await messaging.GET("/v1/messaging/conversations/{id}", {
