@@ -13,6 +13,7 @@ import {
   type Envelope,
   type ErrorReply,
   engines,
+  envelope,
   type Harness,
   start,
   type Tenant
@@ -181,5 +182,36 @@ describe.each(list)("events on $name", (engine) => {
     } finally {
       stream.close()
     }
+  })
+
+  it("Meta's template status webhook updates the template and records template.status_updated", async () => {
+    const before = (await feedOf(a, 1, "?types=template.status_updated")).length
+    const change = (event: string) => ({
+      field: "message_template_status_update",
+      value: {
+        event,
+        message_template_id: 123456789012345,
+        message_template_name: "spring_sale",
+        message_template_language: "en",
+        reason: "NONE",
+        message_template_category: "MARKETING"
+      }
+    })
+    // FLAGGED is a notice, not a status: nothing changes. APPROVED lifts the pause.
+    expect((await h.webhook(envelope(change("FLAGGED"), change("APPROVED")))).status).toBe(200)
+    const events = (await feedOf(a, before + 1, "?types=template.status_updated")).slice(before)
+    expect(events).toHaveLength(1)
+    const [event] = events
+    if (event?.type !== "template.status_updated") throw new Error("expected template.status_updated")
+    expect(event.data.template).toMatchObject({ key: "spring_sale", status: "APPROVED", previousStatus: "PAUSED" })
+    const templates = await h.admin<Envelope<ReadonlyArray<{ key: string; status: string }>>>(
+      "GET",
+      `/businesses/${a.businessId}/templates`
+    )
+    expect(templates.body.data.find((t) => t.key === "spring_sale")?.status).toBe("APPROVED")
+    // Redelivered: the status is already APPROVED, so no second event.
+    expect((await h.webhook(envelope(change("APPROVED")))).status).toBe(200)
+    const after = await feed(a, "?types=template.status_updated&limit=1000")
+    expect(after.body.data.length).toBe(before + 1)
   })
 })

@@ -60,3 +60,45 @@ export const make = Effect.gen(function* () {
 })
 
 export const layer: Layer.Layer<TemplateCatalog, never, SqlClient.SqlClient> = Layer.effect(TemplateCatalog, make)
+
+/**
+ * Sets the review status of the templates with this provider name and language in every business with a number of
+ * this WhatsApp Business Account (Meta's `message_template_status_update` webhook), each change recording
+ * `template.status_updated` in the same transaction. Returns the templates whose status changed.
+ */
+export const applyProviderStatus = (change: {
+  readonly wabaId: string
+  readonly name: string
+  readonly language: string
+  readonly status: TemplateStatus
+}) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const ids = yield* eventIds
+    const columns = sql.literal(templateColumns)
+    return yield* Effect.gen(function* () {
+      const current = yield* sql`
+        SELECT ${sql.literal(
+          templateColumns
+            .split(", ")
+            .map((c) => `t.${c}`)
+            .join(", ")
+        )} FROM templates t
+        WHERE t.name = ${change.name} AND t.language = ${change.language} AND t.status <> ${change.status}
+          AND t.business_id IN (SELECT business_id FROM whatsapp_numbers WHERE waba_id = ${change.wabaId})
+        ORDER BY t.business_id, t.key
+        FOR UPDATE OF t`.pipe(Effect.flatMap(decodeTemplates))
+      const changed: Array<Template> = []
+      for (const template of current) {
+        const updated = yield* sql`
+          UPDATE templates SET status = ${change.status}, updated_at = now()
+          WHERE business_id = ${template.businessId} AND key = ${template.key}
+          RETURNING ${columns}`.pipe(Effect.flatMap(decodeTemplates))
+        for (const stored of updated) {
+          changed.push(stored)
+          yield* recordEvents(sql, ids, Option.toArray(Events.templateStatusEvent(stored, template.status)))
+        }
+      }
+      return changed
+    }).pipe(sql.withTransaction, storage("TemplateCatalog.applyProviderStatus"))
+  })
