@@ -10,6 +10,10 @@
  *
  * Followers read the feed again when `EventNotifications` wakes them (a commit anywhere), and every `pollInterval`
  * as a backstop.
+ *
+ * The statements select `xid::text AS xid` (the cursor's text) and so must order by `events.xid`: a bare `xid` in
+ * ORDER BY names the text output column, whose order breaks where the xid gains a digit (999 < 1000 but "999" >
+ * "1000"), and a page would then repeat or skip events.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import {
@@ -83,7 +87,7 @@ export const make = (options: SqlEventLogOptions = {}) =>
           WHERE business_id = ${businessId} AND ${horizon}
             ${Option.isSome(after) ? sql`AND (xid, position) > (${after.value.xid}::xid8, ${after.value.position}::bigint)` : sql``}
             ${types === undefined ? sql`` : sql`AND type IN ${sql.in(types)}`}
-          ORDER BY xid, position
+          ORDER BY events.xid, events.position
           LIMIT ${Math.max(0, Math.floor(query.limit))}`.pipe(Effect.flatMap(decodeRows))
         return yield* Effect.forEach(rows, (row) =>
           Effect.map(
@@ -105,7 +109,7 @@ export const make = (options: SqlEventLogOptions = {}) =>
       sql`
         SELECT position, xid::text AS xid FROM events
         WHERE business_id = ${businessId} AND ${horizon}
-        ORDER BY xid DESC, position DESC
+        ORDER BY events.xid DESC, events.position DESC
         LIMIT 1`.pipe(
         Effect.flatMap(decodeCursorRows),
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), cursorOf)),
