@@ -1,8 +1,8 @@
 /**
  * Recording events inside the transaction of the change they describe (the transactional outbox), for every write
- * of the repositories: one statement for any number of events, and one NOTIFY per business so that followers on
- * every process wake when the transaction commits (PostgreSQL delivers notifications only on commit, and drops
- * them with a rollback).
+ * of the repositories: one statement for any number of events, which also sends one NOTIFY per business so that
+ * followers on every process wake when the transaction commits (PostgreSQL delivers notifications only on commit,
+ * and drops them with a rollback).
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type Events, Ids, uuidV7 } from "@parley/core"
@@ -40,6 +40,7 @@ export const recordEvents = (sql: SqlClient.SqlClient, ids: Ids["Type"], pending
         data: event.data
       }))
     )
+    // One round trip: the sequences, the rows, and one notification per business (delivered on commit).
     yield* sql`
       WITH input AS (
         SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb)
@@ -51,14 +52,14 @@ export const recordEvents = (sql: SqlClient.SqlClient, ids: Ids["Type"], pending
         UPDATE conversations c SET event_sequence = c.event_sequence + counts.n
         FROM counts WHERE c.business_id = counts.business_id AND c.id = counts.conversation_id
         RETURNING c.id, c.event_sequence - counts.n AS base
+      ), inserted AS (
+        INSERT INTO events (id, business_id, type, conversation_id, sequence, occurred_at, data)
+        SELECT i.id, i.business_id, i.type, i.conversation_id,
+          b.base + row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.ord),
+          ${toDate(now)}::timestamptz, i.data
+        FROM input i LEFT JOIN bumped b ON b.id = i.conversation_id
+        ORDER BY i.ord
+        RETURNING 1
       )
-      INSERT INTO events (id, business_id, type, conversation_id, sequence, occurred_at, data)
-      SELECT i.id, i.business_id, i.type, i.conversation_id,
-        b.base + row_number() OVER (PARTITION BY i.conversation_id ORDER BY i.ord),
-        ${toDate(now)}::timestamptz, i.data
-      FROM input i LEFT JOIN bumped b ON b.id = i.conversation_id
-      ORDER BY i.ord`
-    for (const businessId of new Set(pending.map((event) => event.businessId))) {
-      yield* sql`SELECT pg_notify(${channel}, ${businessId})`
-    }
+      SELECT pg_notify(${channel}, business_id::text) FROM (SELECT DISTINCT business_id FROM input) AS businesses`
   })
