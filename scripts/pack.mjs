@@ -9,7 +9,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
-export const packages = ["core", "postgres", "whatsapp-cloud", "http-server"]
+export const packages = ["core", "postgres", "whatsapp-cloud", "twilio", "http-server"]
 
 /** `pnpm` when it is on the PATH, else the pinned version through npx (as .ci/run does). */
 export const pnpmCommand = () => {

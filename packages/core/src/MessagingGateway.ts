@@ -1,6 +1,7 @@
 /**
- * The provider port: how a message leaves Parley. Meta's Cloud API is one adapter (`@parley/whatsapp-cloud`);
- * another provider can be swapped in by implementing this tag and passing the exported conformance suite.
+ * The provider port: how a message leaves Parley. Meta's Cloud API (`@parley/whatsapp-cloud`) and WhatsApp through
+ * Twilio (`@parley/twilio`) are its adapters; another provider can be swapped in by implementing this tag and
+ * passing the exported conformance suite.
  *
  * Every failure is one of the typed errors below; an adapter never lets its HTTP client's errors through.
  */
@@ -11,7 +12,7 @@ import type { BoundTemplate } from "./Template.js"
 import type { WhatsAppNumber } from "./WhatsAppNumber.js"
 
 const ProviderError = {
-  /** The provider's error code (Meta's `error.code`), when it gave one. */
+  /** The provider's error code (Meta's `error.code`, Twilio's `code`), when it gave one. */
   code: Schema.NullOr(Schema.Int),
   title: Schema.String
 }
@@ -77,7 +78,10 @@ export interface Accepted {
 export interface SendBase {
   readonly from: WhatsAppNumber
   readonly to: CustomerIdentity
-  /** Our message id; the provider echoes it on status webhooks (`biz_opaque_callback_data`). */
+  /**
+   * Our message id. Meta echoes it on status webhooks (`biz_opaque_callback_data`); Twilio cannot, so its statuses
+   * find the message by the `providerMessageId` recorded at send.
+   */
   readonly messageId: MessageId
 }
 

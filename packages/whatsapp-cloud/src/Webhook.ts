@@ -17,8 +17,10 @@ import {
   MessageId,
   type MessageType,
   Phone,
+  type SkippedItem,
   type StatusUpdate,
-  TemplateStatus
+  TemplateStatus,
+  type WebhookBatch
 } from "@parley/core"
 import { Either, Option, Redacted, Schema } from "effect"
 import * as Payload from "./WebhookPayload.js"
@@ -139,27 +141,8 @@ export const verifySignature = (
 // ---------------------------------------------------------------------------------------------------------------
 // Decoding
 
-/** An item of the payload that could not become an inbound message or a status update. */
-export interface SkippedItem {
-  readonly kind: "message" | "status"
-  readonly reason: string
-  readonly raw: unknown
-}
-
-/** Everything one payload says about one business number (`metadata.phone_number_id`). */
-export interface NumberUpdates {
-  readonly providerPhoneNumberId: string
-  readonly displayPhoneNumber: string | null
-  /** `entry[].id`: the WhatsApp Business Account. */
-  readonly wabaId: string | null
-  readonly inbound: ReadonlyArray<InboundMessage>
-  readonly statuses: ReadonlyArray<StatusUpdate>
-  /** `value.errors[]`: account- or app-level problems not tied to a message. */
-  readonly errors: ReadonlyArray<DeliveryFailure>
-  readonly skipped: ReadonlyArray<SkippedItem>
-}
-
-export type WebhookBatch = ReadonlyArray<NumberUpdates>
+// The provider-neutral shapes live in the core (every provider decodes into them); re-exported unchanged.
+export type { NumberUpdates, SkippedItem, WebhookBatch } from "@parley/core"
 
 interface MutableUpdates {
   providerPhoneNumberId: string

@@ -43,6 +43,19 @@ export class GatewayHarness extends Context.Tag("@parley/core/testing/GatewayHar
     readonly reset: Effect.Effect<void>
     /** The requests that reached the backend since the last reset, in arrival order. */
     readonly requests: Effect.Effect<ReadonlyArray<ObservedRequest>>
+    /**
+     * A template the backend accepts, in the provider's terms (Twilio: a Content SID as the name, body variables
+     * only). Default: a Meta-style template with body and URL-button parameters.
+     */
+    readonly template?: BoundTemplate
+    /**
+     * Whether the provider carries our message id to the backend (Meta's `biz_opaque_callback_data`). A provider
+     * that cannot (Twilio) says false: its statuses find the message by the provider id returned at send, and its
+     * observed requests carry `messageId: null`. Default true.
+     */
+    readonly passesMessageId?: boolean
+    /** A provider id of an inbound message, for `markRead` (default `wamid.CONFORMANCE`). */
+    readonly inboundMessageId?: string
   }
 >() {}
 
@@ -100,8 +113,15 @@ export const runGatewayConformance = <E>(
       const sendText = (n: number) =>
         gateway.sendText({ from: backend.from, to: customer, messageId: messageId(n), text: `conformance ${n}` })
       const sendTemplate = (n: number) =>
-        gateway.sendTemplate({ from: backend.from, to: customer, messageId: messageId(n), template })
-      return { backend, gateway, sendText, sendTemplate }
+        gateway.sendTemplate({
+          from: backend.from,
+          to: customer,
+          messageId: messageId(n),
+          template: backend.template ?? template
+        })
+      /** Our message id as the backend must see it. */
+      const observedId = (n: number) => (backend.passesMessageId === false ? null : messageId(n))
+      return { backend, gateway, sendText, sendTemplate, observedId }
     })
 
     const assertAccepted = (accepted: Accepted) => {
@@ -112,18 +132,18 @@ export const runGatewayConformance = <E>(
 
     it.effect("accepts a text, answers the provider's id, and passes our message id along", () =>
       Effect.gen(function* () {
-        const { backend, sendText } = yield* setup
+        const { backend, sendText, observedId } = yield* setup
         assertAccepted(yield* sendText(1))
         const requests = yield* backend.requests
-        assert.deepStrictEqual(requests, [{ operation: "sendText", messageId: messageId(1) }])
+        assert.deepStrictEqual(requests, [{ operation: "sendText", messageId: observedId(1) }])
       })
     )
 
     it.effect("accepts a template and passes our message id along", () =>
       Effect.gen(function* () {
-        const { backend, sendTemplate } = yield* setup
+        const { backend, sendTemplate, observedId } = yield* setup
         assertAccepted(yield* sendTemplate(2))
-        assert.deepStrictEqual(yield* backend.requests, [{ operation: "sendTemplate", messageId: messageId(2) }])
+        assert.deepStrictEqual(yield* backend.requests, [{ operation: "sendTemplate", messageId: observedId(2) }])
       })
     )
 
@@ -140,7 +160,10 @@ export const runGatewayConformance = <E>(
     it.effect("marks a message read", () =>
       Effect.gen(function* () {
         const { backend, gateway } = yield* setup
-        yield* gateway.markRead({ from: backend.from, providerMessageId: "wamid.CONFORMANCE" })
+        yield* gateway.markRead({
+          from: backend.from,
+          providerMessageId: backend.inboundMessageId ?? "wamid.CONFORMANCE"
+        })
         const requests = yield* backend.requests
         assert.deepStrictEqual(
           requests.map((r) => r.operation),
@@ -187,7 +210,7 @@ export const runGatewayConformance = <E>(
 
     it.effect("recovers from a single transient failure", () =>
       Effect.gen(function* () {
-        const { backend, sendText } = yield* setup
+        const { backend, sendText, observedId } = yield* setup
         yield* backend.script("ProviderUnavailable", 1)
         const result = yield* Effect.either(sendText(50))
         const requests = yield* backend.requests
@@ -195,7 +218,7 @@ export const runGatewayConformance = <E>(
           assert.isTrue(Either.isRight(result), "a retrying adapter must succeed on the second request")
           if (Either.isRight(result)) assertAccepted(result.right)
           assert.strictEqual(requests.length, 2)
-          assert.isTrue(requests.every((r) => r.messageId === messageId(50)))
+          assert.isTrue(requests.every((r) => r.messageId === observedId(50)))
         } else if (Either.isLeft(result)) {
           assert.strictEqual(result.left._tag, "ProviderUnavailable")
         } else {
