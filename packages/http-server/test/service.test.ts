@@ -314,6 +314,8 @@ describe("operations", () => {
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",
       "/v1/messaging/conversations/{id}/read",
+      "/v1/messaging/events",
+      "/v1/messaging/events/stream",
       "/v1/messaging/messages/template",
       "/webhooks/whatsapp"
     ])

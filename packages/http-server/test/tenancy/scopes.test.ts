@@ -96,6 +96,27 @@ const endpoints: Readonly<Record<string, EndpointCase>> = {
   markRead: {
     scope: "messaging:conversations:write",
     call: (h, t) => h.call("POST", `/v1/messaging/conversations/${t.conversationId}/read`, { key: t.key })
+  },
+  listEvents: {
+    scope: "messaging:events:read",
+    call: (h, t) => h.call("GET", "/v1/messaging/events", { key: t.key })
+  },
+  streamEvents: {
+    scope: "messaging:events:read",
+    // A granted stream never ends by itself: read its status, then hang up (a refusal is read whole).
+    call: async (h, t) => {
+      const controller = new AbortController()
+      const response = await fetch(`${h.url}/v1/messaging/events/stream`, {
+        headers: { authorization: `Bearer ${t.key}` },
+        signal: controller.signal
+      })
+      if (response.status === 200) {
+        controller.abort()
+        return { status: 200, headers: response.headers, text: "", body: { message: "", error: { code: "" } } }
+      }
+      const text = await response.text()
+      return { status: response.status, headers: response.headers, text, body: JSON.parse(text) }
+    }
   }
 }
 
