@@ -13,7 +13,8 @@ export const Scope = Schema.Literal(
   "messaging:messages:read",
   "messaging:messages:send",
   "messaging:webhooks:read",
-  "messaging:webhooks:write"
+  "messaging:webhooks:write",
+  "messaging:events:read"
 )
 export type Scope = typeof Scope.Type
 

@@ -70,7 +70,7 @@ const formatUuid = (bytes: Uint8Array) => {
  * UUIDv7 (RFC 9562): 48 bits of Unix milliseconds from `Clock`, then random bits from Web Crypto.
  * Time-ordered ids keep B-tree inserts local, which matters for the messages table.
  */
-export const layerUuidV7: Layer.Layer<Ids> = Layer.succeed(Ids, {
+export const uuidV7: Ids["Type"] = {
   uuid: Effect.map(Clock.currentTimeMillis, (millis) => {
     const bytes = new Uint8Array(16)
     globalThis.crypto.getRandomValues(bytes)
@@ -83,7 +83,9 @@ export const layerUuidV7: Layer.Layer<Ids> = Layer.succeed(Ids, {
     bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80
     return formatUuid(bytes)
   })
-})
+}
+
+export const layerUuidV7: Layer.Layer<Ids> = Layer.succeed(Ids, uuidV7)
 
 /**
  * Deterministic ids for tests: `00000000-0000-4000-8000-000000000001`, `…0002`, …

@@ -20,6 +20,7 @@ import {
 } from "@parley/core"
 import { Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
+import { events } from "./EventsApi.js"
 import {
   ConversationDetailPage,
   ConversationJson,
@@ -980,6 +981,7 @@ export class Api extends HttpApi.make("parley")
   .add(messaging)
   .add(media)
   .add(webhookEndpoints)
+  .add(events)
   .add(admin)
   .add(adminLists)
   .add(adminWebhooks)

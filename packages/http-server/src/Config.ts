@@ -42,6 +42,8 @@ export interface ServiceConfig {
   readonly unconfirmedSendTimeoutSeconds: number
   /** Failed authentications per minute per client address before 429; 0 turns the limit off. */
   readonly authFailuresPerMinute: number
+  /** `PARLEY_EVENT_RETENTION`: how long the event feed keeps events, in seconds (`7d`, `48h`, `90m`, `3600s`). */
+  readonly eventRetentionSeconds: number
   readonly logLevel: LogLevel.LogLevel
   /** `GET /metrics`: `PARLEY_METRICS_TOKEN` (a bearer token) or `PARLEY_METRICS_PUBLIC=true`; off otherwise. */
   readonly metrics: { readonly token?: Redacted.Redacted<string> | undefined; readonly public: boolean }
@@ -77,8 +79,24 @@ export const defaults = {
   poolSize: 10,
   rateLimitPerMinute: 1200,
   unconfirmedSendTimeoutSeconds: 900,
-  authFailuresPerMinute: 20
+  authFailuresPerMinute: 20,
+  eventRetentionSeconds: 7 * 86_400
 } as const
+
+const durationUnits: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 }
+
+/** `7d`, `48h`, `90m`, `3600s` or plain seconds; from one hour to 90 days. */
+const retention = (env: Env, variable: string, fallback: number): Either.Either<number, ConfigInvalid> => {
+  const raw = set(env, variable)
+  if (raw === undefined) return Either.right(fallback)
+  const match = /^(\d{1,9})\s*([smhd]?)$/.exec(raw.trim())
+  const seconds = match === null ? Number.NaN : Number(match[1]) * (durationUnits[match[2] || "s"] ?? 1)
+  return Number.isFinite(seconds) && seconds >= 3600 && seconds <= 90 * 86_400
+    ? Either.right(seconds)
+    : Either.left(
+        new ConfigInvalid(variable, `must be a duration from 1h to 90d such as 7d or 48h, got ${JSON.stringify(raw)}`)
+      )
+}
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -236,6 +254,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       0,
       1_000_000
     )
+    const eventRetentionSeconds = yield* retention(env, "PARLEY_EVENT_RETENTION", defaults.eventRetentionSeconds)
     const level = (set(env, "PARLEY_LOG_LEVEL") ?? "info").toLowerCase()
     const logLevel = logLevels[level]
     if (logLevel === undefined) {
@@ -282,6 +301,7 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
       rateLimitPerMinute,
       unconfirmedSendTimeoutSeconds,
       authFailuresPerMinute,
+      eventRetentionSeconds,
       logLevel,
       metrics: {
         ...(Option.isSome(metricsToken) ? { token: metricsToken.value } : {}),

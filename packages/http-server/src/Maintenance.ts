@@ -1,11 +1,12 @@
 /**
- * The reaper: while the service runs, it deletes idempotency keys past their retention and webhook deliveries that
- * were processed long enough ago that Meta will not redeliver them (its retries stop after 7 days).
+ * The reaper: while the service runs, it deletes idempotency keys past their retention, webhook deliveries that
+ * were processed long enough ago that Meta will not redeliver them (its retries stop after 7 days), and events
+ * older than their retention (`PARLEY_EVENT_RETENTION`, 7 days by default), in bounded batches.
  *
  * The sweeper of unconfirmed sends: it fails the sends whose outcome nothing settled in time (the core's
  * `Inbox.expireUnconfirmedSends`). Every process runs its own; the storage makes concurrent sweeps safe.
  */
-import { IdempotencyStore, Inbox } from "@parley/core"
+import { EventLog, IdempotencyStore, Inbox } from "@parley/core"
 import { WebhookInbox } from "@parley/postgres"
 import { DateTime, Duration, Effect, Layer, Schedule } from "effect"
 
@@ -14,28 +15,54 @@ export interface MaintenanceOptions {
   readonly every?: Duration.DurationInput | undefined
   /** How long processed webhook deliveries are kept (default 8 days: Meta's 7 days of retries, plus a margin). */
   readonly keepProcessedWebhooks?: Duration.DurationInput | undefined
+  /** How long events are kept in the feed (default 7 days). */
+  readonly keepEvents?: Duration.DurationInput | undefined
   /** How often the sweeper of unconfirmed sends runs (default every minute). */
   readonly sweepUnconfirmedEvery?: Duration.DurationInput | undefined
 }
 
+export const defaultEventRetention = Duration.days(7)
+
+/** Events deleted per statement: a large backlog goes in several short transactions, not one long one. */
+const eventBatch = 5000
+
+/**
+ * Deletes the events stored before `cutoff`, batch after batch. (Webhook deliveries still pending for an event
+ * must keep it: the webhook side's own reaper hook decides that when it adds deliveries.)
+ */
+export const purgeEvents = (cutoff: DateTime.Utc) =>
+  Effect.gen(function* () {
+    const log = yield* EventLog
+    let total = 0
+    for (;;) {
+      const purged = yield* log.purge({ cutoff, limit: eventBatch })
+      total += purged
+      if (purged < eventBatch) return total
+    }
+  })
+
 /** One pass: what it deleted. */
-export const reap = (keepProcessedWebhooks: Duration.DurationInput) =>
+export const reap = (
+  keepProcessedWebhooks: Duration.DurationInput,
+  keepEvents: Duration.DurationInput = defaultEventRetention
+) =>
   Effect.gen(function* () {
     const keys = yield* IdempotencyStore
     const inbox = yield* WebhookInbox.WebhookInbox
     const now = yield* DateTime.now
     const idempotencyKeys = yield* keys.purgeExpired(now)
     const webhookDeliveries = yield* inbox.purgeProcessed(DateTime.subtractDuration(now, keepProcessedWebhooks))
-    return { idempotencyKeys, webhookDeliveries }
+    const events = yield* purgeEvents(DateTime.subtractDuration(now, keepEvents))
+    return { idempotencyKeys, webhookDeliveries, events }
   }).pipe(Effect.withSpan("Maintenance.reap"))
 
 export const worker = (
   options: MaintenanceOptions = {}
-): Layer.Layer<never, never, IdempotencyStore | WebhookInbox.WebhookInbox> => {
+): Layer.Layer<never, never, IdempotencyStore | WebhookInbox.WebhookInbox | EventLog> => {
   const every = options.every ?? Duration.hours(1)
   const keep = options.keepProcessedWebhooks ?? Duration.days(8)
   return Layer.scopedDiscard(
-    reap(keep).pipe(
+    reap(keep, options.keepEvents ?? defaultEventRetention).pipe(
       Effect.tap((purged) => Effect.logInfo("maintenance: expired records purged").pipe(Effect.annotateLogs(purged))),
       Effect.catchAllCause((cause) => Effect.logWarning("maintenance step failed", cause)),
       Effect.repeat(Schedule.spaced(every)),

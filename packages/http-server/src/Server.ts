@@ -22,7 +22,7 @@ import {
 } from "@parley/postgres"
 import { TwilioGateway, TwilioTemplateSync } from "@parley/twilio"
 import { CloudApiGateway, NumberThroughput, TemplateSync } from "@parley/whatsapp-cloud"
-import { type Duration, Effect, Layer, Option, type Redacted } from "effect"
+import { Deferred, type Duration, Effect, FiberId, Layer, Option, type Redacted } from "effect"
 import { AdminHandlersLive } from "./AdminHandlersLive.js"
 import { AdminListHandlersLive } from "./AdminListHandlers.js"
 import { AdminSecretsLive } from "./AdminSecretsHandlers.js"
@@ -33,6 +33,7 @@ import * as AuthFailureLimit from "./AuthFailureLimit.js"
 import * as CursorSigning from "./CursorSigning.js"
 import * as Docs from "./Docs.js"
 import * as Edge from "./Edge.js"
+import { EventsLive } from "./EventHandlers.js"
 import { HealthLive } from "./HealthHandlers.js"
 import * as Maintenance from "./Maintenance.js"
 import * as MediaDirectory from "./MediaDirectory.js"
@@ -132,6 +133,8 @@ export interface ServerOptions {
         readonly worker?: Omit<WebhookWorker.WorkerOptions, "allowPrivateTargets" | "allowHttp"> | false | undefined
       }
     | undefined
+  /** The live event stream: the heartbeat comment's interval (default 15 seconds). */
+  readonly events?: { readonly heartbeat?: Duration.DurationInput | undefined } | undefined
   /** Runs after the server listens and before the service is built (tests hold startup open with it). */
   readonly beforeStart?: Effect.Effect<void> | undefined
   /** The server handle (in-flight count, drain), for tests. */
@@ -159,6 +162,8 @@ export const layer = <E>(
   storage: StorageLayer<E>
 ): Layer.Layer<HttpServer.HttpServer, E | HttpServerError.ServeError> => {
   const handle = options.handle ?? makeHandle()
+  // Completed when shutdown begins: live event streams end then, instead of holding the drain until its timeout.
+  const stopping = Deferred.unsafeMake<void>(FiberId.none)
   const gatewayOptions = {
     ...options.whatsapp.gateway,
     baseUrl: options.whatsapp.apiUrl,
@@ -252,6 +257,7 @@ export const layer = <E>(
     Layer.provide([
       MessagingLive,
       MediaLive,
+      EventsLive({ stopping, heartbeat: options.events?.heartbeat }),
       AdminHandlersLive,
       AdminListHandlersLive,
       AdminWebhooksLive,
@@ -292,7 +298,11 @@ export const layer = <E>(
   )
 
   // Acquired last, released first: in-flight requests finish before the service underneath is torn down.
-  const drain = Layer.scopedDiscard(Effect.addFinalizer(() => handle.drain(options.shutdownGrace ?? shutdownGrace)))
+  const drain = Layer.scopedDiscard(
+    Effect.addFinalizer(() =>
+      Effect.zipRight(Deferred.succeed(stopping, undefined), handle.drain(options.shutdownGrace ?? shutdownGrace))
+    )
+  )
 
   return drain.pipe(
     Layer.provide(running),

@@ -103,6 +103,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
           outboundWebhooks: config.outboundWebhooks,
           publicUrl: Option.getOrUndefined(config.publicUrl),
           ...overrides,
+          maintenance: { keepEvents: Duration.seconds(config.eventRetentionSeconds), ...overrides.maintenance },
           whatsapp: { ...config.whatsapp, ...overrides.whatsapp },
           twilio: { ...config.twilio, ...overrides.twilio }
         },

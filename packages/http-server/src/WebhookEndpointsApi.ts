@@ -5,25 +5,19 @@
  * OpenAPI 3.1 `webhooks` section: one entry per event type, describing the request Parley sends.
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Events } from "@parley/core"
 import { JSONSchema, Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
 import { Envelope, PagedEnvelope } from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
 
-/** The event types an endpoint can subscribe to. */
-export const EventType = Schema.Literal(
-  "message.received",
-  "message.sent",
-  "message.status_updated",
-  "conversation.created",
-  "conversation.updated",
-  "template.status_updated"
-)
-export type EventType = typeof EventType.Type
+/** The event types an endpoint can subscribe to: the core's list, the one source of truth. */
+export const EventType = Events.EventType
+export type EventType = Events.EventType
 
 const eventDescriptions = {
-  "message.received": "A customer's message was stored (`data`: the message)",
-  "message.sent": "A message was sent to WhatsApp (`data`: the message)",
+  "message.received": "A customer's message was stored (`data`: the message and its conversation)",
+  "message.sent": "A message was recorded for sending (`data`: the message and its conversation)",
   "message.status_updated": "A message was delivered, read or failed (`data`: the message, with the failure)",
   "conversation.created": "A conversation started (`data`: the conversation)",
   "conversation.updated": "A conversation's status, mode, assignee or unread count changed (`data`: the conversation)",

@@ -12,6 +12,8 @@
  * the delivery then counts as processed. Changes for a number no business owns are kept aside and replayed by the
  * worker once a business registers that number.
  */
+
+import * as SqlClient from "@effect/sql/SqlClient"
 import {
   type InboundMessage,
   Inbox,
@@ -22,8 +24,8 @@ import {
   type WhatsAppNumber,
   WhatsAppNumberDirectory
 } from "@parley/core"
-import { WebhookInbox } from "@parley/postgres"
-import type { Webhook } from "@parley/whatsapp-cloud"
+import { SqlTemplateCatalog, WebhookInbox } from "@parley/postgres"
+import { Webhook } from "@parley/whatsapp-cloud"
 import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import * as Metrics from "./Metrics.js"
 import { decodeDelivery, decodeKept } from "./WebhookDecoding.js"
@@ -135,7 +137,24 @@ export const makeWith = (options: ProcessorOptions = {}) =>
     const inbox = yield* Inbox.Inbox
     const numbers = yield* WhatsAppNumberDirectory
     const store = yield* WebhookInbox.WebhookInbox
+    const sql = yield* SqlClient.SqlClient
     const signal = yield* Queue.sliding<void>(1)
+
+    /**
+     * Meta's template status changes (`message_template_status_update`): each sets the status of the WABA's
+     * templates and records `template.status_updated`. Idempotent (an unchanged status changes nothing), so a
+     * redelivered or retried payload is harmless. The reason of a failure, if any.
+     */
+    const applyTemplateChanges = (payload: unknown) =>
+      Effect.forEach(
+        Webhook.templateStatusChanges(payload),
+        (change) =>
+          SqlTemplateCatalog.applyProviderStatus(change).pipe(Effect.provideService(SqlClient.SqlClient, sql)),
+        { discard: true }
+      ).pipe(
+        Effect.as(Option.none<string>()),
+        Effect.catchAll((error) => Effect.succeed(Option.some(`template status: ${error.reason}`)))
+      )
 
     /**
      * Applies a batch; when the database refuses it, each half again, down to single items, so only the bad items
@@ -294,8 +313,12 @@ export const makeWith = (options: ProcessorOptions = {}) =>
           payload: decoded.right.payload
         })
         const retrying = recorded.filter((f) => f.state === "retrying")
+        // Template reviews come from Meta's webhooks only (Twilio's Content API is read by template sync).
+        const templateFailure = yield* applyTemplateChanges(
+          delivery.provider === "whatsapp_cloud" ? decoded.right.payload : null
+        )
         const now = yield* DateTime.now
-        if (retrying.length === 0) {
+        if (retrying.length === 0 && Option.isNone(templateFailure)) {
           yield* Metrics.countWebhook("processed")
           yield* Metrics.recordLag(DateTime.distanceDuration(delivery.receivedAt, now))
           return yield* store.markProcessed(delivery.id, now)
@@ -303,7 +326,7 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         yield* Metrics.countWebhook("failed")
         yield* store.markFailed(
           delivery.id,
-          `${retrying.length} item(s) failed: ${retrying[0]?.lastError ?? ""}`,
+          Option.getOrElse(templateFailure, () => `${retrying.length} item(s) failed: ${retrying[0]?.lastError ?? ""}`),
           DateTime.addDuration(now, retryDelay(delivery.attempts))
         )
       }).pipe(Effect.withSpan("WebhookProcessor.processDelivery"))

@@ -2,11 +2,11 @@
  * The reaper: expired idempotency keys and old processed webhook deliveries go; everything younger stays.
  */
 import { assert, layer } from "@effect/vitest"
-import { IdempotencyStore, layerUuidV7 } from "@parley/core"
+import { ConversationRepository, EventLog, IdempotencyStore, layerUuidV7, nextConversationId } from "@parley/core"
 import { TestData } from "@parley/core/testing"
 import { WebhookInbox } from "@parley/postgres"
 import { storage, TestDatabase } from "@parley/postgres/testing"
-import { DateTime, Duration, Effect, Layer, TestClock } from "effect"
+import { DateTime, Duration, Effect, Layer, Option, TestClock } from "effect"
 import * as Maintenance from "../src/Maintenance.js"
 
 const world = Layer.mergeAll(WebhookInbox.layer, layerUuidV7).pipe(Layer.provideMerge(storage(TestDatabase.pglite)))
@@ -35,7 +35,7 @@ layer(world)("Maintenance.reap", (it) => {
 
       yield* TestClock.setTime(DateTime.toEpochMillis(hours(50)))
       const purged = yield* Maintenance.reap(Duration.hours(24))
-      assert.deepStrictEqual(purged, { idempotencyKeys: 1, webhookDeliveries: 1 })
+      assert.deepStrictEqual(purged, { idempotencyKeys: 1, webhookDeliveries: 1, events: 0 })
       // A different request under a key that still exists is a mismatch; under a purged one it is a fresh claim.
       assert.strictEqual((yield* claim("old-key", hours(50), "other"))._tag, "Claimed")
       assert.strictEqual((yield* claim("young-key", hours(50), "other"))._tag, "Mismatch")
@@ -44,6 +44,37 @@ layer(world)("Maintenance.reap", (it) => {
         stillPending.map((d) => d.id),
         [pending.id]
       )
+    })
+  )
+  it.effect("purges events older than their retention and keeps the younger ones", () =>
+    Effect.gen(function* () {
+      const conversations = yield* ConversationRepository
+      const log = yield* EventLog
+      const tenant = yield* TestData.seedTenant()
+      const create = Effect.flatMap(nextConversationId, (id) =>
+        conversations.findOrCreate(
+          TestData.conversation({
+            id,
+            businessId: tenant.businessId,
+            whatsappNumberId: tenant.number.id,
+            customerPhone: TestData.phone(`4420${id.slice(-8).replace(/[^0-9]/g, "1")}`)
+          })
+        )
+      )
+      const feed = () => log.read(tenant.businessId, { after: Option.none(), limit: 100 })
+      yield* create
+      // The database stamps events with its own clock: the young one is stored a real second later.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1100)))
+      yield* create
+      const [old, young] = yield* feed()
+      assert.isTrue(DateTime.lessThan(old!.recordedAt, DateTime.subtract(young!.recordedAt, { millis: 500 })))
+      // The reaper's cutoff (its clock minus the retention) falls between the two.
+      yield* TestClock.setTime(DateTime.toEpochMillis(DateTime.add(old!.recordedAt, { days: 7, millis: 500 })))
+      const purged = yield* Maintenance.reap(Duration.hours(24), Duration.days(7))
+      assert.isAtLeast(purged.events, 1)
+      assert.strictEqual((yield* feed()).length, 1)
+      // Within the retention, nothing goes.
+      assert.strictEqual((yield* Maintenance.reap(Duration.hours(24), Duration.days(8))).events, 0)
     })
   )
 })

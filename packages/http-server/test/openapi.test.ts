@@ -166,6 +166,24 @@ describe("the OpenAPI document", () => {
     expect(received).toContain("#/components/schemas/WebhookEvent")
   })
 
+  it("names every event payload as a component, and documents the stream as text/event-stream", () => {
+    const components = (spec as { components?: { schemas?: Record<string, unknown> } }).components?.schemas ?? {}
+    for (const name of [
+      "MessageReceivedEvent",
+      "MessageSentEvent",
+      "MessageStatusUpdatedEvent",
+      "ConversationCreatedEvent",
+      "ConversationUpdatedEvent",
+      "TemplateStatusUpdatedEvent"
+    ]) {
+      expect(components[name], name).toBeDefined()
+    }
+    const stream = spec.paths["/v1/messaging/events/stream"]?.get as
+      | { responses?: Record<string, { content?: Record<string, unknown> }> }
+      | undefined
+    expect(Object.keys(stream?.responses?.["200"]?.content ?? {})).toEqual(["text/event-stream"])
+  })
+
   it("names the error envelope once and refers to it from every error response", () => {
     const errors = Object.values(spec.paths).flatMap((item) =>
       Object.entries(item).flatMap(([, operation]) =>

@@ -342,6 +342,8 @@ describe("operations", () => {
       "/v1/messaging/conversations/{id}",
       "/v1/messaging/conversations/{id}/messages",
       "/v1/messaging/conversations/{id}/read",
+      "/v1/messaging/events",
+      "/v1/messaging/events/stream",
       "/v1/messaging/media",
       "/v1/messaging/messages/template",
       "/v1/messaging/messages/{id}/media",

@@ -18,6 +18,7 @@ import createEvents from "./migrations/0010_create_events.js"
 import addNumberThroughput from "./migrations/0011_add_number_throughput.js"
 import createWebhookEndpoints from "./migrations/0012_create_webhook_endpoints.js"
 import addNumberProviders from "./migrations/0013_add_number_providers.js"
+import addConversationEventSequence from "./migrations/0015_add_conversation_event_sequence.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
 export const table = "parley_migrations"
@@ -34,7 +35,8 @@ export const loader = Migrator.fromRecord({
   "0010_create_events": createEvents,
   "0011_add_number_throughput": addNumberThroughput,
   "0012_create_webhook_endpoints": createWebhookEndpoints,
-  "0013_add_number_providers": addNumberProviders
+  "0013_add_number_providers": addNumberProviders,
+  "0015_add_conversation_event_sequence": addConversationEventSequence
 })
 
 /**

@@ -15,7 +15,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import { EventNotifications, makeHub } from "./EventNotifications.js"
+import { channel } from "./internal/events.js"
 
 export interface PgliteClientOptions {
   /** A directory to persist the database in; in memory when absent. */
@@ -57,6 +59,19 @@ const initialisedCluster = async (dataDir: string): Promise<Blob | undefined> =>
 export const make = (
   options: PgliteClientOptions = {}
 ): Effect.Effect<SqlClient.SqlClient, SqlError, Reactivity.Reactivity | Scope.Scope> =>
+  Effect.map(makeWithNotifications(options), ({ client }) => client)
+
+/**
+ * `make`, and the event feed's wake-ups: PGlite delivers `NOTIFY parley_events` to its own listeners when the
+ * transaction commits. LISTEN runs here, before anyone can hold a transaction open.
+ */
+const makeWithNotifications = (
+  options: PgliteClientOptions
+): Effect.Effect<
+  { readonly client: SqlClient.SqlClient; readonly notifications: EventNotifications["Type"] },
+  SqlError,
+  Reactivity.Reactivity | Scope.Scope
+> =>
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
@@ -124,7 +139,13 @@ export const make = (
       }
     }
 
-    return yield* SqlClient.make({
+    const hub = makeHub()
+    yield* Effect.tryPromise({
+      try: () => db.listen(channel, (businessId) => hub.publish(businessId)),
+      catch: failed("Failed to listen")
+    })
+
+    const client = yield* SqlClient.make({
       acquirer: Effect.succeed(connection(false)),
       transactionAcquirer: Effect.as(
         Effect.acquireRelease(lock.take(1), () => lock.release(1)),
@@ -136,8 +157,15 @@ export const make = (
         ["db.namespace", options.dataDir === undefined ? "pglite:memory" : "pglite"]
       ]
     })
+    return { client, notifications: hub.service }
   })
 
-/** `SqlClient` on PGlite, in memory or persisted in `dataDir`. */
-export const layer = (options: PgliteClientOptions = {}): Layer.Layer<SqlClient.SqlClient, SqlError> =>
-  Layer.scoped(SqlClient.SqlClient, make(options)).pipe(Layer.provide(Reactivity.layer))
+/** `SqlClient` on PGlite, in memory or persisted in `dataDir`, with the event feed's wake-ups. */
+export const layer = (
+  options: PgliteClientOptions = {}
+): Layer.Layer<SqlClient.SqlClient | EventNotifications, SqlError> =>
+  Layer.scopedContext(
+    Effect.map(makeWithNotifications(options), ({ client, notifications }) =>
+      Context.make(SqlClient.SqlClient, client).pipe(Context.add(EventNotifications, notifications))
+    )
+  ).pipe(Layer.provide(Reactivity.layer))

@@ -13,13 +13,17 @@ import {
   type ConversationQuery,
   ConversationRepository,
   type CustomerIdentity,
+  Events,
   Phone,
   type WhatsAppNumberId
 } from "@parley/core"
-import { Array as Arr, Effect, Layer, Option } from "effect"
-import { likeSubstring, toDate, toDateOrNull } from "./internal/columns.js"
+import { Array as Arr, DateTime, Effect, Layer, Option, Schema } from "effect"
+import { Integer, likeSubstring, toDate, toDateOrNull } from "./internal/columns.js"
+import { eventIds, recordEvents } from "./internal/events.js"
 import { conversationColumns, decodeConversations } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
+
+const decodeUnread = Schema.decodeUnknown(Schema.Array(Schema.Struct({ unread_count: Integer })))
 
 /** A search term made only of what people type in phone numbers. */
 const phoneLike = /^[\d\s+\-()]+$/
@@ -58,7 +62,11 @@ export const listStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, 
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const ids = yield* eventIds
   const columns = sql.literal(conversationColumns)
+  /** Records one conversation event in the current transaction. */
+  const conversationEvent = (type: "conversation.created" | "conversation.updated", conversation: Conversation) =>
+    Effect.flatMap(DateTime.now, (now) => recordEvents(sql, ids, [Events.conversationEvent(type, conversation, now)]))
 
   const first = (rows: ReadonlyArray<unknown>) => Effect.map(decodeConversations(rows), Arr.head)
 
@@ -104,8 +112,10 @@ export const make = Effect.gen(function* () {
   // INSERT … ON CONFLICT DO NOTHING, then read: a concurrent insert of the same customer makes ours a no-op (the
   // statement waits for the other transaction), and the read that follows sees the winner's row.
   const findOrCreate = (candidate: Conversation) =>
-    Effect.gen(function* () {
-      const inserted = yield* sql`
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const inserted = yield* sql`
         INSERT INTO conversations (${columns})
         VALUES (
           ${candidate.businessId}, ${candidate.id}, ${candidate.whatsappNumberId}, ${candidate.customerPhone},
@@ -115,42 +125,62 @@ export const make = Effect.gen(function* () {
         )
         ON CONFLICT DO NOTHING
         RETURNING ${columns}`.pipe(Effect.flatMap(first))
-      if (Option.isSome(inserted)) return inserted.value
-      const existing = yield* lookup(
-        candidate.businessId,
-        candidate.whatsappNumberId,
-        candidate.customerPhone,
-        candidate.customerUserId
+          if (Option.isSome(inserted)) {
+            yield* conversationEvent("conversation.created", inserted.value)
+            return inserted.value
+          }
+          const existing = yield* lookup(
+            candidate.businessId,
+            candidate.whatsappNumberId,
+            candidate.customerPhone,
+            candidate.customerUserId
+          )
+          if (Option.isSome(existing)) return existing.value
+          return yield* storageFailure(
+            "ConversationRepository.findOrCreate",
+            "the conversation id is taken by another customer's conversation"
+          )
+        })
       )
-      if (Option.isSome(existing)) return existing.value
-      return yield* storageFailure(
-        "ConversationRepository.findOrCreate",
-        "the conversation id is taken by another customer's conversation"
-      )
-    }).pipe(storage("ConversationRepository.findOrCreate"))
+      .pipe(storage("ConversationRepository.findOrCreate"))
 
   const update = (businessId: BusinessId, id: ConversationId, patch: ConversationPatch) =>
     (patch.status === undefined && patch.mode === undefined && patch.assignedUserId === undefined
-      ? sql`SELECT ${columns} FROM conversations WHERE business_id = ${businessId} AND id = ${id}`
-      : sql`
-          UPDATE conversations SET
-            status = COALESCE(${patch.status ?? null}, status),
-            mode = COALESCE(${patch.mode ?? null}, mode),
-            assigned_user_id = CASE WHEN ${patch.assignedUserId !== undefined}
-              THEN ${patch.assignedUserId ?? null}::uuid ELSE assigned_user_id END
-          WHERE business_id = ${businessId} AND id = ${id}
-          RETURNING ${columns}`
-    ).pipe(Effect.flatMap(first), storage("ConversationRepository.update"))
+      ? sql`SELECT ${columns} FROM conversations WHERE business_id = ${businessId} AND id = ${id}`.pipe(
+          Effect.flatMap(first)
+        )
+      : sql.withTransaction(
+          sql`
+            UPDATE conversations SET
+              status = COALESCE(${patch.status ?? null}, status),
+              mode = COALESCE(${patch.mode ?? null}, mode),
+              assigned_user_id = CASE WHEN ${patch.assignedUserId !== undefined}
+                THEN ${patch.assignedUserId ?? null}::uuid ELSE assigned_user_id END
+            WHERE business_id = ${businessId} AND id = ${id}
+            RETURNING ${columns}`.pipe(
+            Effect.flatMap(first),
+            Effect.tap(
+              Option.match({ onNone: () => Effect.void, onSome: (c) => conversationEvent("conversation.updated", c) })
+            )
+          )
+        )
+    ).pipe(storage("ConversationRepository.update"))
 
   const markRead = (businessId: BusinessId, id: ConversationId) =>
     sql
       .withTransaction(
         Effect.gen(function* () {
+          // The row lock first, so the count it reads is the one this UPDATE replaces.
+          const before = yield* sql`
+            SELECT unread_count FROM conversations WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE`.pipe(
+            Effect.flatMap(decodeUnread)
+          )
           const conversation = yield* sql`
             UPDATE conversations SET unread_count = 0
             WHERE business_id = ${businessId} AND id = ${id}
             RETURNING ${columns}`.pipe(Effect.flatMap(first))
           if (Option.isNone(conversation)) return conversation
+          if ((before[0]?.unread_count ?? 0) > 0) yield* conversationEvent("conversation.updated", conversation.value)
           // The predicate repeats the partial index's, so only unread inbound messages are visited.
           yield* sql`
             UPDATE messages SET delivery_status = 'read'

@@ -19,6 +19,7 @@ import {
   type DeliveryFailure,
   type DeliveryStatus,
   deliveryStatusRank,
+  Events,
   type InboundRecord,
   InboundRecorded,
   type Message,
@@ -31,6 +32,7 @@ import {
 } from "@parley/core"
 import { Array as Arr, DateTime, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { Integer, json, rankOf, toDate } from "./internal/columns.js"
+import { eventIds, recordEvents } from "./internal/events.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
@@ -41,8 +43,12 @@ const ParkedRow = Schema.Struct({
 })
 const decodeParkedRows = Schema.decodeUnknown(Schema.Array(ParkedRow))
 
-const RaisedRow = Schema.Struct({ raised: Schema.Boolean })
+const statusLiteral = Schema.Literal("pending", "sent", "delivered", "read", "failed")
+const RaisedRow = Schema.Struct({ raised: Schema.Boolean, previous_status: statusLiteral })
 const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
+
+const PreviousRow = Schema.Struct({ previous_status: statusLiteral })
+const decodePreviousRows = Schema.decodeUnknown(Schema.Array(PreviousRow))
 
 const IdRow = Schema.Struct({ id: Schema.String })
 const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
@@ -63,10 +69,36 @@ export const historyStatement = (
   ORDER BY created_at DESC, id DESC
   LIMIT ${Math.max(0, Math.floor(page.limit))}`
 
+/** `a, b` as `t.a, t.b`: a column list in a statement that joins tables sharing column names. */
+const qualified = (table: string, list: string) =>
+  list
+    .split(",")
+    .map((column) => `${table}.${column.trim()}`)
+    .join(", ")
+
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const conversations = yield* ConversationRepository
+  const ids = yield* eventIds
+
+  /** Records message events in the current transaction (see internal/events.ts). */
+  const messageEvents = (
+    type: "message.received" | "message.sent" | "message.status_updated",
+    changes: ReadonlyArray<{ readonly message: Message; readonly conversation?: Conversation | undefined }>
+  ) =>
+    Effect.flatMap(DateTime.now, (now) =>
+      recordEvents(
+        sql,
+        ids,
+        changes.map((change) => Events.messageEvent(type, change.message, change.conversation, now))
+      )
+    )
+  /** `message.status_updated` when the change moved the message's status. */
+  const statusEvent = (previous: DeliveryStatus, message: Message) =>
+    previous === message.deliveryStatus ? Effect.void : messageEvents("message.status_updated", [{ message }])
   const columns = sql.literal(messageColumns)
+  const qualifiedConversationColumns = qualified("c", conversationColumns)
+  const qualifiedMessageColumns = qualified("m", messageColumns)
   const rank = rankOf(sql, "delivery_status")
 
   const first = (rows: ReadonlyArray<unknown>) => Effect.map(decodeMessages(rows), Arr.head)
@@ -151,6 +183,7 @@ export const make = Effect.gen(function* () {
           if (updated === undefined) {
             return yield* storageFailure("MessageRepository.recordInbound", "the message's conversation does not exist")
           }
+          yield* messageEvents("message.received", [{ message, conversation: updated }])
           return InboundRecorded.Recorded({ message, conversation: updated })
         })
       )
@@ -308,6 +341,11 @@ export const make = Effect.gen(function* () {
               RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
             for (const c of rows) updated.set(c.id, c)
           }
+          // 5b. The events, in arrival order, each with its conversation as it stands after the batch.
+          yield* messageEvents(
+            "message.received",
+            recorded.map((message) => ({ message, conversation: updated.get(message.conversationId) }))
+          )
           // 6. One outcome per record, in order.
           const recordedById = new Map(recorded.map((m) => [m.id, m] as const))
           const freshIdOf = new Map(
@@ -348,26 +386,37 @@ export const make = Effect.gen(function* () {
         RETURNING k.key
       )`
     })
-    return Effect.gen(function* () {
-      const touched = yield* sql`
-        WITH inserted AS (
-          INSERT INTO messages (${columns}) VALUES ${row(message)}
-          RETURNING business_id, id, conversation_id
-        ), touched AS (
-          UPDATE conversations c SET
-            status = 'pending_customer',
-            last_outbound_at = GREATEST(c.last_outbound_at, ${at}::timestamptz),
-            last_activity_at = GREATEST(c.last_activity_at, ${at}::timestamptz)
-          FROM inserted i
-          WHERE c.business_id = i.business_id AND c.id = i.conversation_id
-          RETURNING c.id
-        )${link}
-        SELECT id FROM touched`.pipe(Effect.flatMap(decodeIdRows))
-      if (touched.length === 0) {
-        return yield* storageFailure("MessageRepository.recordOutbound", "the message's conversation does not exist")
-      }
-      return message
-    }).pipe(storage("MessageRepository.recordOutbound"))
+    // One statement for the message, its conversation and its idempotency key (the foreign key keeps it atomic),
+    // then its event in the same transaction.
+    return sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const touched = yield* sql`
+            WITH inserted AS (
+              INSERT INTO messages (${columns}) VALUES ${row(message)}
+              RETURNING business_id, id, conversation_id
+            ), touched AS (
+              UPDATE conversations c SET
+                status = 'pending_customer',
+                last_outbound_at = GREATEST(c.last_outbound_at, ${at}::timestamptz),
+                last_activity_at = GREATEST(c.last_activity_at, ${at}::timestamptz)
+              FROM inserted i
+              WHERE c.business_id = i.business_id AND c.id = i.conversation_id
+              RETURNING ${sql.literal(qualifiedConversationColumns)}
+            )${link}
+            SELECT * FROM touched`.pipe(Effect.flatMap(decodeConversations))
+          const conversation = touched[0]
+          if (conversation === undefined) {
+            return yield* storageFailure(
+              "MessageRepository.recordOutbound",
+              "the message's conversation does not exist"
+            )
+          }
+          yield* messageEvents("message.sent", [{ message, conversation }])
+          return message
+        })
+      )
+      .pipe(storage("MessageRepository.recordOutbound"))
   }
 
   const lockProviderId = (businessId: BusinessId, providerMessageId: string) =>
@@ -415,20 +464,31 @@ export const make = Effect.gen(function* () {
     sql
       .withTransaction(
         Effect.gen(function* () {
+          // The advisory lock and the row lock come first (the lock CTE, then FOR UPDATE in the subquery), so
+          // `previous` is the status this UPDATE replaced (for the event).
           const updated = yield* sql`
             WITH lock AS MATERIALIZED (
               SELECT pg_advisory_xact_lock(hashtextextended(${`${businessId}:${providerMessageId}`}, 0))
             )
-            UPDATE messages SET
+            UPDATE messages m SET
               provider_message_id = ${providerMessageId},
-              delivery_status = CASE WHEN ${rank} < ${deliveryStatusRank("sent")}
-                THEN 'sent' ELSE delivery_status END
-            FROM lock
-            WHERE business_id = ${businessId} AND id = ${id}
-            RETURNING ${columns}`.pipe(Effect.flatMap(first))
-          if (Option.isNone(updated)) return Option.none<Message>()
+              delivery_status = CASE WHEN ${rankOf(sql, "previous.delivery_status")} < ${deliveryStatusRank("sent")}
+                THEN 'sent' ELSE m.delivery_status END
+            FROM (
+              SELECT id, delivery_status FROM messages, lock
+              WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE OF messages
+            ) previous
+            WHERE m.business_id = ${businessId} AND m.id = previous.id
+            RETURNING previous.delivery_status AS previous_status, ${sql.literal(qualifiedMessageColumns)}`.pipe(
+            Effect.flatMap((rows) => Effect.zip(decodePreviousRows(rows), decodeMessages(rows)))
+          )
+          const previous = updated[0][0]
+          const written = updated[1][0]
+          if (previous === undefined || written === undefined) return Option.none<Message>()
           const drained = yield* drainParked(businessId, providerMessageId)
-          return Option.isSome(drained) ? drained : updated
+          const message = Option.isSome(drained) ? drained.value : written
+          yield* statusEvent(previous.previous_status, message)
+          return Option.some(message)
         })
       )
       .pipe(storage("MessageRepository.markSent"))
@@ -442,13 +502,13 @@ export const make = Effect.gen(function* () {
       Effect.flatMap(first),
       Effect.flatMap((updated) =>
         Option.isSome(updated)
-          ? Effect.succeed(updated)
+          ? Effect.as(messageEvents("message.status_updated", [{ message: updated.value }]), updated)
           : Effect.flatMap(select(businessId, id), (current) =>
               Option.isSome(current) && current.value.deliveryStatus !== "failed" ? attempt : Effect.succeed(current)
             )
       )
     )
-    return attempt.pipe(storage("MessageRepository.markFailed"))
+    return sql.withTransaction(attempt).pipe(storage("MessageRepository.markFailed"))
   }
 
   const logEvent = (businessId: BusinessId, update: StatusUpdate, parked: boolean) => {
@@ -483,11 +543,12 @@ export const make = Effect.gen(function* () {
         FOR UPDATE
       ) previous
       WHERE m.business_id = ${businessId} AND m.id = previous.id
-      RETURNING ${rankOf(sql, "previous.delivery_status")} < ${newRank} AS raised`.pipe(
-      Effect.flatMap(decodeRaisedRows),
-      Effect.map((rows) => Option.map(Arr.head(rows), (row) => row.raised))
-    )
+      RETURNING ${rankOf(sql, "previous.delivery_status")} < ${newRank} AS raised,
+        previous.delivery_status AS previous_status`.pipe(Effect.flatMap(decodeRaisedRows), Effect.map(Arr.head))
   }
+
+  const appliedEvent = (applied: StatusApplied) =>
+    applied._tag === "Applied" ? messageEvents("message.status_updated", [{ message: applied.message }]) : Effect.void
 
   const applyStatus = (businessId: BusinessId, update: StatusUpdate) => {
     const failure = update.status === "failed" ? Option.getOrNull(update.failure) : null
@@ -512,6 +573,7 @@ export const make = Effect.gen(function* () {
           const fast = yield* known
           if (Option.isSome(fast)) {
             yield* logEvent(businessId, update, false)
+            yield* appliedEvent(fast.value)
             return fast.value
           }
           yield* lockProviderId(businessId, update.providerMessageId)
@@ -519,6 +581,7 @@ export const make = Effect.gen(function* () {
           const again = yield* known
           if (Option.isSome(again)) {
             yield* logEvent(businessId, update, false)
+            yield* appliedEvent(again.value)
             return again.value
           }
           if (Option.isSome(update.messageId)) {
@@ -528,7 +591,8 @@ export const make = Effect.gen(function* () {
               yield* drainParked(businessId, update.providerMessageId)
               const message = yield* select(businessId, update.messageId.value)
               if (Option.isSome(message)) {
-                return raised.value
+                yield* statusEvent(raised.value.previous_status, message.value)
+                return raised.value.raised
                   ? StatusApplied.Applied({ message: message.value })
                   : StatusApplied.Unchanged({ message: message.value })
               }
@@ -606,6 +670,12 @@ export const make = Effect.gen(function* () {
                 delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
               FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
               WHERE m.business_id = ${businessId} AND m.id = v.id`
+            // One event per status that moved a message, in the batch's order (as one by one would record them),
+            // written by one statement.
+            yield* messageEvents(
+              "message.status_updated",
+              outcomes.flatMap((outcome) => (outcome?._tag === "Applied" ? [{ message: outcome.message }] : []))
+            )
           }
           for (const chunk of Arr.chunksOf(known, 500)) {
             const values = chunk.map((update) => {
@@ -658,7 +728,17 @@ export const make = Effect.gen(function* () {
       UPDATE messages SET
         delivery_status = 'failed', failure_code = ${input.failure.code}, failure_title = ${input.failure.title}
       WHERE (business_id, id) IN (SELECT business_id, id FROM due) AND delivery_status = 'pending'
-      RETURNING ${columns}`.pipe(Effect.flatMap(decodeMessages), storage("MessageRepository.expireUnconfirmed"))
+      RETURNING ${columns}`.pipe(
+      Effect.flatMap(decodeMessages),
+      Effect.tap((failed) =>
+        messageEvents(
+          "message.status_updated",
+          failed.map((message) => ({ message }))
+        )
+      ),
+      sql.withTransaction,
+      storage("MessageRepository.expireUnconfirmed")
+    )
 
   const findById = (businessId: BusinessId, id: MessageId) =>
     select(businessId, id).pipe(storage("MessageRepository.findById"))

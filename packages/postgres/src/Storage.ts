@@ -7,6 +7,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type {
   ConversationRepository,
+  EventLog,
   IdempotencyStore,
   MessageRepository,
   TemplateCatalog,
@@ -14,11 +15,13 @@ import type {
   WhatsAppNumberDirectory
 } from "@parley/core"
 import { Layer, type Redacted } from "effect"
+import * as EventNotifications from "./EventNotifications.js"
 import * as Migrations from "./Migrations.js"
 import * as PgliteClient from "./PgliteClient.js"
 import * as PostgresClient from "./PostgresClient.js"
 import * as Secrets from "./Secrets.js"
 import * as SqlConversationRepository from "./SqlConversationRepository.js"
+import * as SqlEventLog from "./SqlEventLog.js"
 import * as SqlIdempotencyStore from "./SqlIdempotencyStore.js"
 import * as SqlMessageRepository from "./SqlMessageRepository.js"
 import * as SqlTemplateCatalog from "./SqlTemplateCatalog.js"
@@ -33,6 +36,7 @@ export type Ports =
   | TemplateCatalog
   | WhatsAppNumberDirectory
   | UserDirectory
+  | EventLog
 
 /** The ports on the host's `SqlClient` (migrated) and `Secrets`. */
 export const layer: Layer.Layer<Ports, never, SqlClient.SqlClient | Secrets.Secrets> = Layer.mergeAll(
@@ -42,7 +46,9 @@ export const layer: Layer.Layer<Ports, never, SqlClient.SqlClient | Secrets.Secr
   SqlIdempotencyStore.layer,
   SqlTemplateCatalog.layer,
   SqlWhatsAppNumberDirectory.layer,
-  SqlUserDirectory.layer
+  SqlUserDirectory.layer,
+  // Wakes its followers by `EventNotifications` when the client provides it (both stacks below do).
+  SqlEventLog.layer()
 )
 
 export type StackError = SqlError | MigrationError | Secrets.SecretKeyInvalid
@@ -76,12 +82,16 @@ export const layerPostgres = (options: {
   readonly secretKey: Redacted.Redacted<string>
   /** Retired keys: they still open stored tokens (until re-sealed), they never seal. */
   readonly previousSecretKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
-}): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> =>
-  layer.pipe(
+}): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> => {
+  // One pool: the same layer value is built once however many times it is provided.
+  const client = PostgresClient.layer({ url: options.url, maxConnections: options.maxConnections })
+  return layer.pipe(
     Layer.provideMerge(
-      Layer.merge(
-        migrated(PostgresClient.layer({ url: options.url, maxConnections: options.maxConnections })),
+      Layer.mergeAll(
+        migrated(client),
+        EventNotifications.layerPg.pipe(Layer.provide(client)),
         Secrets.layer(options.secretKey, { previousKeys: options.previousSecretKeys })
       )
     )
   )
+}

@@ -54,7 +54,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "create_events",
           "add_number_throughput",
           "create_webhook_endpoints",
-          "add_number_providers"
+          "add_number_providers",
+          "add_conversation_event_sequence"
         ]
       )
     })

@@ -20,6 +20,7 @@ import {
   Phone,
   type SkippedItem,
   type StatusUpdate,
+  TemplateStatus,
   type WebhookBatch
 } from "@parley/core"
 import { Either, Option, Redacted, Schema } from "effect"
@@ -193,6 +194,51 @@ const failureOf = (error: Payload.ErrorItem): DeliveryFailure =>
     },
     true
   )
+
+/** A template's new review status, from a `message_template_status_update` change. */
+export interface TemplateStatusChange {
+  /** `entry[].id`: the WhatsApp Business Account the template belongs to. */
+  readonly wabaId: string
+  readonly name: string
+  readonly language: string
+  readonly status: TemplateStatus
+}
+
+const decodeTemplateValue = Schema.decodeUnknownEither(Payload.TemplateStatusValue)
+const isTemplateStatus = Schema.is(TemplateStatus)
+
+/**
+ * The review status an event sets: a status itself, or `REINSTATED` (sendable again: APPROVED). Notices that change
+ * no status (FLAGGED: at risk; LOCKED: not editable) are `None`.
+ */
+const statusOfTemplateEvent = (event: string): Option.Option<TemplateStatus> =>
+  event === "REINSTATED" ? Option.some("APPROVED") : isTemplateStatus(event) ? Option.some(event) : Option.none()
+
+/** The template status changes of an already-parsed webhook body (Parley ignored them before events). */
+export const templateStatusChanges = (json: unknown): ReadonlyArray<TemplateStatusChange> => {
+  const envelope = decodeEnvelope(json)
+  if (Either.isLeft(envelope)) return []
+  const changes: Array<TemplateStatusChange> = []
+  for (const rawEntry of envelope.right.entry) {
+    const entry = decodeEntry(rawEntry)
+    if (Either.isLeft(entry) || entry.right.id === undefined) continue
+    for (const rawChange of entry.right.changes) {
+      const change = decodeChange(rawChange)
+      if (Either.isLeft(change) || change.right.field !== "message_template_status_update") continue
+      const value = decodeTemplateValue(change.right.value)
+      if (Either.isLeft(value)) continue
+      const status = statusOfTemplateEvent(value.right.event)
+      if (Option.isNone(status)) continue
+      changes.push({
+        wabaId: entry.right.id,
+        name: value.right.message_template_name,
+        language: value.right.message_template_language,
+        status: status.value
+      })
+    }
+  }
+  return changes
+}
 
 /** Decodes an already-parsed webhook body. */
 export const decodeUnknown = (json: unknown): Either.Either<WebhookBatch, WebhookPayloadInvalid> => {

@@ -54,6 +54,14 @@ export const Metadata = Schema.Struct({
   phone_number_id: Schema.String.pipe(Schema.minLength(1))
 })
 
+/** `value` of a `field: "message_template_status_update"` change (routed by the WABA, `entry[].id`). */
+export const TemplateStatusValue = Schema.Struct({
+  /** A review status (APPROVED, REJECTED, PAUSED, …) or a notice (FLAGGED, REINSTATED, LOCKED, …). */
+  event: Schema.String,
+  message_template_name: Schema.String.pipe(Schema.minLength(1)),
+  message_template_language: Schema.String.pipe(Schema.minLength(1))
+})
+
 /** `value` of a `field: "messages"` change; its arrays decode item by item. */
 export const MessagesValue = Schema.Struct({
   messaging_product: Schema.optional(Schema.String),

@@ -737,3 +737,46 @@ describe("Webhook.decode: fuzzing", () => {
     }
   )
 })
+
+describe("Webhook.templateStatusChanges", () => {
+  // Meta's `message_template_status_update` change, routed by the WABA in `entry[].id`.
+  const payload = (...events: ReadonlyArray<string>) => ({
+    object: "whatsapp_business_account",
+    entry: [
+      {
+        id: "102290129340398",
+        time: 1767261600,
+        changes: [
+          ...events.map((event) => ({
+            field: "message_template_status_update",
+            value: {
+              event,
+              message_template_id: 123456789012345,
+              message_template_name: "order_update_v1",
+              message_template_language: "en_US",
+              reason: "NONE",
+              message_template_category: "UTILITY"
+            }
+          })),
+          { field: "messages", value: { metadata: { phone_number_id: "1" }, messages: [] } }
+        ]
+      }
+    ]
+  })
+
+  it("reads each status change; REINSTATED is APPROVED; notices that set no status are left out", () => {
+    assert.deepStrictEqual(Webhook.templateStatusChanges(payload("REJECTED", "FLAGGED", "REINSTATED", "LOCKED")), [
+      { wabaId: "102290129340398", name: "order_update_v1", language: "en_US", status: "REJECTED" },
+      { wabaId: "102290129340398", name: "order_update_v1", language: "en_US", status: "APPROVED" }
+    ])
+  })
+
+  it("ignores what is not a template change, and anything malformed", () => {
+    assert.deepStrictEqual(Webhook.templateStatusChanges(payload()), [])
+    assert.deepStrictEqual(
+      Webhook.templateStatusChanges({ entry: [{ changes: payload("PAUSED").entry[0]?.changes }] }),
+      []
+    )
+    assert.deepStrictEqual(Webhook.templateStatusChanges("not an object"), [])
+  })
+})

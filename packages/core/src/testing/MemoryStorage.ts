@@ -5,11 +5,13 @@
  *
  * For tests and for embedders' own tests; not durable.
  */
-import { Context, DateTime, Effect, Layer, Option } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Option, Queue } from "effect"
 import { applyInbound, applyOutbound, applyPatch, Conversation } from "../Conversation.js"
 import { type ConversationQuery, ConversationRepository } from "../ConversationRepository.js"
-import type { Position } from "../Cursor.js"
+import { InvalidCursor, type Position } from "../Cursor.js"
 import type { CustomerIdentity } from "../Customer.js"
+import * as Events from "../Event.js"
+import { EventLog, follow, followBatch, type RecordedEvent } from "../EventLog.js"
 import { ClaimResult, IdempotencyStore, type Outcome } from "../Idempotency.js"
 import type { BusinessId, ConversationId, MessageId, UserId, WhatsAppNumberId } from "../Ids.js"
 import { advanceDeliveryStatus, type DeliveryFailure, Message } from "../Message.js"
@@ -46,6 +48,14 @@ export interface MemoryStore {
   readonly templates: Map<string, Template>
   /** `${businessId} ${key}` → idempotency record. */
   readonly idempotency: Map<string, IdempotencyRecord>
+  /** The outbox, in the order the changes were made (`cursor` is the position as a decimal string). */
+  readonly events: Array<RecordedEvent & { readonly position: number }>
+  /** The last sequence given to each conversation's events. */
+  readonly sequences: Map<ConversationId, number>
+  /** Positions handed out so far (kept when events are purged). */
+  positions: number
+  /** Woken after each change that recorded events (the live stream). */
+  readonly listeners: Set<() => void>
 }
 
 export const makeStore = (): MemoryStore => ({
@@ -57,8 +67,40 @@ export const makeStore = (): MemoryStore => ({
   byProviderId: new Map(),
   parked: new Map(),
   templates: new Map(),
-  idempotency: new Map()
+  idempotency: new Map(),
+  events: [],
+  sequences: new Map(),
+  positions: 0,
+  listeners: new Set()
 })
+
+/**
+ * Records events in the same synchronous block as the change they describe (so atomically with it), with the next
+ * sequence of their conversation. The memory adapter numbers event ids itself (a UUID-shaped counter), leaving
+ * the `Ids` sequence of a test's own entities untouched.
+ */
+const recordEvents = (store: MemoryStore, now: DateTime.Utc, pending: ReadonlyArray<Events.PendingEvent>) => {
+  for (const event of pending) {
+    const position = ++store.positions
+    let sequence: number | null = null
+    if (event.conversationId !== null) {
+      sequence = (store.sequences.get(event.conversationId) ?? 0) + 1
+      store.sequences.set(event.conversationId, sequence)
+    }
+    const id = `00000000-0000-4000-a000-${position.toString(16).padStart(12, "0")}`
+    store.events.push({
+      position,
+      cursor: String(position),
+      recordedAt: now,
+      event: Events.complete(event, { id, occurredAt: now, sequence })
+    })
+  }
+  if (pending.length > 0) for (const wake of store.listeners) wake()
+}
+
+/** The clock's time, then a synchronous critical section that may record events at that time. */
+const atomically = <A>(body: (now: DateTime.Utc) => A) =>
+  Effect.flatMap(DateTime.now, (now) => Effect.sync(() => body(now)))
 
 const scoped = (businessId: BusinessId, key: string) => `${businessId} ${key}`
 
@@ -121,7 +163,7 @@ const findCustomer = (
   )
 }
 
-const findOrCreateConversation = (store: MemoryStore, candidate: Conversation): Conversation => {
+const findOrCreateConversation = (store: MemoryStore, candidate: Conversation, now: DateTime.Utc): Conversation => {
   const customer = {
     phone: Option.fromNullable(candidate.customerPhone),
     userId: Option.fromNullable(candidate.customerUserId)
@@ -129,6 +171,7 @@ const findOrCreateConversation = (store: MemoryStore, candidate: Conversation): 
   const existing = findCustomer(store, candidate.businessId, candidate.whatsappNumberId, customer)
   if (existing !== undefined) return existing
   store.conversations.set(candidate.id, candidate)
+  recordEvents(store, now, [Events.conversationEvent("conversation.created", candidate, now)])
   return candidate
 }
 
@@ -170,21 +213,27 @@ export const makeConversationRepository = (store: MemoryStore): ConversationRepo
   findById: (businessId, id) => Effect.sync(() => Option.fromNullable(ownConversation(store, businessId, id))),
   findByCustomer: (businessId, whatsappNumberId, customer) =>
     Effect.sync(() => Option.fromNullable(findCustomer(store, businessId, whatsappNumberId, customer))),
-  findOrCreate: (candidate) => Effect.sync(() => findOrCreateConversation(store, candidate)),
+  findOrCreate: (candidate) => atomically((now) => findOrCreateConversation(store, candidate, now)),
   update: (businessId, id, patch) =>
-    Effect.sync(() => {
+    atomically((now) => {
       const conversation = ownConversation(store, businessId, id)
       if (conversation === undefined) return Option.none()
       const updated = applyPatch(conversation, patch)
       store.conversations.set(id, updated)
+      if (patch.status !== undefined || patch.mode !== undefined || patch.assignedUserId !== undefined) {
+        recordEvents(store, now, [Events.conversationEvent("conversation.updated", updated, now)])
+      }
       return Option.some(updated)
     }),
   markRead: (businessId, id) =>
-    Effect.sync(() => {
+    atomically((now) => {
       const conversation = ownConversation(store, businessId, id)
       if (conversation === undefined) return Option.none()
       const updated = new Conversation({ ...conversation, unreadCount: 0 }, true)
       store.conversations.set(id, updated)
+      if (conversation.unreadCount > 0) {
+        recordEvents(store, now, [Events.conversationEvent("conversation.updated", updated, now)])
+      }
       for (const message of store.messages.values()) {
         if (message.conversationId === id && message.direction === "inbound") {
           const read = advanceDeliveryStatus(message.deliveryStatus, "read")
@@ -206,40 +255,54 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
     for (const update of parked) current = raise(store, current, update) ?? current
     return current
   }
+  /** `message.status_updated` when a change moved the message's status. */
+  const statusChanged = (now: DateTime.Utc, before: Message, after: Message) => {
+    if (before.deliveryStatus !== after.deliveryStatus) {
+      recordEvents(store, now, [Events.messageEvent("message.status_updated", after, undefined, now)])
+    }
+  }
   const repository: MessageRepository["Type"] = {
     recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
-      Effect.suspend((): Effect.Effect<InboundRecorded, StorageError> => {
-        const providerKey = scoped(named.businessId, named.providerMessageId ?? named.id)
-        const duplicate = store.byProviderId.get(providerKey)
-        if (duplicate !== undefined) return Effect.succeed(InboundRecorded.Duplicate({ messageId: duplicate }))
-        if (candidate.businessId !== named.businessId) return missingConversation("recordInbound")
-        const conversation = findOrCreateConversation(store, candidate)
-        const message = withMessage(named, { conversationId: conversation.id })
-        const received = applyInbound(conversation, message.createdAt, customerName)
-        const updated = opensWindow
-          ? received
-          : new Conversation({ ...received, lastInboundAt: conversation.lastInboundAt }, true)
-        store.conversations.set(updated.id, updated)
-        store.messages.set(message.id, message)
-        store.byProviderId.set(providerKey, message.id)
-        return Effect.succeed(InboundRecorded.Recorded({ message: applyParked(message), conversation: updated }))
-      }),
+      Effect.flatten(
+        atomically((now): Effect.Effect<InboundRecorded, StorageError> => {
+          const providerKey = scoped(named.businessId, named.providerMessageId ?? named.id)
+          const duplicate = store.byProviderId.get(providerKey)
+          if (duplicate !== undefined) return Effect.succeed(InboundRecorded.Duplicate({ messageId: duplicate }))
+          if (candidate.businessId !== named.businessId) return missingConversation("recordInbound")
+          const conversation = findOrCreateConversation(store, candidate, now)
+          const message = withMessage(named, { conversationId: conversation.id })
+          const received = applyInbound(conversation, message.createdAt, customerName)
+          const updated = opensWindow
+            ? received
+            : new Conversation({ ...received, lastInboundAt: conversation.lastInboundAt }, true)
+          store.conversations.set(updated.id, updated)
+          store.messages.set(message.id, message)
+          store.byProviderId.set(providerKey, message.id)
+          const settled = applyParked(message)
+          recordEvents(store, now, [Events.messageEvent("message.received", settled, updated, now)])
+          return Effect.succeed(InboundRecorded.Recorded({ message: settled, conversation: updated }))
+        })
+      ),
     // Memory cannot fail half-way through a batch, so one record after another is all or none here.
     recordInboundBatch: (records) => Effect.forEach(records, (record) => repository.recordInbound(record)),
     recordOutbound: ({ message, idempotencyKey }) =>
-      Effect.suspend((): Effect.Effect<Message, StorageError> => {
-        const conversation = ownConversation(store, message.businessId, message.conversationId)
-        if (conversation === undefined) return missingConversation("recordOutbound")
-        store.conversations.set(conversation.id, applyOutbound(conversation, message.createdAt))
-        store.messages.set(message.id, message)
-        if (Option.isSome(idempotencyKey)) {
-          const record = store.idempotency.get(scoped(message.businessId, idempotencyKey.value))
-          if (record !== undefined) record.messageId = message.id
-        }
-        return Effect.succeed(message)
-      }),
+      Effect.flatten(
+        atomically((now): Effect.Effect<Message, StorageError> => {
+          const conversation = ownConversation(store, message.businessId, message.conversationId)
+          if (conversation === undefined) return missingConversation("recordOutbound")
+          const updated = applyOutbound(conversation, message.createdAt)
+          store.conversations.set(conversation.id, updated)
+          store.messages.set(message.id, message)
+          recordEvents(store, now, [Events.messageEvent("message.sent", message, updated, now)])
+          if (Option.isSome(idempotencyKey)) {
+            const record = store.idempotency.get(scoped(message.businessId, idempotencyKey.value))
+            if (record !== undefined) record.messageId = message.id
+          }
+          return Effect.succeed(message)
+        })
+      ),
     markSent: (businessId, id, providerMessageId) =>
-      Effect.sync(() => {
+      atomically((now) => {
         const message = ownMessage(store, businessId, id)
         if (message === undefined) return Option.none()
         const withId = withMessage(message, {
@@ -248,18 +311,21 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         })
         store.messages.set(id, withId)
         store.byProviderId.set(scoped(businessId, providerMessageId), id)
-        return Option.some(applyParked(withId))
+        const settled = applyParked(withId)
+        statusChanged(now, message, settled)
+        return Option.some(settled)
       }),
     markFailed: (businessId, id, failure) =>
-      Effect.sync(() => {
+      atomically((now) => {
         const message = ownMessage(store, businessId, id)
         if (message === undefined) return Option.none()
         const failed = withMessage(message, { deliveryStatus: "failed", failure })
         store.messages.set(id, failed)
+        statusChanged(now, message, failed)
         return Option.some(failed)
       }),
     applyStatus: (businessId, update) =>
-      Effect.sync(() => {
+      atomically((now) => {
         const providerKey = scoped(businessId, update.providerMessageId)
         let id = store.byProviderId.get(providerKey)
         let linked = false
@@ -283,17 +349,19 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         if (linked) {
           // As with markSent: the statuses parked under this provider id now have their message.
           const settled = applyParked(raised ?? message)
+          statusChanged(now, message, settled)
           return raised === undefined
             ? StatusApplied.Unchanged({ message: settled })
             : StatusApplied.Applied({ message: settled })
         }
+        if (raised !== undefined) statusChanged(now, message, raised)
         return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
       }),
     // In memory nothing is gained by batching: each update as `applyStatus`, in order.
     applyStatuses: (businessId, updates) =>
       Effect.forEach(updates, (update) => repository.applyStatus(businessId, update)),
     expireUnconfirmed: ({ cutoff, failure, limit }) =>
-      Effect.sync(() => {
+      atomically((now) => {
         const due = [...store.messages.values()]
           .filter(
             (m) =>
@@ -306,6 +374,7 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         return due.map((message) => {
           const failed = withMessage(message, { deliveryStatus: "failed", failure })
           store.messages.set(message.id, failed)
+          statusChanged(now, message, failed)
           return failed
         })
       }),
@@ -335,14 +404,81 @@ export const makeTemplateCatalog = (store: MemoryStore): TemplateCatalog["Type"]
         .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     ),
   upsert: (template) =>
-    Effect.sync(() => {
+    atomically((now) => {
       const key = scoped(template.businessId, template.key)
       const existing = store.templates.get(key)
       const kept = existing === undefined ? template : new Template({ ...template, id: existing.id }, true)
       store.templates.set(key, kept)
+      recordEvents(store, now, Option.toArray(Events.templateStatusEvent(kept, existing?.status ?? null)))
       return kept
     })
 })
+
+const cursorPattern = /^[1-9][0-9]{0,15}$/
+
+export const makeEventLog = (
+  store: MemoryStore,
+  options: { readonly pollInterval?: Duration.DurationInput } = {}
+): EventLog["Type"] => {
+  const read: EventLog["Type"]["read"] = (businessId, query) =>
+    Effect.suspend(() => {
+      let after = 0
+      if (Option.isSome(query.after)) {
+        if (!cursorPattern.test(query.after.value)) {
+          return Effect.fail(new InvalidCursor({ cursor: query.after.value.slice(0, 200) }))
+        }
+        after = Number(query.after.value)
+      }
+      const types = query.types === undefined || query.types.length === 0 ? undefined : new Set(query.types)
+      const page: Array<RecordedEvent> = []
+      for (const stored of store.events) {
+        if (page.length >= query.limit) break
+        if (stored.position <= after || stored.event.businessId !== businessId) continue
+        if (types !== undefined && !types.has(stored.event.type)) continue
+        page.push({ cursor: stored.cursor, recordedAt: stored.recordedAt, event: stored.event })
+      }
+      return Effect.succeed(page)
+    })
+  const head: EventLog["Type"]["head"] = (businessId) =>
+    Effect.sync(() =>
+      Option.fromNullable(store.events.findLast((stored) => stored.event.businessId === businessId)?.cursor)
+    )
+  return {
+    read,
+    head,
+    subscribe: (businessId, { after, types }) =>
+      follow({
+        read: (cursor) => read(businessId, { after: cursor, types, limit: followBatch }),
+        head: head(businessId),
+        after,
+        wakeups: Effect.acquireRelease(
+          Effect.map(Queue.sliding<void>(1), (queue) => {
+            const wake = () => void Queue.unsafeOffer(queue, undefined)
+            store.listeners.add(wake)
+            return [queue, wake] as const
+          }),
+          ([queue, wake]) =>
+            Effect.zipRight(
+              Effect.sync(() => store.listeners.delete(wake)),
+              Queue.shutdown(queue)
+            )
+        ).pipe(Effect.map(([queue]) => queue)),
+        pollInterval: options.pollInterval ?? Duration.seconds(1)
+      }),
+    purge: ({ cutoff, limit }) =>
+      Effect.sync(() => {
+        let purged = 0
+        for (let i = 0; i < store.events.length && purged < limit; ) {
+          const stored = store.events[i]
+          if (stored !== undefined && DateTime.lessThan(stored.recordedAt, cutoff)) {
+            store.events.splice(i, 1)
+            purged++
+          } else i++
+        }
+        return purged
+      })
+  }
+}
 
 export const makeIdempotencyStore = (store: MemoryStore): IdempotencyStore["Type"] => ({
   claim: (businessId, key, fingerprint, times) =>
@@ -423,6 +559,7 @@ export const makeSeeder = (store: MemoryStore): StorageSeeder["Type"] => ({
 })
 
 export type MemoryStoragePorts =
+  | EventLog
   | ConversationRepository
   | MessageRepository
   | TemplateCatalog
@@ -435,6 +572,7 @@ export type MemoryStoragePorts =
 export const contextOf = (store: MemoryStore): Context.Context<MemoryStoragePorts> =>
   Context.make(ConversationRepository, makeConversationRepository(store)).pipe(
     Context.add(MessageRepository, makeMessageRepository(store)),
+    Context.add(EventLog, makeEventLog(store)),
     Context.add(TemplateCatalog, makeTemplateCatalog(store)),
     Context.add(IdempotencyStore, makeIdempotencyStore(store)),
     Context.add(WhatsAppNumberDirectory, makeWhatsAppNumberDirectory(store)),

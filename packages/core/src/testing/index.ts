@@ -2,6 +2,7 @@
  * Test kit for embedders and adapters: memory adapters, a fake gateway, and the shared contract suites.
  */
 
+export { type EventLogPorts, runEventLogContract } from "./contract/EventLog.js"
 export * as FakeGateway from "./FakeGateway.js"
 export * from "./GatewayConformance.js"
 export * from "./MediaStoreContract.js"

@@ -4,7 +4,16 @@
  */
 import { describe, expect, it } from "vitest"
 import * as Checker from "./Checker.js"
-import type { Answer, Attempt, FaultWindow, FinalMessage, History, SendOp, WebhookDelivery } from "./History.js"
+import type {
+  Answer,
+  Attempt,
+  FaultWindow,
+  FinalEvent,
+  FinalMessage,
+  History,
+  SendOp,
+  WebhookDelivery
+} from "./History.js"
 
 const http = (status: number, code: string | null = null, messageId: string | null = null): Answer => ({
   kind: "http",
@@ -45,6 +54,13 @@ const statusDelivery = (id: number, messageId: string, status: string, attempts:
   attempts
 })
 
+const event = (
+  sequence: number,
+  type: string,
+  messageId: string | null = null,
+  deliveryStatus: string | null = null
+): FinalEvent => ({ tenant: 0, id: `e${sequence}`, type, conversationId: "c", sequence, messageId, deliveryStatus })
+
 const clean: History = {
   seed: 1,
   sends: [op("k1", [at(0, http(503, "database_unavailable")), at(1_000, http(201, null, "m1"))])],
@@ -59,6 +75,13 @@ const clean: History = {
   final: [
     message("m1", "text k1", "delivered", "wamid.1"),
     { ...message("i1", "hi", "read", "wamid.in1"), direction: "inbound" }
+  ],
+  events: [
+    event(1, "conversation.created"),
+    event(2, "message.received", "i1", "delivered"),
+    event(3, "message.sent", "m1", "pending"),
+    event(4, "message.status_updated", "m1", "sent"),
+    event(5, "message.status_updated", "m1", "delivered")
   ],
   providerSends: [{ text: "text k1", wamid: "wamid.1", callback: "m1" }],
   upstream: [{ at: 1_000, text: "text k1", fate: "forwarded", upstreamStatus: 200 }],
@@ -173,5 +196,18 @@ describe("the history checker", () => {
   it("finds a process that exited by itself", () => {
     const exited = { ...clean, exits: [{ slot: 1, at: 5, code: 1, signal: null, wasReady: true, logTail: "boom" }] }
     expect(Checker.noProcessExitedByItself(exited).violations).toHaveLength(1)
+  })
+
+  it("finds a message without its event, an event twice, a stale last status, an event without its message, a gap", () => {
+    expect(Checker.eventsExactlyOnce(clean).violations).toEqual([])
+    const without = (sequence: number) => clean.events.filter((e) => e.sequence !== sequence)
+    expect(Checker.eventsExactlyOnce({ ...clean, events: without(2) }).violations.length).toBeGreaterThan(0)
+    const repeated = { ...clean, events: [...clean.events, clean.events[1]!] }
+    expect(Checker.eventsExactlyOnce(repeated).violations.length).toBeGreaterThan(0)
+    expect(Checker.eventsExactlyOnce({ ...clean, events: without(5) }).violations.length).toBeGreaterThan(0)
+    const stray = { ...clean, events: [...clean.events, event(6, "message.sent", "m9", "pending")] }
+    expect(Checker.eventsExactlyOnce(stray).violations).toEqual(["an event names message m9, which is not stored"])
+    const gap = { ...clean, events: [...clean.events.slice(0, 4), { ...clean.events[4]!, sequence: 7 }] }
+    expect(Checker.eventsExactlyOnce(gap).violations.length).toBeGreaterThan(0)
   })
 })

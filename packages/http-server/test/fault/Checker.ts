@@ -314,6 +314,63 @@ export const noProcessExitedByItself = (history: History): Check => ({
   )
 })
 
+/**
+ * The transactional outbox under faults: every stored message has its creation event exactly once
+ * (`message.received` for an inbound one, `message.sent` for an outbound one), every outbound message's last status
+ * event carries its final status, no event names a message that is not stored, no event id repeats, and each
+ * conversation's sequences are exactly 1..n.
+ */
+export const eventsExactlyOnce = (history: History): Check => {
+  const violations: Array<string> = []
+  const ids = new Set<string>()
+  for (const e of history.events) {
+    if (ids.has(e.id)) violations.push(`event ${e.id} appears twice in the feed`)
+    ids.add(e.id)
+  }
+  const created = new Map<string, number>()
+  const lastStatus = new Map<string, { readonly sequence: number; readonly status: string | null }>()
+  for (const e of history.events) {
+    if (e.messageId === null) continue
+    if (e.type === "message.received" || e.type === "message.sent") {
+      created.set(e.messageId, (created.get(e.messageId) ?? 0) + 1)
+    }
+    if (e.type === "message.status_updated" && e.sequence !== null) {
+      const last = lastStatus.get(e.messageId)
+      if (last === undefined || last.sequence < e.sequence) {
+        lastStatus.set(e.messageId, { sequence: e.sequence, status: e.deliveryStatus })
+      }
+    }
+  }
+  const stored = new Set(history.final.map((m) => m.id))
+  for (const m of history.final) {
+    const n = created.get(m.id) ?? 0
+    if (n !== 1) violations.push(`${m.direction} message ${m.id}: ${n} creation events`)
+    if (m.direction === "outbound" && m.deliveryStatus !== "pending") {
+      const last = lastStatus.get(m.id)
+      if (last?.status !== m.deliveryStatus) {
+        violations.push(`outbound message ${m.id} is ${m.deliveryStatus}; its last status event says ${last?.status}`)
+      }
+    }
+  }
+  for (const id of created.keys()) {
+    if (!stored.has(id)) violations.push(`an event names message ${id}, which is not stored`)
+  }
+  const sequences = new Map<string, Array<number>>()
+  for (const e of history.events) {
+    if (e.conversationId === null) continue
+    const list = sequences.get(e.conversationId) ?? []
+    list.push(e.sequence ?? 0)
+    sequences.set(e.conversationId, list)
+  }
+  for (const [conversationId, list] of sequences) {
+    const sorted = [...list].sort((a, b) => a - b)
+    if (sorted.some((n, i) => n !== i + 1)) {
+      violations.push(`conversation ${conversationId}: sequences ${sorted.slice(0, 10).join(",")}… are not 1..n`)
+    }
+  }
+  return { name: "every stored message has its events exactly once in the feed", violations }
+}
+
 export const all = (history: History) => ({
   lost: noAcknowledgedSendLost(history),
   duplicated: noDuplicateSend(history),
@@ -321,5 +378,6 @@ export const all = (history: History) => ({
   inbound: inboundVisibleOnce(history),
   monotonic: statusesMonotonic(history),
   serverErrors: noServerErrorOutsideFaultWindows(history),
-  exits: noProcessExitedByItself(history)
+  exits: noProcessExitedByItself(history),
+  events: eventsExactlyOnce(history)
 })

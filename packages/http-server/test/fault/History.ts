@@ -86,6 +86,18 @@ export interface ProviderSend {
   readonly callback: string | null
 }
 
+/** An event of the feed as read after settling. */
+export interface FinalEvent {
+  readonly tenant: number
+  readonly id: string
+  readonly type: string
+  readonly conversationId: string | null
+  readonly sequence: number | null
+  /** `data.message.id` and `data.message.deliveryStatus` of a message event. */
+  readonly messageId: string | null
+  readonly deliveryStatus: string | null
+}
+
 export interface InboundMessage {
   readonly wamid: string
   readonly tenant: number
@@ -101,6 +113,8 @@ export interface History {
   readonly windows: ReadonlyArray<FaultWindow>
   readonly observations: ReadonlyArray<Observation>
   readonly final: ReadonlyArray<FinalMessage>
+  /** Every tenant's event feed, read from its start after settling. */
+  readonly events: ReadonlyArray<FinalEvent>
   readonly providerSends: ReadonlyArray<ProviderSend>
   readonly upstream: ReadonlyArray<UpstreamSend>
   readonly exits: ReadonlyArray<Exit>

@@ -16,7 +16,7 @@ import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import { isFinal } from "./Checker.js"
 import { field, request, stringField } from "./Client.js"
 import { FaultyUpstream } from "./FaultyUpstream.js"
-import type { Attempt, FinalMessage, History, InboundMessage, Observation, SendOp } from "./History.js"
+import type { Attempt, FinalEvent, FinalMessage, History, InboundMessage, Observation, SendOp } from "./History.js"
 import { Meta } from "./Meta.js"
 import { Nemesis } from "./Nemesis.js"
 import { Pool } from "./Processes.js"
@@ -461,6 +461,41 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
     meta.stop()
     await Promise.all([reader, metaRunning])
     const final = await readFinal()
+    // Every tenant's feed from its start, a page at a time, as a consumer catching up would read it.
+    const events: Array<FinalEvent> = []
+    for (const t of tenants) {
+      let after: string | null = null
+      for (;;) {
+        const query: string = `limit=1000${after === null ? "" : `&after=${encodeURIComponent(after)}`}`
+        const slot = settleRandom.int(0, urls.length - 1)
+        const page = await request(
+          clock,
+          slot,
+          `${urls[slot]}/v1/messaging/events?${query}`,
+          { method: "GET", headers: { authorization: `Bearer ${t.key}` } },
+          30_000
+        )
+        reads.push(page.attempt)
+        if (page.attempt.answer.kind !== "http" || page.attempt.answer.status !== 200)
+          throw new Error(`event feed read: ${JSON.stringify(page.attempt.answer)}`)
+        const data = field(page.body, "data")
+        const rows = Array.isArray(data) ? data : []
+        for (const e of rows) {
+          const sequence = field(e, "sequence")
+          events.push({
+            tenant: t.index,
+            id: stringField(e, "id") ?? "",
+            type: stringField(e, "type") ?? "",
+            conversationId: stringField(e, "conversationId"),
+            sequence: typeof sequence === "number" ? sequence : null,
+            messageId: stringField(e, "data", "message", "id"),
+            deliveryStatus: stringField(e, "data", "message", "deliveryStatus")
+          })
+        }
+        if (rows.length === 0) break
+        after = stringField(page.body, "page", "nextCursor")
+      }
+    }
     const settledAt = clock()
 
     const history: History = {
@@ -472,6 +507,7 @@ export const run = async (options: RunOptions): Promise<{ history: History; figu
       windows: nemesis.windows,
       observations,
       final,
+      events,
       providerSends: fake.sends.map((s) => ({
         text:
           typeof s.body.text === "object" && s.body.text !== null

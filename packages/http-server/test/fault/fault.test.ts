@@ -88,5 +88,6 @@ if (target._tag === "Unavailable") {
     it("statuses monotonic", () => expect(show(checks.monotonic)).toEqual([]))
     it("no 5xx outside fault windows, only 502/503 inside", () => expect(show(checks.serverErrors)).toEqual([]))
     it("no process exiting by itself", () => expect(show(checks.exits)).toEqual([]))
+    it("every stored message has its events exactly once in the feed", () => expect(show(checks.events)).toEqual([]))
   })
 }

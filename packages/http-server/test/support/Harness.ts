@@ -110,6 +110,8 @@ export interface HarnessOptions {
   readonly publicUrl?: string
   /** Twilio's APIs (e.g. the fake Twilio API's URL for both); unset: Twilio's own, never reached by tests. */
   readonly twilio?: Server.ServerOptions["twilio"]
+  /** The live event stream's heartbeat interval (the service's default otherwise). */
+  readonly events?: Server.ServerOptions["events"]
 }
 
 const quiet = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Logger.withMinimumLogLevel(LogLevel.None))
@@ -170,7 +172,8 @@ export const start = async (engine: Engine, options: HarnessOptions = {}): Promi
             outboundWebhooks: options.outboundWebhooks ?? { worker: false },
             // Twilio's webhooks are on (like Meta's) unless `webhooks: false`: a public URL to check signatures over.
             publicUrl: options.webhooks === false ? undefined : (options.publicUrl ?? "https://parley.test"),
-            twilio: options.twilio
+            twilio: options.twilio,
+            events: options.events
           },
           options.overrideStorage ? options.overrideStorage(storageLayer) : storageLayer
         ),

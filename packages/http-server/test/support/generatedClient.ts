@@ -119,7 +119,8 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
           "messaging:messages:read",
           "messaging:messages:send",
           "messaging:webhooks:read",
-          "messaging:webhooks:write"
+          "messaging:webhooks:write",
+          "messaging:events:read"
         ]
       }
     })
@@ -308,6 +309,23 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
   )
   const deletedByAdmin = await admin.DELETE("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}", oneByAdmin)
   if (deletedByAdmin.response.status !== 204) throw new Error("deleteWebhookEndpoint answered " + deletedByAdmin.response.status)
+  // Events: the feed (typed payloads), then the live stream, closed once it answers.
+  const feed = ok(
+    "listEvents",
+    await messaging.GET("/v1/messaging/events", { params: { query: { limit: 100, types: "message.sent" } } })
+  )
+  const firstSent = feed.data.find((event) => event.type === "message.sent")
+  if (firstSent === undefined || firstSent.data.message.direction !== "outbound") {
+    throw new Error("the feed lacks the message.sent event")
+  }
+  const stream = await messaging.GET("/v1/messaging/events/stream", {
+    params: { query: feed.page.nextCursor === null ? {} : { after: feed.page.nextCursor } },
+    parseAs: "stream"
+  })
+  if (stream.response.headers.get("content-type")?.startsWith("text/event-stream") !== true) {
+    throw new Error("the stream is not text/event-stream")
+  }
+  await stream.response.body?.cancel()
 
   // An error answer has the one documented shape.
   const missing = await messaging.GET("/v1/messaging/conversations/{id}", {

@@ -177,6 +177,27 @@ const endpoints: Readonly<Record<string, EndpointCase>> = {
         ...bodyOf(t, { eventId: "0190a4b2-7c1d-7e3f-8a5b-6c7d8e9f0a1b" })
       })
   },
+  listEvents: {
+    scope: "messaging:events:read",
+    call: (h, t) => h.call("GET", "/v1/messaging/events", { key: t.key })
+  },
+  streamEvents: {
+    scope: "messaging:events:read",
+    // A granted stream never ends by itself: read its status, then hang up (a refusal is read whole).
+    call: async (h, t) => {
+      const controller = new AbortController()
+      const response = await fetch(`${h.url}/v1/messaging/events/stream`, {
+        headers: { authorization: `Bearer ${t.key}` },
+        signal: controller.signal
+      })
+      if (response.status === 200) {
+        controller.abort()
+        return { status: 200, headers: response.headers, text: "", body: { message: "", error: { code: "" } } }
+      }
+      const text = await response.text()
+      return { status: response.status, headers: response.headers, text, body: JSON.parse(text) }
+    }
+  },
   getMessageMedia: {
     scope: "messaging:messages:read",
     call: (h, t) => h.call("GET", `/v1/messaging/messages/${t.messageId}/media`, { key: t.key })

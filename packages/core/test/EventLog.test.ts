@@ -1,0 +1,6 @@
+/**
+ * The event contract on the memory adapter.
+ */
+import { MemoryStorage, runEventLogContract } from "../src/testing/index.js"
+
+runEventLogContract("memory", MemoryStorage.layer)
