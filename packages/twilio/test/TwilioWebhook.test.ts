@@ -172,6 +172,24 @@ describe("decode: inbound messages", () => {
     )
   })
 
+  it("keeps no media id when the MediaUrl does not carry a message sid and a media sid of Twilio's shape", () => {
+    for (const url of [
+      "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/SM1/Media/ME0123456789abcdef0123456789abcdef",
+      "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Media/ME0123456789abcdef0123456789abcdef",
+      "https://example.com/photo.jpg"
+    ]) {
+      const [message] = decoded(
+        inbound([
+          ["NumMedia", "1"],
+          ["MediaUrl0", url],
+          ["MediaContentType0", "image/jpeg"]
+        ]).filter(([k, v]) => !(k === "NumMedia" && v === "0"))
+      ).inbound
+      expect(message?.media?.url).toBe(url)
+      expect(message?.media?.providerMediaId).toBeNull()
+    }
+  })
+
   it("reads locations, button replies, replies to a message and forwarding flags", () => {
     const location = decoded(
       inbound([

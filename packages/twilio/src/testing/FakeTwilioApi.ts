@@ -11,7 +11,8 @@
  *
  * Control routes for sandboxes: `GET /_fake/requests`, `POST /_fake/faults`, `POST /_fake/reset`,
  * `POST /_fake/statuses` (`{ sid, status, errorCode?, errorMessage?, url? }`) and `POST /_fake/inbound`
- * (`{ url, from, to?, body?, profileName?, mediaUrl?, mediaContentType? }`).
+ * (`{ url, from, to?, body?, profileName?, mediaUrl?, mediaContentType?, mediaBase64? }`; `mediaBase64` is a file the
+ * fake holds and serves at the `MediaUrl0` it posts).
  */
 import * as Http from "node:http"
 import { Context, Effect, Layer } from "effect"
@@ -557,7 +558,18 @@ export class FakeTwilioApiServer {
           const value = text(body[key])
           if (value !== undefined) optional[key] = value
         }
-        return json(response, 200, await this.sendInbound({ ...optional, url, from, to }))
+        // `mediaBase64` (with `mediaContentType`): a file the fake holds and serves at the posted `MediaUrl0`.
+        const mediaBase64 = text(body.mediaBase64)
+        const media =
+          mediaBase64 === undefined
+            ? {}
+            : {
+                media: {
+                  contentType: optional.mediaContentType ?? "image/jpeg",
+                  bytes: new Uint8Array(Buffer.from(mediaBase64, "base64"))
+                }
+              }
+        return json(response, 200, await this.sendInbound({ ...optional, ...media, url, from, to }))
       }
       return json(response, 404, { message: "unknown control route" })
     } catch (error) {
