@@ -284,7 +284,7 @@ export const make = (options: Options): Effect.Effect<MessagingGateway["Type"], 
       )
     }
 
-    const media = MediaDownload.make(client, { apiBaseUrl, requestTimeout })
+    const media = MediaDownload.make(client, { apiBaseUrl, requestTimeout, retry: policy })
     // The media id carries message and media SIDs only: the URL is built from the configured API base and the
     // number's own account, so stored data never chooses where the credentials go.
     const fetchMedia = (input: { readonly from: WhatsAppNumber; readonly providerMediaId: string }) =>

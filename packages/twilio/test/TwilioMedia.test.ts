@@ -65,6 +65,27 @@ layer(gatewayLayer(), { excludeTestServices: true, timeout: "30 seconds" })("Twi
     })
   )
 
+  it.scoped("retries a download that did not start (503, a reset), never one Twilio refused", () =>
+    Effect.gen(function* () {
+      const { fake, gateway } = yield* setup
+      const held = fake.server.putMedia({ contentType: "video/mp4", bytes: photo })
+      yield* fake.fail({ fault: { kind: "twilio-error", code: 20503 }, operations: ["media"] })
+      yield* fake.fail({ fault: { kind: "reset" }, operations: ["media-file"] })
+      const file = yield* gateway.fetchMedia({ from: number, providerMediaId: held.providerMediaId })
+      assert.deepStrictEqual(new Uint8Array(yield* bytesOf(file.body)), photo)
+      assert.deepStrictEqual(
+        (yield* fake.requests).map((r) => r.operation),
+        ["media", "media", "media-file", "media", "media-file"]
+      )
+
+      yield* fake.reset
+      yield* fake.fail({ fault: { kind: "twilio-error", code: 20003 }, operations: ["media"], times: "always" })
+      const refused = yield* Effect.flip(gateway.fetchMedia({ from: number, providerMediaId: held.providerMediaId }))
+      assert.strictEqual(refused._tag, "ProviderMisconfigured")
+      assert.strictEqual((yield* fake.requests).length, 1)
+    })
+  )
+
   it.scoped("refuses an old media-sid-only id, a URL and a malformed id with ProviderRejected, sending nothing", () =>
     Effect.gen(function* () {
       const { fake, gateway } = yield* setup

@@ -14,8 +14,9 @@ import {
   ProviderUnavailable,
   type WhatsAppNumber
 } from "@parley/core"
-import { Clock, type Duration, Effect, Either, Option, type Scope, Stream } from "effect"
+import { Clock, type Duration, Effect, Either, Option, Schedule, type Scope, Stream } from "effect"
 import * as TwilioError from "../TwilioError.js"
+import type * as TwilioHttp from "./twilioHttp.js"
 
 /** The provider media id the webhook decoder stores for Twilio: `MM…/ME…` (or `SM…/ME…`), message and media SIDs. */
 const mediaIdPattern = /^((?:MM|SM)[0-9a-fA-F]{32})\/(ME[0-9a-fA-F]{32})$/
@@ -40,6 +41,7 @@ export const parseMediaId = (
 export interface Settings {
   readonly apiBaseUrl: string
   readonly requestTimeout: Duration.Duration
+  readonly retry: TwilioHttp.RetryPolicy
 }
 
 export interface Credentials {
@@ -98,16 +100,18 @@ export const make = (client: HttpClient.HttpClient, settings: Settings) => {
     }
   }
 
-  const fetchMedia = (
-    from: WhatsAppNumber,
-    credentials: Credentials,
-    providerMediaId: string
-  ): Effect.Effect<MediaFile, MediaGone | GatewayError, Scope.Scope> =>
+  // A download is a read: a failed start (unreachable, 503, a timeout before the headers) is tried again within the
+  // gateway's retry policy (attempts, budget), backing off exponentially from its base delay up to its maximum.
+  const retrySchedule = Schedule.exponential(settings.retry.baseDelay).pipe(
+    Schedule.either(Schedule.spaced(settings.retry.maxDelay)),
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(settings.retry.maxAttempts - 1)),
+    Schedule.upTo(settings.retry.budget)
+  )
+
+  /** The response whose body is the file, headers read and body not yet. */
+  const open = (credentials: Credentials, providerMediaId: string, resource: URL) =>
     Effect.gen(function* () {
-      const { messageSid, mediaSid } = yield* parseMediaId(providerMediaId)
-      const resource = new URL(
-        `${settings.apiBaseUrl}/2010-04-01/Accounts/${encodeURIComponent(credentials.accountSid)}/Messages/${messageSid}/Media/${mediaSid}`
-      )
       let response = yield* get(
         HttpClientRequest.get(resource).pipe(HttpClientRequest.basicAuth(credentials.username, credentials.password))
       )
@@ -140,6 +144,22 @@ export const make = (client: HttpClient.HttpClient, settings: Settings) => {
           new ProviderUnavailable({ code: null, title: `the media download answered HTTP ${response.status}` })
         )
       }
+      return response
+    })
+
+  const fetchMedia = (
+    from: WhatsAppNumber,
+    credentials: Credentials,
+    providerMediaId: string
+  ): Effect.Effect<MediaFile, MediaGone | GatewayError, Scope.Scope> =>
+    Effect.gen(function* () {
+      const { messageSid, mediaSid } = yield* parseMediaId(providerMediaId)
+      const resource = new URL(
+        `${settings.apiBaseUrl}/2010-04-01/Accounts/${encodeURIComponent(credentials.accountSid)}/Messages/${messageSid}/Media/${mediaSid}`
+      )
+      const response = yield* open(credentials, providerMediaId, resource).pipe(
+        Effect.retry({ schedule: retrySchedule, while: (error) => error._tag === "ProviderUnavailable" })
+      )
       return fileOf(response)
     }).pipe(
       Effect.withSpan("TwilioGateway.fetchMedia", {
