@@ -231,6 +231,45 @@ describe.each(list)("a Twilio number and a Cloud API number in one service on $n
     expect(twilio.sends.length).toBe(twilioSends)
   }, 120_000)
 
+  it("a customer's photo through Twilio downloads byte for byte with its type; once Twilio deleted it, 410", async () => {
+    const customer = `+${nextPhone()}`
+    const photo = Uint8Array.from({ length: 120_000 }, (_, i) => (i * 13) % 251)
+    const inbound = await twilio.sendInbound({
+      url: webhookUrl(),
+      from: `whatsapp:${customer}`,
+      to: `whatsapp:${twilioNumber}`,
+      body: "the parcel arrived like this",
+      media: { contentType: "image/jpeg", bytes: photo }
+    })
+    expect(inbound.status).toBe(200)
+    await h.settled()
+    const conversation = await conversationOf(customer, twilioNumberId)
+    const [message] = await messagesOf(conversation?.id ?? "")
+    expect(message?.messageType).toBe("image")
+    const download = () =>
+      fetch(`${h.url}/v1/messaging/messages/${message?.id}/media`, {
+        headers: { authorization: `Bearer ${tenant.key}` }
+      })
+    const response = await download()
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type")).toBe("image/jpeg")
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(photo)
+    const media = twilio.requests.filter((r) => r.operation === "media" || r.operation === "media-file")
+    // The API key reads the Media resource; the signed URL it redirects to gets no credentials.
+    expect(media.slice(-2).map((r) => [r.operation, r.username])).toEqual([
+      ["media", apiKey.sid],
+      ["media-file", null]
+    ])
+
+    const mediaSid = /\/Media\/(ME[0-9a-f]{32})$/.exec(
+      twilio.requests.findLast((r) => r.operation === "media")?.path ?? ""
+    )?.[1]
+    expect(twilio.deleteMedia(mediaSid ?? "")).toBe(true)
+    const gone = await download()
+    expect(gone.status).toBe(410)
+    expect(((await gone.json()) as ErrorReply).error.code).toBe("media_gone")
+  })
+
   it("outside the window: a template from the Content API goes through Twilio; free text is refused before Twilio", async () => {
     const sync = await h.admin<Envelope<{ upserted: ReadonlyArray<{ key: string; name: string }> }>>(
       "POST",

@@ -25,6 +25,7 @@ import {
   type WhatsAppNumber
 } from "@parley/core"
 import { Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import * as MediaDownload from "./internal/mediaDownload.js"
 import * as TwilioHttp from "./internal/twilioHttp.js"
 
 export interface RetryOptions {
@@ -283,11 +284,12 @@ export const make = (options: Options): Effect.Effect<MessagingGateway["Type"], 
       )
     }
 
-    // Not built yet: reading a customer's media needs its MediaUrl (message SID + media SID) with Basic auth, and
-    // uploads have no Twilio counterpart. Both refuse with a typed error, never by sending something else.
-    const fetchMedia = () =>
-      Effect.fail(
-        new ProviderRejected({ code: null, title: "downloading media through the Twilio gateway is not supported yet" })
+    const media = MediaDownload.make(client, { apiBaseUrl, requestTimeout, retry: policy })
+    // The media id carries message and media SIDs only: the URL is built from the configured API base and the
+    // number's own account, so stored data never chooses where the credentials go.
+    const fetchMedia = (input: { readonly from: WhatsAppNumber; readonly providerMediaId: string }) =>
+      Effect.flatMap(credentialsOf(input.from), (credentials) =>
+        media.fetchMedia(input.from, credentials, input.providerMediaId)
       )
     const uploadMedia = () =>
       Effect.fail(

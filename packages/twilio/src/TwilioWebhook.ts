@@ -222,8 +222,15 @@ const statusOf = (
   )
 }
 
-/** Twilio's media URL ends in the media SID (`…/Media/ME…`); keep it as the provider's media id. */
-const mediaSidOf = (url: string): string | null => /\/Media\/(ME[0-9a-fA-F]{32})(?:[/?#]|$)/.exec(url)?.[1] ?? null
+/**
+ * Twilio's media URL is `…/Accounts/AC…/Messages/MM…/Media/ME…`: the provider's media id keeps the message and
+ * media SIDs (`MM…/ME…`), all a download needs, so the gateway builds the URL from its own API base and the number's
+ * account rather than trusting a URL read back from storage.
+ */
+const mediaIdOf = (url: string): string | null => {
+  const match = /\/Messages\/((?:MM|SM)[0-9a-fA-F]{32})\/Media\/(ME[0-9a-fA-F]{32})(?:[/?#]|$)/.exec(url)
+  return match?.[1] === undefined || match[2] === undefined ? null : `${match[1]}/${match[2]}`
+}
 
 const mediaTypeOf = (mimeType: string | null): MessageType => {
   if (mimeType === null) return "document"
@@ -243,7 +250,7 @@ const mediaOf = (params: Params): ReadonlyArray<MediaReference> => {
     media.push(
       new MediaReference(
         {
-          providerMediaId: mediaSidOf(url),
+          providerMediaId: mediaIdOf(url),
           url,
           mimeType: nonEmpty(first(params, `MediaContentType${index}`)) ?? null,
           sha256: null,

@@ -173,4 +173,42 @@ describe("FakeTwilioApi", () => {
       child.kill("SIGTERM")
     }
   }, 60_000)
+
+  it("holds a customer's file for an inbound message and serves it at MediaUrl0: Basic auth, a redirect, 404 once deleted", async () => {
+    const file = Buffer.from("a photo's bytes")
+    const control = await fetch(`${fake.url}/_fake/inbound`, {
+      method: "POST",
+      body: JSON.stringify({
+        url: `${hook.base}/hook`,
+        from: "whatsapp:+15550001111",
+        to: "whatsapp:+15550002222",
+        mediaContentType: "image/png",
+        mediaBase64: file.toString("base64")
+      })
+    })
+    expect(control.status).toBe(200)
+    const params = new Map(hook.received.at(-1)?.params)
+    expect(params.get("NumMedia")).toBe("1")
+    expect(params.get("MediaContentType0")).toBe("image/png")
+    const url = params.get("MediaUrl0") ?? ""
+    const sids = /\/Messages\/(MM[0-9a-f]{32})\/Media\/(ME[0-9a-f]{32})$/.exec(url)
+    expect(sids?.[1]).toBe(params.get("MessageSid"))
+    const decoded = TwilioWebhook.decode(hook.received.at(-1)?.params ?? [])
+    if (Either.isLeft(decoded)) throw new Error(decoded.left.message)
+    // The media id the decoder keeps is what the gateway downloads with: the message and media sids.
+    expect(decoded.right.inbound[0]?.media?.providerMediaId).toBe(`${sids?.[1]}/${sids?.[2]}`)
+
+    expect((await fetch(url)).status).toBe(401)
+    const redirect = await fetch(url, { headers: { authorization: basic(accountSid, authToken) }, redirect: "manual" })
+    expect(redirect.status).toBe(307)
+    const signed = redirect.headers.get("location") ?? ""
+    const bytes = await fetch(signed)
+    expect(bytes.status).toBe(200)
+    expect(bytes.headers.get("content-type")).toBe("image/png")
+    expect(Buffer.from(await bytes.arrayBuffer())).toEqual(file)
+
+    expect(fake.deleteMedia(sids?.[2] ?? "")).toBe(true)
+    expect((await fetch(url, { headers: { authorization: basic(accountSid, authToken) } })).status).toBe(404)
+    expect((await fetch(signed)).status).toBe(404)
+  })
 })

@@ -153,7 +153,7 @@ describe("decode: inbound messages", () => {
 
   it("keeps media as references (URL, type, media sid) with the caption", () => {
     const url =
-      "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/SM1/Media/ME0123456789abcdef0123456789abcdef"
+      "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/MM00112233445566778899aabbccddeeff/Media/ME0123456789abcdef0123456789abcdef"
     const updates = decoded(
       inbound([
         ["Body", "look"],
@@ -167,7 +167,27 @@ describe("decode: inbound messages", () => {
     expect(message?.text).toBe("look")
     expect(message?.media?.url).toBe(url)
     expect(message?.media?.mimeType).toBe("image/jpeg")
-    expect(message?.media?.providerMediaId).toBe("ME0123456789abcdef0123456789abcdef")
+    expect(message?.media?.providerMediaId).toBe(
+      "MM00112233445566778899aabbccddeeff/ME0123456789abcdef0123456789abcdef"
+    )
+  })
+
+  it("keeps no media id when the MediaUrl does not carry a message sid and a media sid of Twilio's shape", () => {
+    for (const url of [
+      "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/SM1/Media/ME0123456789abcdef0123456789abcdef",
+      "https://api.twilio.com/2010-04-01/Accounts/AC00000000000000000000000000000001/Media/ME0123456789abcdef0123456789abcdef",
+      "https://example.com/photo.jpg"
+    ]) {
+      const [message] = decoded(
+        inbound([
+          ["NumMedia", "1"],
+          ["MediaUrl0", url],
+          ["MediaContentType0", "image/jpeg"]
+        ]).filter(([k, v]) => !(k === "NumMedia" && v === "0"))
+      ).inbound
+      expect(message?.media?.url).toBe(url)
+      expect(message?.media?.providerMediaId).toBeNull()
+    }
   })
 
   it("reads locations, button replies, replies to a message and forwarding flags", () => {

@@ -1,7 +1,8 @@
 /**
  * A fake of the parts of Twilio that Parley uses, as a real HTTP server on loopback: the Messages API
  * (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, Basic auth), the typing indicator
- * (`POST /v2/Indicators/Typing.json`), and the Content API (`GET /v1/Content`, `GET /v1/Content/{sid}/ApprovalRequests`).
+ * (`POST /v2/Indicators/Typing.json`), the Content API (`GET /v1/Content`, `GET /v1/Content/{sid}/ApprovalRequests`),
+ * and customers' media (`GET`/`DELETE /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}`, see FakeTwilioMedia.ts).
  * One server plays api.twilio.com, messaging.twilio.com and content.twilio.com: point all three base URLs at it.
  *
  * It records every request, answers like Twilio (`SM…` sids, status `queued`, errors as
@@ -10,14 +11,35 @@
  *
  * Control routes for sandboxes: `GET /_fake/requests`, `POST /_fake/faults`, `POST /_fake/reset`,
  * `POST /_fake/statuses` (`{ sid, status, errorCode?, errorMessage?, url? }`) and `POST /_fake/inbound`
- * (`{ url, from, to?, body?, profileName?, mediaUrl?, mediaContentType? }`).
+ * (`{ url, from, to?, body?, profileName?, mediaUrl?, mediaContentType?, mediaBase64? }`; `mediaBase64` is a file the
+ * fake holds and serves at the `MediaUrl0` it posts).
  */
-import { randomBytes } from "node:crypto"
 import * as Http from "node:http"
 import { Context, Effect, Layer } from "effect"
-import * as TwilioWebhook from "../TwilioWebhook.js"
+import { MediaStore, resourcePath, type StoredMedia, signedPath } from "./FakeTwilioMedia.js"
+import {
+  type Delivery,
+  deliver,
+  errorBody,
+  errorStatus,
+  inboundParams,
+  makeSid,
+  statusCallbackParams
+} from "./FakeTwilioPosts.js"
 
-export type Operation = "send" | "typing" | "content" | "approval" | "control" | "other"
+export type { StoredMedia } from "./FakeTwilioMedia.js"
+export {
+  type Delivery,
+  deliver,
+  errorBody,
+  errorStatus,
+  inboundParams,
+  makeSid,
+  statusCallbackParams
+} from "./FakeTwilioPosts.js"
+
+/** `media`: the Media resource (credentials required); `media-file`: the signed path it redirects to (none). */
+export type Operation = "send" | "typing" | "content" | "approval" | "media" | "media-file" | "control" | "other"
 
 export interface RecordedRequest {
   readonly method: string
@@ -85,121 +107,7 @@ export interface Options {
   readonly autoStatuses?: boolean
 }
 
-/** HTTP status and message Twilio answers for the codes tests script most. */
-const knownErrors: Readonly<Record<number, readonly [number, string]>> = {
-  20003: [401, "Authenticate"],
-  20404: [404, "The requested resource was not found"],
-  20429: [429, "Too Many Requests"],
-  20503: [503, "Service unavailable"],
-  21211: [400, "The 'To' number is not a valid phone number."],
-  21606: [400, "The 'From' phone number provided is not a valid message-capable phone number for this destination."],
-  21614: [400, "'To' number is not a valid mobile number"],
-  21619: [400, "A text message body or media urls must be specified."],
-  21654: [400, "ContentVariables given without ContentSid"],
-  21656: [400, "The ContentVariables Parameter is invalid."],
-  63016: [400, "Failed to send freeform message because you are outside the allowed window."],
-  63018: [429, "Rate limit exceeded for Channel"],
-  63027: [400, "Template does not exist for a language and locale"]
-}
-
-export const errorStatus = (code: number): number => knownErrors[code]?.[0] ?? 400
-
-/** Twilio's error body. */
-export const errorBody = (code: number, status: number = errorStatus(code), message?: string) => ({
-  code,
-  message: message ?? knownErrors[code]?.[1] ?? "Fake Twilio error",
-  more_info: `https://www.twilio.com/docs/errors/${code}`,
-  status
-})
-
-/** `prefix` + 32 hex digits, like Twilio's sids. */
-export const makeSid = (prefix: string): string => `${prefix}${randomBytes(16).toString("hex")}`
-
 const e164Address = /^whatsapp:\+[1-9]\d{7,14}$/
-
-export interface Delivery {
-  readonly status: number
-  readonly body: string
-  readonly signature: string
-}
-
-/** Posts `params` form-encoded to `url`, signed with `authToken` like Twilio signs its webhooks. */
-export const deliver = async (
-  url: string,
-  params: ReadonlyArray<readonly [string, string]>,
-  authToken: string
-): Promise<Delivery> => {
-  const signature = TwilioWebhook.sign(url, params, authToken)
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature },
-    body: new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString()
-  })
-  return { status: response.status, body: await response.text(), signature }
-}
-
-/** A status callback's fields, as Twilio posts them for a WhatsApp message. */
-export const statusCallbackParams = (input: {
-  readonly sid: string
-  readonly accountSid: string
-  readonly from: string
-  readonly to: string
-  readonly status: string
-  readonly errorCode?: number
-  readonly errorMessage?: string
-}): ReadonlyArray<readonly [string, string]> => {
-  const params: Array<readonly [string, string]> = [
-    ["MessageSid", input.sid],
-    ["SmsSid", input.sid],
-    ["MessageStatus", input.status],
-    ["SmsStatus", input.status],
-    ["AccountSid", input.accountSid],
-    ["From", input.from],
-    ["To", input.to],
-    ["ApiVersion", "2010-04-01"],
-    ["ChannelPrefix", "whatsapp"],
-    ["ChannelToAddress", input.to.replace(/^whatsapp:/, "")]
-  ]
-  if (input.errorCode !== undefined) params.push(["ErrorCode", String(input.errorCode)])
-  if (input.errorMessage !== undefined) params.push(["ErrorMessage", input.errorMessage])
-  return params
-}
-
-/** An inbound WhatsApp message's fields, as Twilio posts them. */
-export const inboundParams = (input: {
-  readonly accountSid: string
-  readonly from: string
-  readonly to: string
-  readonly body?: string
-  readonly sid?: string
-  readonly profileName?: string
-  readonly mediaUrl?: string
-  readonly mediaContentType?: string
-  readonly replyTo?: string
-}): ReadonlyArray<readonly [string, string]> => {
-  const sid = input.sid ?? makeSid("SM")
-  const params: Array<readonly [string, string]> = [
-    ["SmsMessageSid", sid],
-    ["MessageSid", sid],
-    ["SmsSid", sid],
-    ["AccountSid", input.accountSid],
-    ["From", input.from],
-    ["To", input.to],
-    ["Body", input.body ?? ""],
-    ["NumMedia", input.mediaUrl === undefined ? "0" : "1"],
-    ["NumSegments", "1"],
-    ["SmsStatus", "received"],
-    ["ApiVersion", "2010-04-01"],
-    ["WaId", input.from.replace(/^whatsapp:\+/, "")],
-    ["ProfileName", input.profileName ?? "Ada"],
-    ["MessageType", input.mediaUrl === undefined ? "text" : "image"]
-  ]
-  if (input.mediaUrl !== undefined) {
-    params.push(["MediaUrl0", input.mediaUrl], ["MediaContentType0", input.mediaContentType ?? "image/jpeg"])
-  }
-  if (input.replyTo !== undefined) params.push(["OriginalRepliedMessageSid", input.replyTo])
-  return params
-}
 
 /** `ContentVariables` as the fake checks it: a JSON object of strings (Twilio answers 21656 otherwise). */
 const parseVariables = (raw: string | undefined): Record<string, string> | null | "invalid" => {
@@ -242,6 +150,7 @@ export class FakeTwilioApiServer {
   #requests: Array<RecordedRequest> = []
   #sends: Array<AcceptedSend> = []
   #rules: Array<ActiveRule> = []
+  readonly #media = new MediaStore()
   #url = ""
 
   private constructor(options: Options) {
@@ -326,10 +235,46 @@ export class FakeTwilioApiServer {
     readonly mediaUrl?: string
     readonly mediaContentType?: string
     readonly replyTo?: string
+    /** A file the customer sent: held as the message's Media (its `MM…` sid), posted as `MediaUrl0`. */
+    readonly media?: { readonly contentType: string; readonly bytes: Uint8Array }
   }): Promise<Delivery> {
     const accountSid = input.accountSid ?? this.#options.accounts[0]?.accountSid
     if (accountSid === undefined) throw new Error("the fake has no account")
-    return deliver(input.url, inboundParams({ ...input, accountSid }), this.#authToken(accountSid))
+    const { media, ...rest } = input
+    const held =
+      media === undefined
+        ? undefined
+        : this.putMedia({ accountSid, ...media, ...(input.sid === undefined ? {} : { messageSid: input.sid }) })
+    const fields =
+      held === undefined
+        ? rest
+        : { ...rest, sid: held.file.messageSid, mediaUrl: held.url, mediaContentType: held.file.contentType }
+    return deliver(input.url, inboundParams({ ...fields, accountSid }), this.#authToken(accountSid))
+  }
+
+  /**
+   * Holds a file as a customer's media (default account: the first). Answers it, its `MediaUrl` and the provider
+   * media id Parley stores for it (`MM…/ME…`).
+   */
+  putMedia(input: {
+    readonly contentType: string
+    readonly bytes: Uint8Array
+    readonly accountSid?: string
+    readonly messageSid?: string
+  }): { readonly file: StoredMedia; readonly url: string; readonly providerMediaId: string } {
+    const accountSid = input.accountSid ?? this.#options.accounts[0]?.accountSid
+    if (accountSid === undefined) throw new Error("the fake has no account")
+    const file = this.#media.put({ ...input, accountSid })
+    return {
+      file,
+      url: `${this.#url}/2010-04-01/Accounts/${accountSid}/Messages/${file.messageSid}/Media/${file.mediaSid}`,
+      providerMediaId: `${file.messageSid}/${file.mediaSid}`
+    }
+  }
+
+  /** Deletes a held file, as `DELETE` on its Media resource does; later downloads answer 404. */
+  deleteMedia(mediaSid: string): boolean {
+    return this.#media.delete(mediaSid)
   }
 
   close(): Promise<void> {
@@ -375,17 +320,23 @@ export class FakeTwilioApiServer {
       : []
     const messages = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path)
     const approval = /^\/v1\/Content\/([^/]+)\/ApprovalRequests$/.exec(path)
+    const mediaResource = resourcePath.exec(path)
+    const signed = signedPath.exec(path)
     const operation: Operation = path.startsWith("/_fake/")
       ? "control"
-      : messages && method === "POST"
-        ? "send"
-        : path === "/v2/Indicators/Typing.json" && method === "POST"
-          ? "typing"
-          : path === "/v1/Content" && method === "GET"
-            ? "content"
-            : approval && method === "GET"
-              ? "approval"
-              : "other"
+      : mediaResource && (method === "GET" || method === "DELETE")
+        ? "media"
+        : signed && method === "GET"
+          ? "media-file"
+          : messages && method === "POST"
+            ? "send"
+            : path === "/v2/Indicators/Typing.json" && method === "POST"
+              ? "typing"
+              : path === "/v1/Content" && method === "GET"
+                ? "content"
+                : approval && method === "GET"
+                  ? "approval"
+                  : "other"
     if (operation === "control") return this.#control(method, path, raw, response)
     const auth = this.#authenticate(request.headers.authorization)
     const record = (sid: string | null) =>
@@ -415,11 +366,32 @@ export class FakeTwilioApiServer {
       }
     }
 
-    if (auth === null || (messages && decodeURIComponent(messages[1] ?? "") !== auth.account.accountSid)) {
+    if (operation === "media-file") {
+      // The signed URL stands on its own; `username` records whether credentials were (wrongly) sent along.
+      record(null)
+      return this.#media.serveSigned(signed?.[1] ?? "", response)
+    }
+    const pathAccount = messages?.[1] ?? mediaResource?.[1]
+    if (auth === null || (pathAccount !== undefined && decodeURIComponent(pathAccount) !== auth.account.accountSid)) {
       record(null)
       return json(response, 401, errorBody(20003, 401))
     }
     switch (operation) {
+      case "media": {
+        record(null)
+        const [, accountSid = "", messageSid = "", mediaSid = ""] = mediaResource ?? []
+        const file = this.#media.find(decodeURIComponent(accountSid), messageSid, mediaSid)
+        if (file === undefined) return json(response, 404, errorBody(20404, 404))
+        if (method === "DELETE") {
+          this.#media.delete(file.mediaSid)
+          response.writeHead(204)
+          response.end()
+          return
+        }
+        response.writeHead(307, { location: `${this.#url}/_media/${this.#media.sign(file)}` })
+        response.end()
+        return
+      }
       case "send":
         return this.#send(auth.account, form, response, record)
       case "typing": {
@@ -586,7 +558,18 @@ export class FakeTwilioApiServer {
           const value = text(body[key])
           if (value !== undefined) optional[key] = value
         }
-        return json(response, 200, await this.sendInbound({ ...optional, url, from, to }))
+        // `mediaBase64` (with `mediaContentType`): a file the fake holds and serves at the posted `MediaUrl0`.
+        const mediaBase64 = text(body.mediaBase64)
+        const media =
+          mediaBase64 === undefined
+            ? {}
+            : {
+                media: {
+                  contentType: optional.mediaContentType ?? "image/jpeg",
+                  bytes: new Uint8Array(Buffer.from(mediaBase64, "base64"))
+                }
+              }
+        return json(response, 200, await this.sendInbound({ ...optional, ...media, url, from, to }))
       }
       return json(response, 404, { message: "unknown control route" })
     } catch (error) {

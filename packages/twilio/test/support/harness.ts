@@ -106,6 +106,16 @@ const harness = Layer.effect(
       template,
       passesMessageId: false,
       sendsMediaById: false,
+      uploadsMedia: false,
+      // A customer's file as Twilio holds it (a Media resource of an inbound message), deleted to expire it.
+      media: {
+        put: (file) =>
+          Effect.sync(() => fake.server.putMedia({ contentType: file.mimeType, bytes: file.bytes }).providerMediaId),
+        expire: (providerMediaId) =>
+          Effect.sync(() => {
+            fake.server.deleteMedia(providerMediaId.slice(providerMediaId.indexOf("/") + 1))
+          })
+      },
       inboundMessageId: "SM00000000000000000000000000000099",
       script: (failure, times) => fake.fail({ fault: faultFor(failure), times }),
       reset: fake.reset,
