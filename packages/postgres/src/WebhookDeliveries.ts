@@ -158,6 +158,15 @@ export class WebhookDeliveries extends Context.Tag("@parley/postgres/WebhookDeli
       target: ReplayTarget,
       now: DateTime.Utc
     ) => Effect.Effect<number, WebhookEndpointNotFound | StorageError>
+    /**
+     * Forgets at most `limit` final deliveries (succeeded, failed or dead) last updated before `cutoff`, with their
+     * attempts (the foreign key cascades); answers how many. Pending ones are never forgotten: they still have to be
+     * sent, and keep their events (see `SqlEventLog`'s purge).
+     */
+    readonly purgeFinal: (input: {
+      readonly cutoff: DateTime.Utc
+      readonly limit: number
+    }) => Effect.Effect<number, StorageError>
   }
 >() {}
 
@@ -533,7 +542,24 @@ export const make = Effect.gen(function* () {
       return rows.length
     }).pipe(storage("WebhookDeliveries.replay"))
 
-  return WebhookDeliveries.of({ fanOut, claim, record, recordSucceeded, list, replay })
+  // A bounded batch per statement, oldest first; the hourly reaper calls it until a batch comes back short.
+  const purgeFinal = ({ cutoff, limit }: { readonly cutoff: DateTime.Utc; readonly limit: number }) =>
+    sql`
+      WITH gone AS (
+        DELETE FROM webhook_endpoint_deliveries WHERE (business_id, id) IN (
+          SELECT business_id, id FROM webhook_endpoint_deliveries
+          WHERE status <> 'pending' AND updated_at < ${toDate(cutoff)}
+          ORDER BY updated_at LIMIT ${Math.max(0, Math.floor(limit))}
+        )
+        RETURNING 1
+      )
+      SELECT count(*)::int AS count FROM gone`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.Array(Schema.Struct({ count: Integer })))),
+      Effect.map((rows) => rows[0]?.count ?? 0),
+      storage("WebhookDeliveries.purgeFinal")
+    )
+
+  return WebhookDeliveries.of({ fanOut, claim, record, recordSucceeded, list, replay, purgeFinal })
 })
 
 export const layer: Layer.Layer<WebhookDeliveries, never, SqlClient.SqlClient | Secrets> = Layer.effect(
