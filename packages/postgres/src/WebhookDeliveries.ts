@@ -23,8 +23,9 @@ export const DeliveryStatus = Schema.Literal("pending", "succeeded", "failed", "
 export type DeliveryStatus = typeof DeliveryStatus.Type
 
 /**
- * The JSON body a receiver gets for an event: the same envelope the feed serves. One function builds it from the
- * stored row so the two cannot drift.
+ * The JSON body a receiver gets for an event: the same envelope the feed serves (core's `Events.Event`, with
+ * `conversationId` and `sequence` null for an event of no conversation). One function builds it from the stored row
+ * so the two cannot drift.
  */
 export interface EventRow {
   readonly id: string
@@ -41,8 +42,8 @@ export const eventBody = (event: EventRow): Record<string, unknown> => ({
   type: event.type,
   businessId: event.businessId,
   occurredAt: DateTime.formatIso(event.occurredAt),
-  ...(event.conversationId === null ? {} : { conversationId: event.conversationId }),
-  ...(event.sequence === null ? {} : { sequence: event.sequence }),
+  conversationId: event.conversationId,
+  sequence: event.sequence,
   data: event.data
 })
 
