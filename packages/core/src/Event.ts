@@ -105,6 +105,16 @@ export const ConversationCreatedEvent = envelope("conversation.created")
 export const ConversationUpdatedEvent = envelope("conversation.updated")
 export const TemplateStatusUpdatedEvent = envelope("template.status_updated")
 
+/** Each type's envelope: the feed, the stream and the webhook deliveries all document and send these shapes. */
+export const eventSchemas = {
+  "message.received": MessageReceivedEvent,
+  "message.sent": MessageSentEvent,
+  "message.status_updated": MessageStatusUpdatedEvent,
+  "conversation.created": ConversationCreatedEvent,
+  "conversation.updated": ConversationUpdatedEvent,
+  "template.status_updated": TemplateStatusUpdatedEvent
+} as const satisfies Record<EventType, Schema.Schema.AnyNoContext>
+
 /** An event as it is stored and sent: plain JSON (its encoded and decoded forms are the same). */
 export const Event = Schema.Union(
   MessageReceivedEvent,

@@ -49,7 +49,11 @@ export class EventLog extends Context.Tag("@parley/core/EventLog")<
       options: { readonly after: Option.Option<string>; readonly types?: ReadonlyArray<EventType> | undefined }
     ) => Stream.Stream<RecordedEvent, StorageError | InvalidCursor>
 
-    /** Forgets at most `limit` events (of any business) stored before `cutoff`; returns how many. */
+    /**
+     * Forgets at most `limit` events (of any business) stored before `cutoff`; returns how many. An adapter keeps
+     * the ones it still needs past the cutoff (the PostgreSQL one: events an outbound webhook delivery has yet to
+     * send), so a batch may come back short while older events remain.
+     */
     readonly purge: (input: {
       readonly cutoff: DateTime.Utc
       readonly limit: number

@@ -1,13 +1,16 @@
 /**
  * The reaper: while the service runs, it deletes idempotency keys past their retention, webhook deliveries that
  * were processed long enough ago that Meta will not redeliver them (its retries stop after 7 days), and events
- * older than their retention (`PARLEY_EVENT_RETENTION`, 7 days by default), in bounded batches.
+ * older than their retention (`PARLEY_EVENT_RETENTION`, 7 days by default), in bounded batches. Outbound webhook
+ * deliveries that are final (succeeded, failed, dead) and their attempts go after the same retention: the delivery
+ * log answers "what happened to this event" for as long as the feed still serves the event. Events a pending
+ * delivery has yet to send are kept past it (`EventLog.purge`), so a retry never loses its body.
  *
  * The sweeper of unconfirmed sends: it fails the sends whose outcome nothing settled in time (the core's
  * `Inbox.expireUnconfirmedSends`). Every process runs its own; the storage makes concurrent sweeps safe.
  */
 import { EventLog, IdempotencyStore, Inbox } from "@parley/core"
-import { WebhookInbox } from "@parley/postgres"
+import { WebhookDeliveries, WebhookInbox } from "@parley/postgres"
 import { DateTime, Duration, Effect, Layer, Schedule } from "effect"
 
 export interface MaintenanceOptions {
@@ -26,20 +29,29 @@ export const defaultEventRetention = Duration.days(7)
 /** Events deleted per statement: a large backlog goes in several short transactions, not one long one. */
 const eventBatch = 5000
 
-/**
- * Deletes the events stored before `cutoff`, batch after batch. (Webhook deliveries still pending for an event
- * must keep it: the webhook side's own reaper hook decides that when it adds deliveries.)
- */
-export const purgeEvents = (cutoff: DateTime.Utc) =>
+/** Runs a bounded purge batch after batch until one comes back short; answers the total. */
+const inBatches = <E, R>(purge: (limit: number) => Effect.Effect<number, E, R>) =>
   Effect.gen(function* () {
-    const log = yield* EventLog
     let total = 0
     for (;;) {
-      const purged = yield* log.purge({ cutoff, limit: eventBatch })
+      const purged = yield* purge(eventBatch)
       total += purged
       if (purged < eventBatch) return total
     }
   })
+
+/**
+ * Deletes the events stored before `cutoff`, batch after batch, except those a pending outbound webhook delivery
+ * still has to send (the adapter keeps them).
+ */
+export const purgeEvents = (cutoff: DateTime.Utc) =>
+  Effect.flatMap(EventLog, (log) => inBatches((limit) => log.purge({ cutoff, limit })))
+
+/** Deletes the final outbound webhook deliveries (and their attempts) last updated before `cutoff`. */
+export const purgeEndpointDeliveries = (cutoff: DateTime.Utc) =>
+  Effect.flatMap(WebhookDeliveries.WebhookDeliveries, (deliveries) =>
+    inBatches((limit) => deliveries.purgeFinal({ cutoff, limit }))
+  )
 
 /** One pass: what it deleted. */
 export const reap = (
@@ -52,13 +64,19 @@ export const reap = (
     const now = yield* DateTime.now
     const idempotencyKeys = yield* keys.purgeExpired(now)
     const webhookDeliveries = yield* inbox.purgeProcessed(DateTime.subtractDuration(now, keepProcessedWebhooks))
-    const events = yield* purgeEvents(DateTime.subtractDuration(now, keepEvents))
-    return { idempotencyKeys, webhookDeliveries, events }
+    const eventCutoff = DateTime.subtractDuration(now, keepEvents)
+    const endpointDeliveries = yield* purgeEndpointDeliveries(eventCutoff)
+    const events = yield* purgeEvents(eventCutoff)
+    return { idempotencyKeys, webhookDeliveries, endpointDeliveries, events }
   }).pipe(Effect.withSpan("Maintenance.reap"))
 
 export const worker = (
   options: MaintenanceOptions = {}
-): Layer.Layer<never, never, IdempotencyStore | WebhookInbox.WebhookInbox | EventLog> => {
+): Layer.Layer<
+  never,
+  never,
+  IdempotencyStore | WebhookInbox.WebhookInbox | WebhookDeliveries.WebhookDeliveries | EventLog
+> => {
   const every = options.every ?? Duration.hours(1)
   const keep = options.keepProcessedWebhooks ?? Duration.days(8)
   return Layer.scopedDiscard(

@@ -279,19 +279,6 @@ export const webhookEndpoints = HttpApiGroup.make("webhookEndpoints")
     "Your business's outbound webhook endpoints. Scopes `messaging:webhooks:read` and `messaging:webhooks:write`."
   )
 
-/** The body of every delivery (`data` is the resource as the API returns it). */
-export const WebhookEventJson = Schema.Struct({
-  id: Schema.String.annotations({ description: "The event id; also `webhook-id`. Deduplicate on it." }),
-  type: EventType,
-  businessId: Schema.String,
-  occurredAt: Iso,
-  conversationId: Schema.optional(Schema.String),
-  sequence: Schema.optional(
-    Schema.Number.annotations({ description: "Orders one conversation's events; drop one older than seen" })
-  ),
-  data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
-}).annotations({ identifier: "WebhookEvent" })
-
 const header = (name: string, description: string) => ({
   name,
   in: "header",
@@ -304,16 +291,23 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 
 /** The OpenAPI 3.1 `webhooks` section: what Parley POSTs to an endpoint, one entry per event type. */
 export const addWebhooks = (spec: Record<string, unknown>): Record<string, unknown> => {
+  // Each type's body is a reference to the same named envelope the feed documents (`MessageReceivedEvent`, …): one
+  // set of shapes. Components the API already generated win, so a shared one (`Message`) is never redefined.
   const definitions: Record<string, JSONSchema.JsonSchema7> = {}
-  const body = JSONSchema.fromAST(WebhookEventJson.ast, {
-    definitions,
-    definitionPath: "#/components/schemas/",
-    target: "openApi3.1"
-  })
+  const bodies = Object.fromEntries(
+    EventType.literals.map((type) => [
+      type,
+      JSONSchema.fromAST(Events.eventSchemas[type].ast, {
+        definitions,
+        definitionPath: "#/components/schemas/",
+        target: "openApi3.1"
+      })
+    ])
+  )
   const components = isRecord(spec.components) ? spec.components : {}
   spec.components = {
     ...components,
-    schemas: { ...(isRecord(components.schemas) ? components.schemas : {}), ...definitions }
+    schemas: { ...definitions, ...(isRecord(components.schemas) ? components.schemas : {}) }
   }
   spec.webhooks = Object.fromEntries(
     EventType.literals.map((type) => [
@@ -328,7 +322,7 @@ export const addWebhooks = (spec: Record<string, unknown>): Record<string, unkno
             header("webhook-timestamp", "Unix seconds of this attempt"),
             header("webhook-signature", "`v1,<base64 HMAC-SHA256>`, space-separated (two during a rotation)")
           ],
-          requestBody: { required: true, content: { "application/json": { schema: body } } },
+          requestBody: { required: true, content: { "application/json": { schema: bodies[type] } } },
           responses: {
             "200": { description: "Any 2xx acknowledges the event; 410 disables the endpoint; anything else retries" }
           }

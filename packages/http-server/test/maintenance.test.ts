@@ -4,12 +4,14 @@
 import { assert, layer } from "@effect/vitest"
 import { ConversationRepository, EventLog, IdempotencyStore, layerUuidV7, nextConversationId } from "@parley/core"
 import { TestData } from "@parley/core/testing"
-import { WebhookInbox } from "@parley/postgres"
+import { WebhookDeliveries, WebhookInbox } from "@parley/postgres"
 import { storage, TestDatabase } from "@parley/postgres/testing"
 import { DateTime, Duration, Effect, Layer, Option, TestClock } from "effect"
 import * as Maintenance from "../src/Maintenance.js"
 
-const world = Layer.mergeAll(WebhookInbox.layer, layerUuidV7).pipe(Layer.provideMerge(storage(TestDatabase.pglite)))
+const world = Layer.mergeAll(WebhookInbox.layer, WebhookDeliveries.layer, layerUuidV7).pipe(
+  Layer.provideMerge(storage(TestDatabase.pglite))
+)
 
 const hours = (n: number) => DateTime.add(TestData.epoch, { hours: n })
 
@@ -35,7 +37,7 @@ layer(world)("Maintenance.reap", (it) => {
 
       yield* TestClock.setTime(DateTime.toEpochMillis(hours(50)))
       const purged = yield* Maintenance.reap(Duration.hours(24))
-      assert.deepStrictEqual(purged, { idempotencyKeys: 1, webhookDeliveries: 1, events: 0 })
+      assert.deepStrictEqual(purged, { idempotencyKeys: 1, webhookDeliveries: 1, endpointDeliveries: 0, events: 0 })
       // A different request under a key that still exists is a mismatch; under a purged one it is a fresh claim.
       assert.strictEqual((yield* claim("old-key", hours(50), "other"))._tag, "Claimed")
       assert.strictEqual((yield* claim("young-key", hours(50), "other"))._tag, "Mismatch")

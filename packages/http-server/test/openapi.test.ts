@@ -163,7 +163,28 @@ describe("the OpenAPI document", () => {
     expect(Object.keys(webhooks ?? {}).sort()).toEqual([...WebhookEndpointsApi.EventType.literals].sort())
     const received = JSON.stringify(webhooks?.["message.received"]?.post)
     for (const header of ["webhook-id", "webhook-timestamp", "webhook-signature"]) expect(received).toContain(header)
-    expect(received).toContain("#/components/schemas/WebhookEvent")
+    // Each type's body is the feed's named envelope of that type: one set of shapes for the feed and the webhooks.
+    const schemas = (spec as { components?: { schemas?: Record<string, unknown> } }).components?.schemas ?? {}
+    const named = {
+      "message.received": "MessageReceivedEvent",
+      "message.sent": "MessageSentEvent",
+      "message.status_updated": "MessageStatusUpdatedEvent",
+      "conversation.created": "ConversationCreatedEvent",
+      "conversation.updated": "ConversationUpdatedEvent",
+      "template.status_updated": "TemplateStatusUpdatedEvent"
+    } as const satisfies Record<WebhookEndpointsApi.EventType, string>
+    for (const [type, name] of Object.entries(named)) {
+      const body = (
+        webhooks?.[type]?.post?.requestBody as
+          | { content?: { "application/json"?: { schema?: { $ref?: string } } } }
+          | undefined
+      )?.content?.["application/json"]?.schema
+      expect(body).toEqual({ $ref: `#/components/schemas/${name}` })
+      expect(schemas[name]).toBeDefined()
+    }
+    expect(schemas.WebhookEvent).toBeUndefined()
+    // The named envelope says which type it is: a generator reading the webhook gets the narrowed shape.
+    expect(JSON.stringify(schemas.MessageReceivedEvent)).toContain('"message.received"')
   })
 
   it("names every event payload as a component, and documents the stream as text/event-stream", () => {

@@ -111,6 +111,9 @@ for (const engine of engines) {
         type: "message.received",
         businessId,
         occurredAt: "2026-03-02T09:00:00.000Z",
+        // Like the feed: an event of no conversation says so with nulls.
+        conversationId: null,
+        sequence: null,
         data: { text: "hi" }
       })
       const [delivery] = await log(e.id)

@@ -133,13 +133,21 @@ export const make = (options: SqlEventLogOptions = {}) =>
           wakeups,
           pollInterval: options.pollInterval ?? Duration.seconds(2)
         }),
-      // Oldest first through the recorded_at index, a bounded batch at a time.
+      // Oldest first through the recorded_at index, a bounded batch at a time. An event that an outbound webhook
+      // delivery still has to send (`pending`, first try or retry) is kept: the claim joins `events`, so deleting it
+      // would leave the delivery never sent and never failed. The pending deliveries are few (the queue, through its
+      // partial index), so the anti-join reads them, not the history.
       purge: ({ cutoff, limit }) =>
         sql`
           WITH gone AS (
             DELETE FROM events WHERE position IN (
-              SELECT position FROM events WHERE recorded_at < ${toDate(cutoff)}
-              ORDER BY recorded_at LIMIT ${Math.max(0, Math.floor(limit))}
+              SELECT ev.position FROM events ev
+              WHERE ev.recorded_at < ${toDate(cutoff)}
+                AND NOT EXISTS (
+                  SELECT 1 FROM webhook_endpoint_deliveries d
+                  WHERE d.status = 'pending' AND d.business_id = ev.business_id AND d.event_id = ev.id
+                )
+              ORDER BY ev.recorded_at LIMIT ${Math.max(0, Math.floor(limit))}
             )
             RETURNING 1
           )

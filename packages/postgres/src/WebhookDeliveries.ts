@@ -23,8 +23,9 @@ export const DeliveryStatus = Schema.Literal("pending", "succeeded", "failed", "
 export type DeliveryStatus = typeof DeliveryStatus.Type
 
 /**
- * The JSON body a receiver gets for an event: the same envelope the feed serves. One function builds it from the
- * stored row so the two cannot drift.
+ * The JSON body a receiver gets for an event: the same envelope the feed serves (core's `Events.Event`, with
+ * `conversationId` and `sequence` null for an event of no conversation). One function builds it from the stored row
+ * so the two cannot drift.
  */
 export interface EventRow {
   readonly id: string
@@ -41,8 +42,8 @@ export const eventBody = (event: EventRow): Record<string, unknown> => ({
   type: event.type,
   businessId: event.businessId,
   occurredAt: DateTime.formatIso(event.occurredAt),
-  ...(event.conversationId === null ? {} : { conversationId: event.conversationId }),
-  ...(event.sequence === null ? {} : { sequence: event.sequence }),
+  conversationId: event.conversationId,
+  sequence: event.sequence,
   data: event.data
 })
 
@@ -158,6 +159,15 @@ export class WebhookDeliveries extends Context.Tag("@parley/postgres/WebhookDeli
       target: ReplayTarget,
       now: DateTime.Utc
     ) => Effect.Effect<number, WebhookEndpointNotFound | StorageError>
+    /**
+     * Forgets at most `limit` final deliveries (succeeded, failed or dead) last updated before `cutoff`, with their
+     * attempts (the foreign key cascades); answers how many. Pending ones are never forgotten: they still have to be
+     * sent, and keep their events (see `SqlEventLog`'s purge).
+     */
+    readonly purgeFinal: (input: {
+      readonly cutoff: DateTime.Utc
+      readonly limit: number
+    }) => Effect.Effect<number, StorageError>
   }
 >() {}
 
@@ -533,7 +543,24 @@ export const make = Effect.gen(function* () {
       return rows.length
     }).pipe(storage("WebhookDeliveries.replay"))
 
-  return WebhookDeliveries.of({ fanOut, claim, record, recordSucceeded, list, replay })
+  // A bounded batch per statement, oldest first; the hourly reaper calls it until a batch comes back short.
+  const purgeFinal = ({ cutoff, limit }: { readonly cutoff: DateTime.Utc; readonly limit: number }) =>
+    sql`
+      WITH gone AS (
+        DELETE FROM webhook_endpoint_deliveries WHERE (business_id, id) IN (
+          SELECT business_id, id FROM webhook_endpoint_deliveries
+          WHERE status <> 'pending' AND updated_at < ${toDate(cutoff)}
+          ORDER BY updated_at LIMIT ${Math.max(0, Math.floor(limit))}
+        )
+        RETURNING 1
+      )
+      SELECT count(*)::int AS count FROM gone`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.Array(Schema.Struct({ count: Integer })))),
+      Effect.map((rows) => rows[0]?.count ?? 0),
+      storage("WebhookDeliveries.purgeFinal")
+    )
+
+  return WebhookDeliveries.of({ fanOut, claim, record, recordSucceeded, list, replay, purgeFinal })
 })
 
 export const layer: Layer.Layer<WebhookDeliveries, never, SqlClient.SqlClient | Secrets> = Layer.effect(

@@ -8,6 +8,7 @@ import { DateTime, Duration, Effect, FastCheck, Layer, Option, Redacted } from "
 import { type Conversation, ConversationPatch } from "../Conversation.js"
 import { ConversationRepository } from "../ConversationRepository.js"
 import { BusinessScopedUserId, CustomerIdentity } from "../Customer.js"
+import type { EventLog } from "../EventLog.js"
 import * as Idempotency from "../Idempotency.js"
 import {
   type ConversationId,
@@ -34,6 +35,7 @@ import * as TestData from "./TestData.js"
 
 export type StoragePorts =
   | ConversationRepository
+  | EventLog
   | MessageRepository
   | TemplateCatalog
   | Idempotency.IdempotencyStore

@@ -1,11 +1,14 @@
 /**
  * The storage contract for statuses applied a batch at a time (`MessageRepository.applyStatuses`, a webhook
  * delivery's statuses): each outcome is what `applyStatus` answers for the same update after the ones before it,
- * whether the message is known, unknown (parked), or found by the message id the provider echoed.
+ * whether the message is known, unknown (parked), or found by the message id the provider echoed; and the events
+ * the batch records (in one statement on SQL) are the ones applying the updates one by one records: the same types,
+ * messages and per-conversation sequences.
  */
 import { assert, type Vitest } from "@effect/vitest"
-import { Effect, FastCheck, Option } from "effect"
+import { Duration, Effect, FastCheck, Option, Schedule } from "effect"
 import { ConversationRepository } from "../../ConversationRepository.js"
+import { EventLog } from "../../EventLog.js"
 import { type Ids, type MessageId, nextConversationId, nextMessageId } from "../../Ids.js"
 import { DeliveryFailure, type DeliveryStatus, type Message } from "../../Message.js"
 import { MessageRepository, type StatusApplied, type StatusUpdate } from "../../MessageRepository.js"
@@ -13,7 +16,7 @@ import type { E164 } from "../../Phone.js"
 import type { StorageSeeder } from "../StorageSeeder.js"
 import * as TestData from "../TestData.js"
 
-export type StatusBatchesPorts = MessageRepository | ConversationRepository | StorageSeeder | Ids
+export type StatusBatchesPorts = MessageRepository | ConversationRepository | EventLog | StorageSeeder | Ids
 
 type It = Vitest.MethodsNonLive<StatusBatchesPorts, true>
 
@@ -79,6 +82,55 @@ const stored = (message: Message) =>
       return { status: m.deliveryStatus, failure: m.failure, providerMessageId: m.providerMessageId }
     })
   )
+
+/** A fresh conversation of the tenant: recorded after everything else, it marks the end of a run in the feed. */
+const newConversation = (tenant: TestData.Tenant) =>
+  Effect.gen(function* () {
+    const conversations = yield* ConversationRepository
+    return yield* conversations.findOrCreate(
+      TestData.conversation({
+        id: yield* nextConversationId,
+        businessId: tenant.businessId,
+        whatsappNumberId: tenant.number.id,
+        customerPhone: phone()
+      })
+    )
+  })
+
+/**
+ * The events of `messages`' conversations, with their ids replaced by the messages' indexes (two tenants' runs
+ * differ only in ids), in per-conversation sequence order. Read once the feed serves `end`'s `conversation.created`:
+ * everything recorded before it is servable then too (a SQL feed holds back rows of transactions still running).
+ */
+const eventsOf = (tenant: TestData.Tenant, messages: ReadonlyArray<Message>, end: string) =>
+  Effect.gen(function* () {
+    const log = yield* EventLog
+    const rows = yield* log.read(tenant.businessId, { after: Option.none(), limit: 10_000 }).pipe(
+      Effect.filterOrFail(
+        (all) => all.some(({ event }) => event.conversationId === end),
+        () => "not yet"
+      ),
+      Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo(Duration.seconds(30)))),
+      Effect.orElse(() => log.read(tenant.businessId, { after: Option.none(), limit: 10_000 }))
+    )
+    const conversationIndex = new Map(messages.map((m, i) => [m.conversationId as string, i]))
+    const messageIndex = new Map(messages.map((m, i) => [m.id as string, i]))
+    return rows
+      .flatMap(({ event }) => {
+        const conversation = event.conversationId === null ? undefined : conversationIndex.get(event.conversationId)
+        if (conversation === undefined) return []
+        const message =
+          event.type === "message.received" || event.type === "message.sent" || event.type === "message.status_updated"
+            ? {
+                ...event.data.message,
+                id: messageIndex.get(event.data.message.id) ?? -1,
+                conversationId: conversation
+              }
+            : null
+        return [{ conversation, sequence: event.sequence, type: event.type, message }]
+      })
+      .sort((x, y) => x.conversation - y.conversation || (x.sequence ?? 0) - (y.sequence ?? 0))
+  })
 
 const undeliverable = new DeliveryFailure({ code: 131026, title: "Message undeliverable" })
 
@@ -223,6 +275,14 @@ export const statusBatchesContract = (it: It): void => {
           const y = oneByOne.sent[i]
           if (x !== undefined && y !== undefined) assert.deepStrictEqual(yield* stored(x), yield* stored(y))
         }
+        const batchedEnd = yield* newConversation(batched.tenant)
+        const oneByOneEnd = yield* newConversation(oneByOne.tenant)
+        const batchEvents = yield* eventsOf(batched.tenant, batched.sent, batchedEnd.id)
+        const singleEvents = yield* eventsOf(oneByOne.tenant, oneByOne.sent, oneByOneEnd.id)
+        assert.deepStrictEqual(batchEvents, singleEvents)
+        // Not vacuous: every applied update recorded a status event (besides markSent's for the three sent).
+        const applied = single.filter((o) => o._tag === "Applied").length
+        assert.strictEqual(batchEvents.filter((e) => e.type === "message.status_updated").length, applied + 3)
       }),
     { timeout: 120_000, fastCheck: { numRuns: 25 } }
   )
