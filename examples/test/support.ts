@@ -46,6 +46,9 @@ export const install = async (name: string, tarballs: Record<string, string>): P
       if (tarball !== undefined) deps[dep] = `file:${tarball}`
     }
   }
+  // The packages' own @parley/* dependencies (http-server on twilio, say) come from the tarballs too, not from the
+  // registry: npm's overrides reach transitive dependencies, and match a direct one when the spec is the same.
+  manifest.overrides = Object.fromEntries(Object.entries(tarballs).map(([dep, tarball]) => [dep, `file:${tarball}`]))
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
   const npm = (...args: ReadonlyArray<string>) =>
     run("npm", [...args], {

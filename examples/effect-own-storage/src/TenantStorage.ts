@@ -370,9 +370,14 @@ export const make = () => {
   const numberDirectory: WhatsAppNumberDirectory["Type"] = {
     findById: (businessId, id) =>
       Effect.sync(() => Option.fromNullable(numbers.get(id)).pipe(Option.filter((n) => n.businessId === businessId))),
-    findByProviderId: (providerPhoneNumberId) =>
+    // A provider's id is unique within that provider only (a Twilio sender and a Meta id may look alike).
+    findByProviderId: (providerPhoneNumberId, provider = "whatsapp_cloud") =>
       Effect.sync(() =>
-        Option.fromNullable([...numbers.values()].find((n) => n.providerPhoneNumberId === providerPhoneNumberId))
+        Option.fromNullable(
+          [...numbers.values()].find(
+            (n) => n.providerPhoneNumberId === providerPhoneNumberId && n.provider === provider
+          )
+        )
       )
   }
 

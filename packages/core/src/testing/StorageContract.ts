@@ -8,7 +8,6 @@ import { DateTime, Duration, Effect, FastCheck, Layer, Option, Redacted } from "
 import { type Conversation, ConversationPatch } from "../Conversation.js"
 import { ConversationRepository } from "../ConversationRepository.js"
 import { BusinessScopedUserId, CustomerIdentity } from "../Customer.js"
-import type { EventLog } from "../EventLog.js"
 import * as Idempotency from "../Idempotency.js"
 import {
   type ConversationId,
@@ -35,7 +34,6 @@ import * as TestData from "./TestData.js"
 
 export type StoragePorts =
   | ConversationRepository
-  | EventLog
   | MessageRepository
   | TemplateCatalog
   | Idempotency.IdempotencyStore
