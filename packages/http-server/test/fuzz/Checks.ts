@@ -49,7 +49,10 @@ export const sendAndCheck = async (baseUrl: string, request: Sent, tally: Tally)
       ...(request.body === undefined ? {} : { body: request.body }),
       signal: AbortSignal.timeout(answerTimeoutMs)
     })
-    text = await response.text()
+    // A granted live stream (Server-Sent Events) never ends by design: its answer is its status and headers.
+    const live = response.ok && (response.headers.get("content-type") ?? "").startsWith("text/event-stream")
+    if (live) await response.body?.cancel()
+    text = live ? "" : await response.text()
   } catch (error) {
     // fetch refuses to build some requests itself (a header value it cannot send): a TypeError other than "fetch
     // failed", raised before anything reaches the server. A network failure (reset, closed, timeout) is a failure.
