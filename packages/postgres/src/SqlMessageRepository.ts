@@ -6,7 +6,8 @@
  * A status whose provider id no message has yet is parked in `message_status_events` and applied when the id is
  * recorded (`markSent`, or a later status carrying our message id). Parking and recording the id both take a
  * transaction-scoped advisory lock on (business, provider id): without it, a status parked while `markSent` is
- * between its two statements would be seen by neither and lost.
+ * between its two statements would be seen by neither and lost. The send path's writes (`recordOutbound`,
+ * `markSent`, `markFailed`) are in `internal/sends.ts`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
