@@ -491,6 +491,14 @@ export const make = Effect.gen(function* () {
                 delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
               FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
               WHERE m.business_id = ${businessId} AND m.id = v.id`
+            // The events bump their conversations' sequences: those rows are locked first, in id order, so batches
+            // running concurrently (several workers) cannot deadlock on them.
+            const touched = Array.from(new Set(Array.from(raised.values(), (m) => m.conversationId))).sort()
+            yield* sql`
+              SELECT 1 FROM conversations
+              WHERE business_id = ${businessId} AND id IN ${sql.in(touched)}
+              ORDER BY id
+              FOR UPDATE`
             // One event per status that moved a message, in the batch's order (as one by one would record them),
             // written by one statement.
             yield* messageEvents(

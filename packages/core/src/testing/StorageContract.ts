@@ -27,6 +27,7 @@ import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
 import { WhatsAppNumber } from "../WhatsAppNumber.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
+import { inboundBatchesContract } from "./contract/InboundBatches.js"
 import { statusBatchesContract } from "./contract/StatusBatches.js"
 import { unconfirmedSendsContract } from "./contract/UnconfirmedSends.js"
 import { StorageSeeder } from "./StorageSeeder.js"
@@ -131,6 +132,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
     (it) => {
       unconfirmedSendsContract(it)
       statusBatchesContract(it)
+      inboundBatchesContract(it)
 
       it.effect("ConversationRepository.findOrCreate returns the existing conversation of a customer", () =>
         Effect.gen(function* () {
