@@ -430,7 +430,8 @@ export const make = Effect.gen(function* () {
    * A batch of statuses in one transaction. The messages the batch names by provider id are read and locked in one
    * statement (in provider-id order, so concurrent batches lock alike and cannot deadlock on them); each update is
    * then judged in order in memory, exactly as `applyStatus` would judge it after the ones before; the final status
-   * of every raised message is written by one UPDATE over a VALUES list, and the events by one multi-row INSERT.
+   * of every raised message is written by one UPDATE over a VALUES list (per 1,000), and the events by one multi-row
+   * INSERT.
    * Updates for provider ids no message has (rare: a status ahead of `markSent`) go through `applyStatus` one by
    * one after that, id by id in sorted order, since they take the provider id's advisory lock.
    */
@@ -480,25 +481,29 @@ export const make = Effect.gen(function* () {
             outcomes.push(StatusApplied.Applied({ message: next }))
           })
           if (raised.size > 0) {
-            const values = Array.from(
-              raised.values(),
-              (m) =>
-                sql`(${m.id}::uuid, ${m.deliveryStatus}::text, ${m.failure?.code ?? null}::integer,
-                  ${m.failure?.title ?? null}::text)`
-            )
-            yield* sql`
-              UPDATE messages m SET
-                delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
-              FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
-              WHERE m.business_id = ${businessId} AND m.id = v.id`
+            // In chunks, so no statement nears PostgreSQL's 65,535 bind parameters (a round joins deliveries).
+            for (const chunk of Arr.chunksOf(Array.from(raised.values()), 1000)) {
+              const values = chunk.map(
+                (m) =>
+                  sql`(${m.id}::uuid, ${m.deliveryStatus}::text, ${m.failure?.code ?? null}::integer,
+                    ${m.failure?.title ?? null}::text)`
+              )
+              yield* sql`
+                UPDATE messages m SET
+                  delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
+                FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
+                WHERE m.business_id = ${businessId} AND m.id = v.id`
+            }
             // The events bump their conversations' sequences: those rows are locked first, in id order, so batches
             // running concurrently (several workers) cannot deadlock on them.
             const touched = Array.from(new Set(Array.from(raised.values(), (m) => m.conversationId))).sort()
-            yield* sql`
-              SELECT 1 FROM conversations
-              WHERE business_id = ${businessId} AND id IN ${sql.in(touched)}
-              ORDER BY id
-              FOR UPDATE`
+            for (const chunk of Arr.chunksOf(touched, 1000)) {
+              yield* sql`
+                SELECT 1 FROM conversations
+                WHERE business_id = ${businessId} AND id IN ${sql.in(chunk)}
+                ORDER BY id
+                FOR UPDATE`
+            }
             // One event per status that moved a message, in the batch's order (as one by one would record them),
             // written by one statement.
             yield* messageEvents(

@@ -1,12 +1,12 @@
 /**
  * `MessageRepository.recordInboundBatch` on SQL: a webhook delivery's messages (or several deliveries') in one
- * transaction and a fixed number of set-based statements, whatever the batch holds:
+ * transaction and a few set-based statements per thousand messages, never one per message:
  *
  *   1. which provider ids are stored already (one SELECT per 1,000): those messages are duplicates;
- *   2. the senders' conversations (one SELECT);
- *   3. the conversations of new senders (one multi-row INSERT … ON CONFLICT DO NOTHING … RETURNING);
+ *   2. the senders' conversations (one SELECT by phone, one by user id, per 1,000);
+ *   3. the conversations of new senders (one multi-row INSERT … ON CONFLICT DO NOTHING … RETURNING per 500);
  *   4. the messages (one multi-row INSERT per 500);
- *   5. every touched conversation (one UPDATE over a VALUES list, its rows locked in id order);
+ *   5. every touched conversation (one UPDATE over a VALUES list per 1,000, its rows locked in id order);
  *   6. every event, `conversation.created` and `message.received` (one `recordEvents`).
  *
  * It ends where recording the same messages one by one ends: the same rows, and the same events with the same
@@ -99,24 +99,31 @@ export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
         return true
       })
 
-      // 2. The senders' conversations, found in one statement.
+      // 2. The senders' conversations.
       const byPhone = new Map<string, Conversation>()
       const byUserId = new Map<string, Conversation>()
       const phones = Array.from(new Set(fresh.flatMap((r) => Arr.fromNullable(r.conversation.customerPhone))))
       const userIds = Array.from(new Set(fresh.flatMap((r) => Arr.fromNullable(r.conversation.customerUserId))))
-      const matches = [
-        ...(phones.length > 0 ? [sql`customer_phone IN ${sql.in(phones)}`] : []),
-        ...(userIds.length > 0 ? [sql`customer_user_id IN ${sql.in(userIds)}`] : [])
-      ]
-      if (matches.length > 0) {
-        const found = yield* sql`
-          SELECT ${conversationList} FROM conversations
-          WHERE business_id = ${businessId} AND whatsapp_number_id = ${numberId} AND ${sql.or(matches)}`.pipe(
-          Effect.flatMap(decodeConversations)
+      // In chunks, so no statement nears PostgreSQL's 65,535 bind parameters however many deliveries a batch joins.
+      const found: Array<Conversation> = []
+      for (const chunk of Arr.chunksOf(phones, 1000)) {
+        found.push(
+          ...(yield* sql`
+            SELECT ${conversationList} FROM conversations
+            WHERE business_id = ${businessId} AND whatsapp_number_id = ${numberId}
+              AND customer_phone IN ${sql.in(chunk)}`.pipe(Effect.flatMap(decodeConversations)))
         )
-        for (const c of found) if (c.customerUserId !== null) byUserId.set(c.customerUserId, c)
-        for (const c of found) if (c.customerPhone !== null) byPhone.set(c.customerPhone, c)
       }
+      for (const chunk of Arr.chunksOf(userIds, 1000)) {
+        found.push(
+          ...(yield* sql`
+            SELECT ${conversationList} FROM conversations
+            WHERE business_id = ${businessId} AND whatsapp_number_id = ${numberId}
+              AND customer_user_id IN ${sql.in(chunk)}`.pipe(Effect.flatMap(decodeConversations)))
+        )
+      }
+      for (const c of found) if (c.customerUserId !== null) byUserId.set(c.customerUserId, c)
+      for (const c of found) if (c.customerPhone !== null) byPhone.set(c.customerPhone, c)
       // Phone first, then user id: the order `findByCustomer` looks them up in.
       const conversationOf = (candidate: Conversation) =>
         (candidate.customerPhone === null ? undefined : byPhone.get(candidate.customerPhone)) ??
@@ -147,14 +154,16 @@ export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
         const toCreate = Array.from(planned.values()).sort((a, b) =>
           customerKey(a) < customerKey(b) ? -1 : customerKey(a) > customerKey(b) ? 1 : 0
         )
-        const inserted = yield* sql`
-          INSERT INTO conversations (${conversationList})
-          VALUES ${sql.csv(toCreate.map(conversationRow))}
-          ON CONFLICT DO NOTHING
-          RETURNING ${conversationList}`.pipe(Effect.flatMap(decodeConversations))
-        for (const c of inserted) {
-          actual.set(c.id, c)
-          created.set(c.id, c)
+        for (const chunk of Arr.chunksOf(toCreate, 500)) {
+          const inserted = yield* sql`
+            INSERT INTO conversations (${conversationList})
+            VALUES ${sql.csv(chunk.map(conversationRow))}
+            ON CONFLICT DO NOTHING
+            RETURNING ${conversationList}`.pipe(Effect.flatMap(decodeConversations))
+          for (const c of inserted) {
+            actual.set(c.id, c)
+            created.set(c.id, c)
+          }
         }
         for (const candidate of toCreate) {
           if (actual.has(candidate.id)) continue
@@ -230,16 +239,22 @@ export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
         changes.set(message.conversationId, change)
       }
       const updated = new Map<string, Conversation>()
-      if (changes.size > 0) {
-        const values = Array.from(changes.entries()).map(
-          ([id, c]) =>
-            sql`(${id}::uuid, ${c.name}::text, ${c.received}::integer,
-              ${c.opensAt === null ? null : toDate(c.opensAt)}::timestamptz, ${toDate(c.latest)}::timestamptz)`
-        )
+      // In id order, chunk after chunk: the row locks are still taken in one global order.
+      const touched = Array.from(changes.keys()).sort()
+      for (const chunk of Arr.chunksOf(touched, 1000)) {
+        const values = chunk.flatMap((id) => {
+          const c = changes.get(id)
+          return c === undefined
+            ? []
+            : [
+                sql`(${id}::uuid, ${c.name}::text, ${c.received}::integer,
+                  ${c.opensAt === null ? null : toDate(c.opensAt)}::timestamptz, ${toDate(c.latest)}::timestamptz)`
+              ]
+        })
         const rows = yield* sql`
           WITH locked AS MATERIALIZED (
             SELECT id FROM conversations
-            WHERE business_id = ${businessId} AND id IN ${sql.in(Array.from(changes.keys()))}
+            WHERE business_id = ${businessId} AND id IN ${sql.in(chunk)}
             ORDER BY id
             FOR UPDATE
           )
