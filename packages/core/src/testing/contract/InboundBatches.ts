@@ -39,6 +39,65 @@ const identity = (sender: Sender) =>
 
 /** Registers these cases on the contract's `it` (storage ports, seeder and ids provided). */
 export const inboundBatchesContract = (it: It): void => {
+  it.effect(
+    "MessageRepository.recordInboundBatch takes more senders than one statement's chunk (a round's batch)",
+    () =>
+      Effect.gen(function* () {
+        const conversations = yield* ConversationRepository
+        const messages = yield* MessageRepository
+        const run = ++runs
+        const tenant = yield* TestData.seedTenant()
+        const candidate = (customerPhone: E164) =>
+          Effect.map(nextConversationId, (id) =>
+            TestData.conversation({
+              id,
+              businessId: tenant.businessId,
+              whatsappNumberId: tenant.number.id,
+              customerPhone,
+              customerName: null,
+              unreadCount: 0
+            })
+          )
+        const record = (conversation: Conversation, i: number) =>
+          Effect.map(
+            nextMessageId,
+            (id): InboundRecord => ({
+              conversation,
+              message: TestData.message({
+                id,
+                businessId: tenant.businessId,
+                conversationId: conversation.id,
+                providerMessageId: `wamid.IBL${run}.${i}`,
+                createdAt: TestData.at(i % 60)
+              }),
+              customerName: Option.some(`Customer ${i}`),
+              opensWindow: true
+            })
+          )
+        // More senders than one statement's chunk, new and known, each writing twice.
+        const known = yield* Effect.forEach(Array.from({ length: 5 }), () =>
+          Effect.flatMap(candidate(phone()), conversations.findOrCreate)
+        )
+        const fresh = yield* Effect.forEach(Array.from({ length: 1_200 }), () => candidate(phone()))
+        const everyone = [...known, ...fresh]
+        const records = yield* Effect.forEach([...everyone, ...everyone], (c, i) => record(c, i))
+        const outcomes = yield* messages.recordInboundBatch(records)
+        assert.isTrue(outcomes.every((o) => o._tag === "Recorded"))
+        const ids = new Set(outcomes.flatMap((o) => (o._tag === "Recorded" ? [o.conversation.id] : [])))
+        assert.strictEqual(ids.size, everyone.length)
+        for (const c of [...known, fresh[0], fresh[fresh.length - 1]]) {
+          if (c === undefined) continue
+          const stored = yield* conversations.findByCustomer(
+            tenant.businessId,
+            tenant.number.id,
+            identity({ phone: c.customerPhone, userId: null })
+          )
+          assert.strictEqual(Option.getOrThrow(stored).unreadCount, 2)
+        }
+      }),
+    { timeout: 120_000 }
+  )
+
   it.effect.prop(
     "MessageRepository.recordInboundBatch records the rows and events recording one by one records",
     {
