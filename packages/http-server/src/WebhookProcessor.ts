@@ -6,6 +6,9 @@
  * delivery: no delivery is processed by two hands at once. Redeliveries and reordering are harmless (the core
  * dedupes messages by wamid and only ever raises a status).
  *
+ * The worker claims up to `defaultRoundSize` deliveries at a time; those on their first attempt are applied together
+ * (WebhookRound.ts), and everything else one delivery at a time, below.
+ *
  * Items are isolated: a number's messages (then its statuses) are applied as one batch; when the database refuses
  * the batch, its halves are applied, down to single items, so only the bad items fail. A failed item is retried with its delivery, up
  * to `maxItemAttempts`, then set aside as a dead letter (listed and replayed through the admin API) and skipped;

@@ -131,7 +131,7 @@ export const makeRound = Effect.gen(function* () {
         }
       }
       return claimed.filter((d) => rest.has(d.id))
-    })
+    }).pipe(Effect.withSpan("WebhookProcessor.round", { attributes: { deliveries: claimed.length } }))
 
   return { apply }
 })
