@@ -20,6 +20,7 @@ import {
 import { Array as Arr, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Integer, likeSubstring, toDate, toDateOrNull } from "./internal/columns.js"
 import { eventIds, recordEvents } from "./internal/events.js"
+import { notifying } from "./internal/notifier.js"
 import { conversationColumns, decodeConversations } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
@@ -62,6 +63,8 @@ export const listStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, 
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  /** A transaction whose recorded events wake followers once it commits (internal/notifier.ts). */
+  const transaction = <A, E, R>(write: Effect.Effect<A, E, R>) => notifying(sql)(sql.withTransaction(write))
   const ids = yield* eventIds
   const columns = sql.literal(conversationColumns)
   /** Records one conversation event in the current transaction. */
@@ -112,10 +115,9 @@ export const make = Effect.gen(function* () {
   // INSERT … ON CONFLICT DO NOTHING, then read: a concurrent insert of the same customer makes ours a no-op (the
   // statement waits for the other transaction), and the read that follows sees the winner's row.
   const findOrCreate = (candidate: Conversation) =>
-    sql
-      .withTransaction(
-        Effect.gen(function* () {
-          const inserted = yield* sql`
+    transaction(
+      Effect.gen(function* () {
+        const inserted = yield* sql`
         INSERT INTO conversations (${columns})
         VALUES (
           ${candidate.businessId}, ${candidate.id}, ${candidate.whatsappNumberId}, ${candidate.customerPhone},
@@ -125,31 +127,30 @@ export const make = Effect.gen(function* () {
         )
         ON CONFLICT DO NOTHING
         RETURNING ${columns}`.pipe(Effect.flatMap(first))
-          if (Option.isSome(inserted)) {
-            yield* conversationEvent("conversation.created", inserted.value)
-            return inserted.value
-          }
-          const existing = yield* lookup(
-            candidate.businessId,
-            candidate.whatsappNumberId,
-            candidate.customerPhone,
-            candidate.customerUserId
-          )
-          if (Option.isSome(existing)) return existing.value
-          return yield* storageFailure(
-            "ConversationRepository.findOrCreate",
-            "the conversation id is taken by another customer's conversation"
-          )
-        })
-      )
-      .pipe(storage("ConversationRepository.findOrCreate"))
+        if (Option.isSome(inserted)) {
+          yield* conversationEvent("conversation.created", inserted.value)
+          return inserted.value
+        }
+        const existing = yield* lookup(
+          candidate.businessId,
+          candidate.whatsappNumberId,
+          candidate.customerPhone,
+          candidate.customerUserId
+        )
+        if (Option.isSome(existing)) return existing.value
+        return yield* storageFailure(
+          "ConversationRepository.findOrCreate",
+          "the conversation id is taken by another customer's conversation"
+        )
+      })
+    ).pipe(storage("ConversationRepository.findOrCreate"))
 
   const update = (businessId: BusinessId, id: ConversationId, patch: ConversationPatch) =>
     (patch.status === undefined && patch.mode === undefined && patch.assignedUserId === undefined
       ? sql`SELECT ${columns} FROM conversations WHERE business_id = ${businessId} AND id = ${id}`.pipe(
           Effect.flatMap(first)
         )
-      : sql.withTransaction(
+      : transaction(
           sql`
             UPDATE conversations SET
               status = COALESCE(${patch.status ?? null}, status),
@@ -167,29 +168,27 @@ export const make = Effect.gen(function* () {
     ).pipe(storage("ConversationRepository.update"))
 
   const markRead = (businessId: BusinessId, id: ConversationId) =>
-    sql
-      .withTransaction(
-        Effect.gen(function* () {
-          // The row lock first, so the count it reads is the one this UPDATE replaces.
-          const before = yield* sql`
+    transaction(
+      Effect.gen(function* () {
+        // The row lock first, so the count it reads is the one this UPDATE replaces.
+        const before = yield* sql`
             SELECT unread_count FROM conversations WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE`.pipe(
-            Effect.flatMap(decodeUnread)
-          )
-          const conversation = yield* sql`
+          Effect.flatMap(decodeUnread)
+        )
+        const conversation = yield* sql`
             UPDATE conversations SET unread_count = 0
             WHERE business_id = ${businessId} AND id = ${id}
             RETURNING ${columns}`.pipe(Effect.flatMap(first))
-          if (Option.isNone(conversation)) return conversation
-          if ((before[0]?.unread_count ?? 0) > 0) yield* conversationEvent("conversation.updated", conversation.value)
-          // The predicate repeats the partial index's, so only unread inbound messages are visited.
-          yield* sql`
+        if (Option.isNone(conversation)) return conversation
+        if ((before[0]?.unread_count ?? 0) > 0) yield* conversationEvent("conversation.updated", conversation.value)
+        // The predicate repeats the partial index's, so only unread inbound messages are visited.
+        yield* sql`
             UPDATE messages SET delivery_status = 'read'
             WHERE business_id = ${businessId} AND conversation_id = ${id}
               AND direction = 'inbound' AND delivery_status IN ('pending', 'sent', 'delivered')`
-          return conversation
-        })
-      )
-      .pipe(storage("ConversationRepository.markRead"))
+        return conversation
+      })
+    ).pipe(storage("ConversationRepository.markRead"))
 
   return ConversationRepository.of({ list, findById, findByCustomer, findOrCreate, update, markRead })
 })

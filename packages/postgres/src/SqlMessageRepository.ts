@@ -34,6 +34,7 @@ import { Array as Arr, DateTime, Effect, Layer, Option, type ParseResult, Schema
 import { Integer, json, rankOf, toDate } from "./internal/columns.js"
 import { eventIds, recordEvents } from "./internal/events.js"
 import { makeRecordInboundBatch } from "./internal/inboundBatch.js"
+import { notifying } from "./internal/notifier.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
 import { makeSendWrites } from "./internal/sends.js"
 import { storage, storageFailure } from "./internal/storage.js"
@@ -67,6 +68,8 @@ export const historyStatement = (
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  /** A transaction whose recorded events wake followers once it commits (internal/notifier.ts). */
+  const transaction = <A, E, R>(write: Effect.Effect<A, E, R>) => notifying(sql)(sql.withTransaction(write))
   const conversations = yield* ConversationRepository
   const ids = yield* eventIds
 
@@ -114,49 +117,48 @@ export const make = Effect.gen(function* () {
   const recordInbound = (input: InboundRecord) => {
     const candidate = input.conversation
     const at = toDate(input.message.createdAt)
-    return sql
-      .withTransaction(
-        Effect.gen(function* () {
-          if (candidate.businessId !== input.message.businessId) {
-            return yield* storageFailure("MessageRepository.recordInbound", "the conversation is another business's")
-          }
-          // A redelivered message changes nothing, not even by creating its sender's conversation (a wamid reused
-          // by another customer would otherwise leave that customer a conversation without messages).
-          if (input.message.providerMessageId !== null) {
-            const stored = yield* sql`
+    return transaction(
+      Effect.gen(function* () {
+        if (candidate.businessId !== input.message.businessId) {
+          return yield* storageFailure("MessageRepository.recordInbound", "the conversation is another business's")
+        }
+        // A redelivered message changes nothing, not even by creating its sender's conversation (a wamid reused
+        // by another customer would otherwise leave that customer a conversation without messages).
+        if (input.message.providerMessageId !== null) {
+          const stored = yield* sql`
               SELECT id FROM messages
               WHERE business_id = ${input.message.businessId}
                 AND provider_message_id = ${input.message.providerMessageId}`.pipe(Effect.flatMap(decodeIdRows))
-            const id = stored[0]?.id
-            if (id !== undefined) return InboundRecorded.Duplicate({ messageId: id as MessageId })
-          }
-          // The usual case is a conversation that exists; a new customer's is stored here, in this transaction, so
-          // a failure below can never leave it without its first message.
-          const known = yield* sql`
+          const id = stored[0]?.id
+          if (id !== undefined) return InboundRecorded.Duplicate({ messageId: id as MessageId })
+        }
+        // The usual case is a conversation that exists; a new customer's is stored here, in this transaction, so
+        // a failure below can never leave it without its first message.
+        const known = yield* sql`
             SELECT id FROM conversations WHERE business_id = ${candidate.businessId} AND id = ${candidate.id}`
-          const conversationId = known.length > 0 ? candidate.id : (yield* conversations.findOrCreate(candidate)).id
-          const message =
-            conversationId === input.message.conversationId
-              ? input.message
-              : new MessageClass({ ...input.message, conversationId }, true)
-          const inserted = yield* sql`
+        const conversationId = known.length > 0 ? candidate.id : (yield* conversations.findOrCreate(candidate)).id
+        const message =
+          conversationId === input.message.conversationId
+            ? input.message
+            : new MessageClass({ ...input.message, conversationId }, true)
+        const inserted = yield* sql`
             ${insert(message)}
             ON CONFLICT (business_id, provider_message_id) DO NOTHING
             RETURNING id`
-          if (inserted.length === 0) {
-            const existing = yield* sql`
+        if (inserted.length === 0) {
+          const existing = yield* sql`
               SELECT id FROM messages
               WHERE business_id = ${message.businessId} AND provider_message_id = ${message.providerMessageId}`.pipe(
-              Effect.flatMap(decodeIdRows)
-            )
-            const id = existing[0]?.id
-            if (id === undefined) {
-              return yield* storageFailure("MessageRepository.recordInbound", "the message id is already taken")
-            }
-            return InboundRecorded.Duplicate({ messageId: id as MessageId })
+            Effect.flatMap(decodeIdRows)
+          )
+          const id = existing[0]?.id
+          if (id === undefined) {
+            return yield* storageFailure("MessageRepository.recordInbound", "the message id is already taken")
           }
-          // GREATEST ignores NULL, so a first inbound sets last_inbound_at and a late older one never lowers it.
-          const conversation = yield* sql`
+          return InboundRecorded.Duplicate({ messageId: id as MessageId })
+        }
+        // GREATEST ignores NULL, so a first inbound sets last_inbound_at and a late older one never lowers it.
+        const conversation = yield* sql`
             UPDATE conversations SET
               customer_name = COALESCE(${Option.getOrNull(input.customerName)}, customer_name),
               status = 'open',
@@ -166,15 +168,14 @@ export const make = Effect.gen(function* () {
               last_activity_at = GREATEST(last_activity_at, ${at}::timestamptz)
             WHERE business_id = ${message.businessId} AND id = ${message.conversationId}
             RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
-          const updated = conversation[0]
-          if (updated === undefined) {
-            return yield* storageFailure("MessageRepository.recordInbound", "the message's conversation does not exist")
-          }
-          yield* messageEvents("message.received", [{ message, conversation: updated }])
-          return InboundRecorded.Recorded({ message, conversation: updated })
-        })
-      )
-      .pipe(storage("MessageRepository.recordInbound"))
+        const updated = conversation[0]
+        if (updated === undefined) {
+          return yield* storageFailure("MessageRepository.recordInbound", "the message's conversation does not exist")
+        }
+        yield* messageEvents("message.received", [{ message, conversation: updated }])
+        return InboundRecorded.Recorded({ message, conversation: updated })
+      })
+    ).pipe(storage("MessageRepository.recordInbound"))
   }
 
   // Set-based, in a fixed number of statements whatever the batch holds (see internal/inboundBatch.ts).
@@ -274,43 +275,41 @@ export const make = Effect.gen(function* () {
         return Option.some<StatusApplied>(StatusApplied.Unchanged({ message: current.value }))
       }
     )
-    return sql
-      .withTransaction(
-        Effect.gen(function* () {
-          // The common case (the message is known) takes no lock: `raise` alone is atomic and monotonic.
-          const fast = yield* known
-          if (Option.isSome(fast)) {
+    return transaction(
+      Effect.gen(function* () {
+        // The common case (the message is known) takes no lock: `raise` alone is atomic and monotonic.
+        const fast = yield* known
+        if (Option.isSome(fast)) {
+          yield* logEvent(businessId, update, false)
+          yield* appliedEvent(fast.value)
+          return fast.value
+        }
+        yield* lockProviderId(businessId, update.providerMessageId)
+        // Under the lock, a markSent that committed meanwhile is visible.
+        const again = yield* known
+        if (Option.isSome(again)) {
+          yield* logEvent(businessId, update, false)
+          yield* appliedEvent(again.value)
+          return again.value
+        }
+        if (Option.isSome(update.messageId)) {
+          const raised = yield* applyByMessageId(businessId, update, update.messageId.value)
+          if (Option.isSome(raised)) {
             yield* logEvent(businessId, update, false)
-            yield* appliedEvent(fast.value)
-            return fast.value
-          }
-          yield* lockProviderId(businessId, update.providerMessageId)
-          // Under the lock, a markSent that committed meanwhile is visible.
-          const again = yield* known
-          if (Option.isSome(again)) {
-            yield* logEvent(businessId, update, false)
-            yield* appliedEvent(again.value)
-            return again.value
-          }
-          if (Option.isSome(update.messageId)) {
-            const raised = yield* applyByMessageId(businessId, update, update.messageId.value)
-            if (Option.isSome(raised)) {
-              yield* logEvent(businessId, update, false)
-              yield* drainParked(businessId, update.providerMessageId)
-              const message = yield* select(businessId, update.messageId.value)
-              if (Option.isSome(message)) {
-                yield* statusEvent(raised.value.previous_status, message.value)
-                return raised.value.raised
-                  ? StatusApplied.Applied({ message: message.value })
-                  : StatusApplied.Unchanged({ message: message.value })
-              }
+            yield* drainParked(businessId, update.providerMessageId)
+            const message = yield* select(businessId, update.messageId.value)
+            if (Option.isSome(message)) {
+              yield* statusEvent(raised.value.previous_status, message.value)
+              return raised.value.raised
+                ? StatusApplied.Applied({ message: message.value })
+                : StatusApplied.Unchanged({ message: message.value })
             }
           }
-          yield* logEvent(businessId, update, true)
-          return StatusApplied.Parked()
-        })
-      )
-      .pipe(storage("MessageRepository.applyStatus"))
+        }
+        yield* logEvent(businessId, update, true)
+        return StatusApplied.Parked()
+      })
+    ).pipe(storage("MessageRepository.applyStatus"))
   }
 
   /**
@@ -325,109 +324,107 @@ export const make = Effect.gen(function* () {
   const applyStatuses = (businessId: BusinessId, updates: ReadonlyArray<StatusUpdate>) => {
     const operation = "MessageRepository.applyStatuses"
     if (updates.length <= 1) return Effect.forEach(updates, (update) => applyStatus(businessId, update))
-    return sql
-      .withTransaction(
-        Effect.gen(function* () {
-          const providerIds = Array.from(new Set(updates.map((u) => u.providerMessageId))).sort()
-          const current = new Map<string, Message>()
-          for (const chunk of Arr.chunksOf(providerIds, 1000)) {
-            const rows = yield* sql`
+    return transaction(
+      Effect.gen(function* () {
+        const providerIds = Array.from(new Set(updates.map((u) => u.providerMessageId))).sort()
+        const current = new Map<string, Message>()
+        for (const chunk of Arr.chunksOf(providerIds, 1000)) {
+          const rows = yield* sql`
               SELECT ${columns} FROM messages
               WHERE business_id = ${businessId} AND provider_message_id IN ${sql.in(chunk)}
               ORDER BY provider_message_id
               FOR UPDATE`.pipe(Effect.flatMap(decodeMessages))
-            for (const m of rows) if (m.providerMessageId !== null) current.set(m.providerMessageId, m)
+          for (const m of rows) if (m.providerMessageId !== null) current.set(m.providerMessageId, m)
+        }
+        const outcomes: Array<StatusApplied | undefined> = []
+        const raised = new Map<MessageId, Message>()
+        const known: Array<StatusUpdate> = []
+        const unknown = new Map<string, Array<number>>()
+        updates.forEach((update, i) => {
+          const message = current.get(update.providerMessageId)
+          if (message === undefined) {
+            outcomes.push(undefined)
+            unknown.set(update.providerMessageId, [...(unknown.get(update.providerMessageId) ?? []), i])
+            return
           }
-          const outcomes: Array<StatusApplied | undefined> = []
-          const raised = new Map<MessageId, Message>()
-          const known: Array<StatusUpdate> = []
-          const unknown = new Map<string, Array<number>>()
-          updates.forEach((update, i) => {
-            const message = current.get(update.providerMessageId)
-            if (message === undefined) {
-              outcomes.push(undefined)
-              unknown.set(update.providerMessageId, [...(unknown.get(update.providerMessageId) ?? []), i])
-              return
-            }
-            known.push(update)
-            if (deliveryStatusRank(update.status) <= deliveryStatusRank(message.deliveryStatus)) {
-              outcomes.push(StatusApplied.Unchanged({ message }))
-              return
-            }
-            // What `raise` writes: the status, and the failure reason only with `failed`.
-            const next = new MessageClass(
-              {
-                ...message,
-                deliveryStatus: update.status,
-                failure: update.status === "failed" ? Option.getOrNull(update.failure) : null
-              },
-              true
-            )
-            current.set(update.providerMessageId, next)
-            raised.set(next.id, next)
-            outcomes.push(StatusApplied.Applied({ message: next }))
-          })
-          if (raised.size > 0) {
-            // In chunks, so no statement nears PostgreSQL's 65,535 bind parameters (a round joins deliveries).
-            for (const chunk of Arr.chunksOf(Array.from(raised.values()), 1000)) {
-              const values = chunk.map(
-                (m) =>
-                  sql`(${m.id}::uuid, ${m.deliveryStatus}::text, ${m.failure?.code ?? null}::integer,
+          known.push(update)
+          if (deliveryStatusRank(update.status) <= deliveryStatusRank(message.deliveryStatus)) {
+            outcomes.push(StatusApplied.Unchanged({ message }))
+            return
+          }
+          // What `raise` writes: the status, and the failure reason only with `failed`.
+          const next = new MessageClass(
+            {
+              ...message,
+              deliveryStatus: update.status,
+              failure: update.status === "failed" ? Option.getOrNull(update.failure) : null
+            },
+            true
+          )
+          current.set(update.providerMessageId, next)
+          raised.set(next.id, next)
+          outcomes.push(StatusApplied.Applied({ message: next }))
+        })
+        if (raised.size > 0) {
+          // In chunks, so no statement nears PostgreSQL's 65,535 bind parameters (a round joins deliveries).
+          for (const chunk of Arr.chunksOf(Array.from(raised.values()), 1000)) {
+            const values = chunk.map(
+              (m) =>
+                sql`(${m.id}::uuid, ${m.deliveryStatus}::text, ${m.failure?.code ?? null}::integer,
                     ${m.failure?.title ?? null}::text)`
-              )
-              yield* sql`
+            )
+            yield* sql`
                 UPDATE messages m SET
                   delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
                 FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
                 WHERE m.business_id = ${businessId} AND m.id = v.id`
-            }
-            // The events bump their conversations' sequences: those rows are locked first, in id order, so batches
-            // running concurrently (several workers) cannot deadlock on them.
-            const touched = Array.from(new Set(Array.from(raised.values(), (m) => m.conversationId))).sort()
-            for (const chunk of Arr.chunksOf(touched, 1000)) {
-              yield* sql`
+          }
+          // The events bump their conversations' sequences: those rows are locked first, in id order, so batches
+          // running concurrently (several workers) cannot deadlock on them.
+          const touched = Array.from(new Set(Array.from(raised.values(), (m) => m.conversationId))).sort()
+          for (const chunk of Arr.chunksOf(touched, 1000)) {
+            yield* sql`
                 SELECT 1 FROM conversations
                 WHERE business_id = ${businessId} AND id IN ${sql.in(chunk)}
                 ORDER BY id
                 FOR UPDATE`
-            }
-            // One event per status that moved a message, in the batch's order (as one by one would record them),
-            // written by one statement.
-            yield* messageEvents(
-              "message.status_updated",
-              outcomes.flatMap((outcome) => (outcome?._tag === "Applied" ? [{ message: outcome.message }] : []))
-            )
           }
-          for (const chunk of Arr.chunksOf(known, 500)) {
-            const values = chunk.map((update) => {
-              const failure = Option.getOrNull(update.failure)
-              return sql`(
+          // One event per status that moved a message, in the batch's order (as one by one would record them),
+          // written by one statement.
+          yield* messageEvents(
+            "message.status_updated",
+            outcomes.flatMap((outcome) => (outcome?._tag === "Applied" ? [{ message: outcome.message }] : []))
+          )
+        }
+        for (const chunk of Arr.chunksOf(known, 500)) {
+          const values = chunk.map((update) => {
+            const failure = Option.getOrNull(update.failure)
+            return sql`(
                 ${businessId}::uuid, ${update.providerMessageId}::text, ${update.status}::text,
                 ${toDate(update.timestamp)}::timestamptz, ${failure?.code ?? null}::integer,
                 ${failure?.title ?? null}::text, ${Option.getOrNull(update.messageId)}::uuid, false
               )`
-            })
-            yield* sql`
+          })
+          yield* sql`
               INSERT INTO message_status_events
                 (business_id, provider_message_id, status, occurred_at, failure_code, failure_title, message_id, parked)
               VALUES ${sql.csv(values)}
               ON CONFLICT (business_id, provider_message_id, status) DO NOTHING`
+        }
+        for (const providerId of Array.from(unknown.keys()).sort()) {
+          for (const i of unknown.get(providerId) ?? []) {
+            const update = updates[i]
+            if (update !== undefined) outcomes[i] = yield* applyStatus(businessId, update)
           }
-          for (const providerId of Array.from(unknown.keys()).sort()) {
-            for (const i of unknown.get(providerId) ?? []) {
-              const update = updates[i]
-              if (update !== undefined) outcomes[i] = yield* applyStatus(businessId, update)
-            }
-          }
-          const result: Array<StatusApplied> = []
-          for (const outcome of outcomes) {
-            if (outcome === undefined) return yield* storageFailure(operation, "a status was left unjudged")
-            result.push(outcome)
-          }
-          return result
-        })
-      )
-      .pipe(storage(operation))
+        }
+        const result: Array<StatusApplied> = []
+        for (const outcome of outcomes) {
+          if (outcome === undefined) return yield* storageFailure(operation, "a status was left unjudged")
+          result.push(outcome)
+        }
+        return result
+      })
+    ).pipe(storage(operation))
   }
 
   // Business by business through the partial index (business_id, created_at, id), like every other statement.
@@ -457,7 +454,7 @@ export const make = Effect.gen(function* () {
           failed.map((message) => ({ message }))
         )
       ),
-      sql.withTransaction,
+      transaction,
       storage("MessageRepository.expireUnconfirmed")
     )
 

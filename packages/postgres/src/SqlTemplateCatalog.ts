@@ -6,6 +6,7 @@ import { type BusinessId, Events, type Template, TemplateCatalog, TemplateStatus
 import { Array as Arr, Effect, Layer, Option, Schema } from "effect"
 import { json } from "./internal/columns.js"
 import { eventIds, recordEvents } from "./internal/events.js"
+import { notifying } from "./internal/notifier.js"
 import { decodeTemplates, templateColumns } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
@@ -15,6 +16,8 @@ const decodePrevious = Schema.decodeUnknown(
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  /** A transaction whose recorded events wake followers once it commits (internal/notifier.ts). */
+  const transaction = <A, E, R>(write: Effect.Effect<A, E, R>) => notifying(sql)(sql.withTransaction(write))
   const ids = yield* eventIds
   const columns = sql.literal(templateColumns)
 
@@ -54,7 +57,7 @@ export const make = Effect.gen(function* () {
       const event = Events.templateStatusEvent(stored, previous[0]?.previous_status ?? null)
       yield* recordEvents(sql, ids, Option.toArray(event))
       return stored
-    }).pipe(sql.withTransaction, storage("TemplateCatalog.upsert"))
+    }).pipe(transaction, storage("TemplateCatalog.upsert"))
 
   return TemplateCatalog.of({ findByKey, list, upsert })
 })
@@ -74,6 +77,8 @@ export const applyProviderStatus = (change: {
 }) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    /** A transaction whose recorded events wake followers once it commits (internal/notifier.ts). */
+    const transaction = <A, E, R>(write: Effect.Effect<A, E, R>) => notifying(sql)(sql.withTransaction(write))
     const ids = yield* eventIds
     const columns = sql.literal(templateColumns)
     return yield* Effect.gen(function* () {
@@ -100,5 +105,5 @@ export const applyProviderStatus = (change: {
         }
       }
       return changed
-    }).pipe(sql.withTransaction, storage("TemplateCatalog.applyProviderStatus"))
+    }).pipe(transaction, storage("TemplateCatalog.applyProviderStatus"))
   })

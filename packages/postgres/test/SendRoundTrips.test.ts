@@ -26,8 +26,14 @@ import { SqlStorageSeeder, TestDatabase } from "../src/testing/index.js"
 
 const target = await TestDatabase.resolvePostgres()
 
-/** Every query text sent by the pool's clients, in order. */
+/**
+ * Every query text sent by the pool's clients, in order, except the followers' wake-ups: those go out after the
+ * write commits, from a background fiber, one statement per window for any number of writes (notifier.ts), so
+ * they are no round trip of the send's. `wakeUps` counts them, and `writes` keeps every other statement whole.
+ */
 const queries: Array<string> = []
+const writes: Array<string> = []
+let wakeUps = 0
 
 const textOf = (query: unknown): string =>
   typeof query === "string"
@@ -47,7 +53,13 @@ const countingPool = (url: string) =>
           const query = client.query
           Object.defineProperty(client, "query", {
             value: (...args: Array<unknown>): unknown => {
-              queries.push(textOf(args[0]).replace(/\s+/g, " ").trim().slice(0, 60))
+              const text = textOf(args[0]).replace(/\s+/g, " ").trim()
+              if (text.startsWith("SELECT pg_notify(")) {
+                wakeUps++
+              } else {
+                queries.push(text.slice(0, 60))
+                writes.push(text)
+              }
               return Reflect.apply(query, client, args)
             }
           })
@@ -135,6 +147,14 @@ if (target._tag !== "Unavailable") {
         // With one: the claim (one statement) before, the outcome after.
         assert.strictEqual(keyed.queries.length, 8, keyed.queries.join("\n"))
         assert.strictEqual(replay.queries.length, 1, replay.queries.join("\n"))
+        // No write notifies from inside its transaction (that would serialise every commit on PostgreSQL's
+        // notification lock); the wake-ups of these sends follow them, coalesced.
+        assert.deepStrictEqual(
+          writes.filter((text) => text.includes("pg_notify")),
+          []
+        )
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+        assert.isAtLeast(wakeUps, 1)
       })
     )
   })

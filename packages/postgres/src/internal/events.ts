@@ -6,19 +6,19 @@
  * - on the send path (an outbound message recorded, marked sent or failed), the change's own statement records its
  *   event in data-modifying CTEs, so the event costs no round trip: the data is then stored in a storage form (the
  *   statement's rows, `storedMessageData`) that the readers turn into the public JSON (`publicData`).
- * Either way the statement also sends one NOTIFY per business so that followers on every process wake when the
- * transaction commits (PostgreSQL delivers notifications only on commit, and drops them with a rollback).
+ * Either way the write then names the businesses to `notifier.ts`, which wakes followers on every process once it
+ * has committed (not from inside the transaction: see there why).
  */
 import type { Statement } from "@effect/sql"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Events, Ids, type StorageError, uuidV7 } from "@parley/core"
 import { DateTime, Effect, Option, type ParseResult } from "effect"
 import { json, toDate } from "./columns.js"
+import { eventsRecorded } from "./notifier.js"
 import { decodeConversations, decodeMessages } from "./rows.js"
 import { storageFailure } from "./storage.js"
 
-/** The channel followers LISTEN on; the payload is the business id. */
-export const channel = "parley_events"
+export { channel } from "./notifier.js"
 
 /**
  * Where event ids come from: the host's `Ids` when it provides one to the storage layers, else time-ordered
@@ -48,7 +48,7 @@ export const recordEvents = (sql: SqlClient.SqlClient, ids: Ids["Type"], pending
         data: event.data
       }))
     )
-    // One round trip: the sequences, the rows, and one notification per business (delivered on commit).
+    // One round trip: the sequences and the rows. The wake-ups go out once the write has committed (notifier.ts).
     yield* sql`
       WITH input AS (
         SELECT * FROM jsonb_to_recordset(${json(rows)}::jsonb)
@@ -69,7 +69,11 @@ export const recordEvents = (sql: SqlClient.SqlClient, ids: Ids["Type"], pending
         ORDER BY i.ord
         RETURNING 1
       )
-      SELECT pg_notify(${channel}, business_id::text) FROM (SELECT DISTINCT business_id FROM input) AS businesses`
+      SELECT count(*) FROM inserted`
+    yield* eventsRecorded(
+      sql,
+      pending.map((event) => event.businessId)
+    )
   })
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import {
 import { Array as Arr, DateTime, Effect, Option, Schema } from "effect"
 import { toDate, toDateOrNull } from "./columns.js"
 import { recordEvents } from "./events.js"
+import { notifying } from "./notifier.js"
 import { conversationColumns, decodeConversations, messageColumns } from "./rows.js"
 import { storage, storageFailure } from "./storage.js"
 
@@ -57,6 +58,8 @@ const customerKey = (c: Conversation) => `${c.customerPhone ?? ""}\u0000${c.cust
 
 export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
   const { sql, ids, conversations, row } = deps
+  /** A transaction whose recorded events wake followers once it commits (notifier.ts). */
+  const transaction = <A, E, R>(write: Effect.Effect<A, E, R>) => notifying(sql)(sql.withTransaction(write))
   const operation = "MessageRepository.recordInboundBatch"
   const columns = sql.literal(messageColumns)
   const conversationList = sql.literal(conversationColumns)
@@ -325,9 +328,9 @@ export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
     )
     // A batch that is not one business's number is recorded one message at a time, still atomically.
     if (!oneNumber) {
-      return sql.withTransaction(Effect.forEach(records, deps.recordInbound)).pipe(storage(operation))
+      return transaction(Effect.forEach(records, deps.recordInbound)).pipe(storage(operation))
     }
-    return sql.withTransaction(batch(businessId, numberId, records)).pipe(storage(operation))
+    return transaction(batch(businessId, numberId, records)).pipe(storage(operation))
   }
 }
 

@@ -19,7 +19,8 @@ import {
 } from "@parley/core"
 import { Array as Arr, DateTime, Effect, Option, type ParseResult } from "effect"
 import { qualified, rankOf, toDate } from "./columns.js"
-import { channel, storedMessageData } from "./events.js"
+import { storedMessageData } from "./events.js"
+import { eventsRecorded, notifying } from "./notifier.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./rows.js"
 import { storage, storageFailure } from "./storage.js"
 
@@ -47,7 +48,7 @@ export const makeSendWrites = (context: SendWriteContext) => {
 
   /**
    * One statement, so atomic without a transaction: the message, its conversation's change, the idempotency key's
-   * link and the `message.sent` event (with its conversation's next sequence and the NOTIFY) are data-modifying
+   * link and the `message.sent` event (with its conversation's next sequence) are data-modifying
    * CTEs of one INSERT. The foreign key from the message to its conversation makes a missing conversation fail the
    * whole statement. The event stores the statement's rows (internal/events.ts), its readers build the JSON.
    */
@@ -85,12 +86,13 @@ export const makeSendWrites = (context: SendWriteContext) => {
           FROM touched t JOIN inserted i ON i.conversation_id = t.id
           RETURNING business_id
         )
-        SELECT ${sql.literal(qualified("t", conversationColumns))},
-          (SELECT pg_notify(${channel}, r.business_id::text) FROM recorded r) AS notified
+        SELECT ${sql.literal(qualified("t", conversationColumns))}, (SELECT count(*) FROM recorded) AS recorded
         FROM touched t`.pipe(Effect.flatMap(decodeConversations))
       if (touched[0] === undefined) {
         return yield* storageFailure("MessageRepository.recordOutbound", "the message's conversation does not exist")
       }
+      // Committed (one statement): followers wake in the next window.
+      yield* eventsRecorded(sql, [message.businessId])
       return message
     }).pipe(storage("MessageRepository.recordOutbound"))
   }
@@ -101,7 +103,7 @@ export const makeSendWrites = (context: SendWriteContext) => {
    * row committed while it waited on a lock). Then one statement does the rest: it locks the message row, drains
    * the parked statuses (only if the message exists), sets the provider id and the status (`sent`, or the best
    * parked status above it, with its failure, as `raise` would), and records `message.status_updated` when the
-   * status moved, with the conversation's next sequence and the NOTIFY.
+   * status moved, with the conversation's next sequence; followers are woken once it commits (notifier.ts).
    */
   const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string) =>
     sql
@@ -149,16 +151,19 @@ export const makeSendWrites = (context: SendWriteContext) => {
               WHERE m.business_id = ${businessId} AND m.id = f.id
               RETURNING f.previous_status, ${sql.literal(qualifiedMessageColumns)}
             ), ${statusEventCtes(eventId, now)}
-            SELECT u.*, (SELECT pg_notify(${channel}, r.business_id::text) FROM recorded r) AS notified
-            FROM updated u`.pipe(Effect.flatMap(first))
+            SELECT u.*, (SELECT count(*) FROM recorded) AS recorded
+            FROM updated u`.pipe(
+            Effect.flatMap(first),
+            Effect.tap((updated) => (Option.isSome(updated) ? eventsRecorded(sql, [businessId]) : Effect.void))
+          )
         })
       )
-      .pipe(storage("MessageRepository.markSent"))
+      .pipe(notifying(sql), storage("MessageRepository.markSent"))
 
   /**
    * The CTEs that record `message.status_updated` for each row of the CTE `updated` (a messages row and its
    * `previous_status`, NULL when unknown but certainly another) whose status moved: the conversation's next sequence, the event (storage form), and
-   * `recorded` for the NOTIFY of the main SELECT.
+   * `recorded`, which the main SELECT counts.
    */
   const statusEventCtes = (eventId: string, now: DateTime.Utc) => sql`
     bumped AS (
@@ -189,9 +194,13 @@ export const makeSendWrites = (context: SendWriteContext) => {
           WHERE business_id = ${businessId} AND id = ${id} AND ${rank} < ${deliveryStatusRank("failed")}
           RETURNING ${sql.literal(qualifiedMessageColumns)}, NULL::text AS previous_status
         ), ${statusEventCtes(eventId, now)}
-        SELECT u.*, (SELECT pg_notify(${channel}, r.business_id::text) FROM recorded r) AS notified
+        SELECT u.*, (SELECT count(*) FROM recorded) AS recorded
         FROM updated u`.pipe(Effect.flatMap(first))
-      if (Option.isSome(updated)) return updated
+      if (Option.isSome(updated)) {
+        // Committed (one statement): followers wake in the next window.
+        yield* eventsRecorded(sql, [businessId])
+        return updated
+      }
       const current = yield* select(businessId, id)
       return Option.isSome(current) && current.value.deliveryStatus !== "failed" ? yield* attempt : current
     })
