@@ -83,6 +83,8 @@ export const make = <A>(
     const waiters = new Map<string, Waiter>()
     let generation = 0
     let heardSelfAt = Number.NEGATIVE_INFINITY
+    /** Done once this instance has heard itself: from then on its revocations' notices come back to it. */
+    const listening = Deferred.unsafeMake<void>(FiberId.none)
 
     const usable = (now: number) => now - heardSelfAt <= usableForMs
     const invalidate = (shortId: string | undefined) => {
@@ -101,7 +103,12 @@ export const make = <A>(
       const now = performance.now()
       const [kind, from = "", nonce = "", ...rest] = message.split(" ")
       peers.set(from, now)
-      if (kind === "p" && from === instance) heardSelfAt = now
+      if (kind === "p" && from === instance) {
+        heardSelfAt = now
+        Deferred.unsafeDone(listening, Exit.void)
+        // Processes that stopped (restarts) are forgotten once nothing was heard from them for the window.
+        for (const [peer, at] of peers) if (now - at > peerWindowMs) peers.delete(peer)
+      }
       if (kind === "r") {
         invalidate(rest.join(" "))
         if (from !== instance) return notify(`a ${instance} ${nonce}`)
@@ -168,7 +175,9 @@ export const make = <A>(
           pending: undefined,
           done: () => Deferred.unsafeDone(settled, Exit.void)
         })
-        return statement(`r ${instance} ${nonce} `).pipe(
+        // Just after start the LISTEN may not be up yet: a revocation then waits for it rather than for the timeout.
+        return Effect.race(Deferred.await(listening), realDelay(ackTimeoutMs)).pipe(
+          Effect.zipRight(statement(`r ${instance} ${nonce} `)),
           Effect.tap((result) => {
             const shortId = shortIdOf(result)
             if (shortId === undefined) return Effect.void
