@@ -26,7 +26,7 @@ import type {
   TemplateVariablesInvalid,
   WhatsAppNumberNotFound
 } from "@parley/core"
-import type { ApiKeys, SecretRotation, Tenancy, WebhookEndpoints } from "@parley/postgres"
+import type { ApiKeys, SecretRotation, Tenancy, WebhookAttempts, WebhookEndpoints } from "@parley/postgres"
 import type { TemplateSync } from "@parley/whatsapp-cloud"
 import { DateTime, Option } from "effect"
 import { ApiError, databaseUnavailable, invalidRequest } from "./ApiError.js"
@@ -64,6 +64,7 @@ export type DomainError =
   | MediaTypeUnsupported
   | WebhookEndpoints.WebhookEndpointNotFound
   | WebhookEndpoints.WebhookEndpointOwnerNotFound
+  | WebhookAttempts.WebhookDeliveryNotFound
   | TargetRefused
 
 const templateHint = "send an approved template with POST /v1/messaging/messages/template instead"
@@ -176,6 +177,10 @@ export const toApiError = (error: DomainError | ApiError): ApiError => {
       })
     case "WebhookEndpointOwnerNotFound":
       return ApiError.make(404, "business_not_found", error.message, { businessId: error.businessId })
+    case "WebhookDeliveryNotFound":
+      return ApiError.make(404, "webhook_delivery_not_found", error.message, {
+        deliveryId: error.deliveryId.slice(0, 100)
+      })
     case "TargetRefused":
       return ApiError.make(422, "webhook_url_refused", error.message, { reason: error.reason })
     case "StorageError":
@@ -253,6 +258,7 @@ const domainTags = new Set<string>([
   "MediaTypeUnsupported",
   "WebhookEndpointNotFound",
   "WebhookEndpointOwnerNotFound",
+  "WebhookDeliveryNotFound",
   "TargetRefused"
 ])
 

@@ -16,6 +16,7 @@ import {
   SqlRateLimitStore,
   type Storage,
   Tenancy,
+  WebhookAttempts,
   WebhookDeliveries,
   WebhookEndpoints,
   WebhookInbox
@@ -236,6 +237,7 @@ export const layer = <E>(
     Listing.layer,
     WebhookEndpoints.layer,
     WebhookDeliveries.layer,
+    WebhookAttempts.layer,
     Layer.succeed(WebhookSettings, outbound)
   )
   const services = WebhookProcessor.layerWith(options.webhookProcessing ?? {}).pipe(

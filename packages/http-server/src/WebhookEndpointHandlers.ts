@@ -5,7 +5,7 @@
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { BusinessId } from "@parley/core"
-import { Tenancy, WebhookDeliveries, WebhookEndpoints } from "@parley/postgres"
+import { Tenancy, WebhookAttempts, WebhookDeliveries, WebhookEndpoints } from "@parley/postgres"
 import { Context, DateTime, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Api } from "./Api.js"
 import { toApiError } from "./ErrorMapping.js"
@@ -58,6 +58,7 @@ const ownBusiness = Effect.map(CurrentActor, (actor) => actor.businessId)
 const operations = Effect.gen(function* () {
   const endpoints = yield* WebhookEndpoints.WebhookEndpoints
   const deliveries = yield* WebhookDeliveries.WebhookDeliveries
+  const attemptLog = yield* WebhookAttempts.WebhookAttempts
   const settings = yield* WebhookSettings
   const checkUrl = (url: string) => SsrfGuard.check(url, settings).pipe(Effect.mapError(toApiError))
 
@@ -130,6 +131,22 @@ const operations = Effect.gen(function* () {
           page: { nextCursor: page.nextCursor }
         })
       ),
+    attempts: (
+      businessId: BusinessId,
+      id: string,
+      deliveryId: string,
+      params: { readonly limit?: number | undefined; readonly cursor?: string | undefined }
+    ) =>
+      Effect.map(
+        attemptLog
+          .list(businessId, id, deliveryId, { limit: params.limit ?? 50, cursor: params.cursor })
+          .pipe(Effect.mapError(toApiError)),
+        (page) => ({
+          message: "Webhook delivery attempts",
+          data: page.items,
+          page: { nextCursor: page.nextCursor }
+        })
+      ),
     replay: (
       businessId: BusinessId,
       id: string,
@@ -180,6 +197,11 @@ export const AdminWebhookEndpointsLive = HttpApiBuilder.group(Api, "adminWebhook
       .handle("listWebhookDeliveries", ({ path, urlParams }) =>
         Effect.flatMap(adminBusiness(path.businessId), (b) => ops.deliveries(b, path.endpointId, urlParams))
       )
+      .handle("listWebhookDeliveryAttempts", ({ path, urlParams }) =>
+        Effect.flatMap(adminBusiness(path.businessId), (b) =>
+          ops.attempts(b, path.endpointId, path.deliveryId, urlParams)
+        )
+      )
       .handle("replayWebhookEvents", ({ path, payload }) =>
         Effect.flatMap(adminBusiness(path.businessId), (b) => ops.replay(b, path.endpointId, payload))
       )
@@ -202,6 +224,9 @@ export const WebhookEndpointsLive = HttpApiBuilder.group(Api, "webhookEndpoints"
       )
       .handle("listWebhookDeliveries", ({ path, urlParams }) =>
         Effect.flatMap(ownBusiness, (b) => ops.deliveries(b, path.endpointId, urlParams))
+      )
+      .handle("listWebhookDeliveryAttempts", ({ path, urlParams }) =>
+        Effect.flatMap(ownBusiness, (b) => ops.attempts(b, path.endpointId, path.deliveryId, urlParams))
       )
       .handle("replayWebhookEvents", ({ path, payload }) =>
         Effect.flatMap(ownBusiness, (b) => ops.replay(b, path.endpointId, payload))

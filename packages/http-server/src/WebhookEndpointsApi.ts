@@ -74,6 +74,17 @@ export const WebhookDeliveryJson = Schema.Struct({
   updatedAt: Iso
 }).annotations({ identifier: "WebhookDelivery" })
 
+export const WebhookAttemptJson = Schema.Struct({
+  attempt: Schema.Number.annotations({ description: "1 for the first; numbers keep rising across replays" }),
+  startedAt: Iso,
+  statusCode: Schema.NullOr(Schema.Number).annotations({
+    description: "The endpoint's HTTP status; null when no answer came (timeout, refused, reset)"
+  }),
+  latencyMs: Schema.Number,
+  error: Schema.NullOr(Schema.String).annotations({ description: "Why the attempt failed, when it did" }),
+  responseExcerpt: Schema.NullOr(Schema.String).annotations({ description: "Start of the response body" })
+}).annotations({ identifier: "WebhookAttempt" })
+
 const Url = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2048)).annotations({
   description: "Where deliveries are POSTed: https (plain http only if the operator allows it), a public address"
 })
@@ -140,12 +151,23 @@ const DeliveryParams = Schema.Struct({
   cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(512)))
 })
 
+const AttemptParams = Schema.Struct({
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200)).annotations({
+      jsonSchema: { type: "integer", minimum: 1, maximum: 200, default: 50 }
+    })
+  ),
+  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(16)))
+})
+
 const AdminPath = Schema.Struct({ businessId: Schema.String })
 const AdminEndpointPath = Schema.Struct({ businessId: Schema.String, endpointId: Schema.String })
 const EndpointPath = Schema.Struct({ endpointId: Schema.String })
+const AdminDeliveryPath = Schema.Struct({ ...AdminEndpointPath.fields, deliveryId: Schema.String })
+const DeliveryPath = Schema.Struct({ ...EndpointPath.fields, deliveryId: Schema.String })
 
 // The same operations twice: HttpApi's path typing does not survive a generic builder.
-const [aCreate, aList, aGet, aUpdate, aDelete, aRotate, aDeliveries, aReplay] = [
+const [aCreate, aList, aGet, aUpdate, aDelete, aRotate, aDeliveries, aAttempts, aReplay] = [
   HttpApiEndpoint.post("createWebhookEndpoint", "/businesses/:businessId/webhook-endpoints")
     .setPath(AdminPath)
     .setPayload(CreateWebhookEndpointBody)
@@ -180,6 +202,14 @@ const [aCreate, aList, aGet, aUpdate, aDelete, aRotate, aDeliveries, aReplay] = 
     .setUrlParams(DeliveryParams)
     .addSuccess(PagedEnvelope(Schema.Array(WebhookDeliveryJson)))
     .annotate(OpenApi.Summary, "The endpoint's delivery log, newest first"),
+  HttpApiEndpoint.get(
+    "listWebhookDeliveryAttempts",
+    "/businesses/:businessId/webhook-endpoints/:endpointId/deliveries/:deliveryId/attempts"
+  )
+    .setPath(AdminDeliveryPath)
+    .setUrlParams(AttemptParams)
+    .addSuccess(PagedEnvelope(Schema.Array(WebhookAttemptJson)))
+    .annotate(OpenApi.Summary, "Every attempt of one delivery, newest first"),
   HttpApiEndpoint.post("replayWebhookEvents", "/businesses/:businessId/webhook-endpoints/:endpointId/replay")
     .setPath(AdminEndpointPath)
     .setPayload(ReplayBody)
@@ -194,6 +224,7 @@ export const adminWebhookEndpoints = HttpApiGroup.make("adminWebhookEndpoints")
   .add(aDelete)
   .add(aRotate)
   .add(aDeliveries)
+  .add(aAttempts)
   .add(aReplay)
   .addError(ErrorBody, { status: 400 })
   .addError(ErrorBody, { status: 401 })
@@ -207,7 +238,7 @@ export const adminWebhookEndpoints = HttpApiGroup.make("adminWebhookEndpoints")
   .annotate(OpenApi.Title, "Admin: webhook endpoints")
   .annotate(OpenApi.Description, "Any business's outbound webhook endpoints. Bearer `PARLEY_ADMIN_TOKEN`.")
 
-const [mCreate, mList, mGet, mUpdate, mDelete, mRotate, mDeliveries, mReplay] = [
+const [mCreate, mList, mGet, mUpdate, mDelete, mRotate, mDeliveries, mAttempts, mReplay] = [
   HttpApiEndpoint.post("createWebhookEndpoint", "/webhook-endpoints")
     .setPayload(CreateWebhookEndpointBody)
     .addSuccess(Envelope(WebhookEndpointWithSecretJson), { status: 201 })
@@ -247,6 +278,12 @@ const [mCreate, mList, mGet, mUpdate, mDelete, mRotate, mDeliveries, mReplay] = 
     .addSuccess(PagedEnvelope(Schema.Array(WebhookDeliveryJson)))
     .annotate(OpenApi.Summary, "The endpoint's delivery log, newest first")
     .annotate(RequiredScope, "messaging:webhooks:read"),
+  HttpApiEndpoint.get("listWebhookDeliveryAttempts", "/webhook-endpoints/:endpointId/deliveries/:deliveryId/attempts")
+    .setPath(DeliveryPath)
+    .setUrlParams(AttemptParams)
+    .addSuccess(PagedEnvelope(Schema.Array(WebhookAttemptJson)))
+    .annotate(OpenApi.Summary, "Every attempt of one delivery, newest first")
+    .annotate(RequiredScope, "messaging:webhooks:read"),
   HttpApiEndpoint.post("replayWebhookEvents", "/webhook-endpoints/:endpointId/replay")
     .setPath(EndpointPath)
     .setPayload(ReplayBody)
@@ -262,6 +299,7 @@ export const webhookEndpoints = HttpApiGroup.make("webhookEndpoints")
   .add(mDelete)
   .add(mRotate)
   .add(mDeliveries)
+  .add(mAttempts)
   .add(mReplay)
   .addError(ErrorBody, { status: 400 })
   .addError(ErrorBody, { status: 401 })

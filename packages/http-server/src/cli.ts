@@ -450,6 +450,17 @@ const endpoints = Command.make("endpoints").pipe(
       listing(o, endpointPath(o, o.endpoint, "/deliveries"))
     ).pipe(Command.withDescription("The endpoint's delivery log, newest first")),
     Command.make(
+      "attempts",
+      {
+        connection,
+        business,
+        endpoint: endpointId,
+        delivery: Options.text("delivery").pipe(Options.withDescription("The delivery's id (from `deliveries`)")),
+        ...paging
+      },
+      (o) => listing(o, endpointPath(o, o.endpoint, `/deliveries/${encodeURIComponent(o.delivery)}/attempts`))
+    ).pipe(Command.withDescription("Every attempt of one delivery: status, latency, error, response; newest first")),
+    Command.make(
       "replay",
       {
         connection,

@@ -20,7 +20,16 @@ interface EndpointJson {
   readonly secret?: string
   readonly previousSecretExpiresAt: string | null
 }
+interface AttemptJson {
+  readonly attempt: number
+  readonly startedAt: string
+  readonly statusCode: number | null
+  readonly latencyMs: number
+  readonly error: string | null
+  readonly responseExcerpt: string | null
+}
 interface DeliveryJson {
+  readonly id: string
   readonly eventId: string
   readonly status: string
   readonly attempts: number
@@ -136,6 +145,7 @@ for (const engine of await engines()) {
         ["GET", `/v1/messaging/webhook-endpoints/${id}`, undefined],
         ["PATCH", `/v1/messaging/webhook-endpoints/${id}`, { enabled: false }],
         ["GET", `/v1/messaging/webhook-endpoints/${id}/deliveries`, undefined],
+        ["GET", `/v1/messaging/webhook-endpoints/${id}/deliveries/${randomUUID()}/attempts`, undefined],
         ["POST", `/v1/messaging/webhook-endpoints/${id}/rotate-secret`, {}],
         ["POST", `/v1/messaging/webhook-endpoints/${id}/replay`, { eventId: randomUUID() }],
         ["DELETE", `/v1/messaging/webhook-endpoints/${id}`, undefined]
@@ -158,6 +168,73 @@ for (const engine of await engines()) {
         ).body.data.map((e) => e.id)
       ).not.toContain(id)
     }, 60_000)
+
+    it("every attempt of a delivery is logged: status, latency, response excerpt, newest first, paged", async () => {
+      const receiver = await startReceiver()
+      try {
+        receiver.replies.push({ _tag: "Status", status: 500 })
+        const created = await h.call<Envelope<EndpointJson>>("POST", "/v1/messaging/webhook-endpoints", {
+          key: a.key,
+          body: { url: receiver.url, eventTypes: ["conversation.updated"] }
+        })
+        const base = `/v1/messaging/webhook-endpoints/${created.body.data.id}`
+        const eventId = await recordEvent(a.businessId, "conversation.updated")
+        const delivery = async () =>
+          (await h.call<Envelope<ReadonlyArray<DeliveryJson>>>("GET", `${base}/deliveries`, { key: a.key })).body
+            .data[0]
+        await waitFor(async () => (await delivery())?.lastStatusCode === 500, "the failed first attempt")
+        // A replay makes the second attempt now instead of after the first retry's wait.
+        await h.call("POST", `${base}/replay`, { key: a.key, body: { eventId } })
+        await waitFor(async () => (await delivery())?.status === "succeeded", "the second attempt")
+        const deliveryId = (await delivery())?.id ?? ""
+
+        const attempts = `${base}/deliveries/${deliveryId}/attempts`
+        const log = await h.call<Envelope<ReadonlyArray<AttemptJson>>>("GET", attempts, { key: a.key })
+        expect(log.status).toBe(200)
+        expect(log.body.data.map((x) => [x.attempt, x.statusCode, x.responseExcerpt])).toEqual([
+          [2, 200, "reply 200"],
+          [1, 500, "reply 500"]
+        ])
+        for (const attempt of log.body.data) {
+          expect(attempt.latencyMs).toBeGreaterThanOrEqual(0)
+          expect(Number.isNaN(Date.parse(attempt.startedAt))).toBe(false)
+        }
+        expect(Date.parse(log.body.data[0]?.startedAt ?? "")).toBeGreaterThanOrEqual(
+          Date.parse(log.body.data[1]?.startedAt ?? "")
+        )
+
+        const first = await h.call<Envelope<ReadonlyArray<AttemptJson>> & { page: { nextCursor: string | null } }>(
+          "GET",
+          `${attempts}?limit=1`,
+          { key: a.key }
+        )
+        expect(first.body.data.map((x) => x.attempt)).toEqual([2])
+        const cursor = first.body.page.nextCursor ?? ""
+        const second = await h.call<Envelope<ReadonlyArray<AttemptJson>> & { page: { nextCursor: string | null } }>(
+          "GET",
+          `${attempts}?limit=1&cursor=${encodeURIComponent(cursor)}`,
+          { key: a.key }
+        )
+        expect([second.body.data.map((x) => x.attempt), second.body.page.nextCursor]).toEqual([[1], null])
+
+        const admin = await h.admin<Envelope<ReadonlyArray<AttemptJson>>>(
+          "GET",
+          `/businesses/${a.businessId}/webhook-endpoints/${created.body.data.id}/deliveries/${deliveryId}/attempts`
+        )
+        expect(admin.body.data).toEqual(log.body.data)
+        // Unknown deliveries, malformed ids and another business's endpoint are 404s with their own codes.
+        for (const [path, key, code] of [
+          [`${base}/deliveries/${randomUUID()}/attempts`, a.key, "webhook_delivery_not_found"],
+          [`${base}/deliveries/not-a-uuid/attempts`, a.key, "webhook_delivery_not_found"],
+          [attempts, b.key, "webhook_endpoint_not_found"]
+        ] as const) {
+          const reply = await h.call("GET", path, { key })
+          expect([path, reply.status, reply.body.error.code]).toEqual([path, 404, code])
+        }
+      } finally {
+        await receiver.close()
+      }
+    }, 90_000)
 
     it("the operator manages any business's endpoints through the admin API", async () => {
       const created = await h.admin<Envelope<EndpointJson>>("POST", `/businesses/${b.businessId}/webhook-endpoints`, {

@@ -272,6 +272,29 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
       body: { since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z" }
     })
   )
+  // The paused endpoint keeps what is queued for it: replaying every event so far (the customer's message) queues a
+  // delivery whose attempt log can be read (empty: a paused endpoint is not sent to).
+  ok(
+    "replayWebhookEvents",
+    await messaging.POST("/v1/messaging/webhook-endpoints/{endpointId}/replay", {
+      ...one,
+      body: { since: "2000-01-01T00:00:00Z", until: "2100-01-01T00:00:00Z" }
+    })
+  )
+  const queued = ok(
+    "listWebhookDeliveries",
+    await messaging.GET("/v1/messaging/webhook-endpoints/{endpointId}/deliveries", {
+      params: { path: { endpointId: endpoint.data.id }, query: { limit: 10 } }
+    })
+  )
+  const deliveryId = queued.data[0]?.id
+  if (deliveryId === undefined) throw new Error("the replay queued no delivery")
+  ok(
+    "listWebhookDeliveryAttempts",
+    await messaging.GET("/v1/messaging/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/attempts", {
+      params: { path: { endpointId: endpoint.data.id, deliveryId }, query: { limit: 10 } }
+    })
+  )
   const deleted = await messaging.DELETE("/v1/messaging/webhook-endpoints/{endpointId}", one)
   if (deleted.response.status !== 204) throw new Error("deleteWebhookEndpoint answered " + deleted.response.status)
   const endpointByAdmin = ok(
@@ -305,6 +328,27 @@ export const run = async (create: typeof createClient, ctx: Context): Promise<vo
     await admin.POST("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/replay", {
       ...oneByAdmin,
       body: { since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z" }
+    })
+  )
+  ok(
+    "replayWebhookEvents",
+    await admin.POST("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/replay", {
+      ...oneByAdmin,
+      body: { since: "2000-01-01T00:00:00Z", until: "2100-01-01T00:00:00Z" }
+    })
+  )
+  const queuedByAdmin = ok(
+    "listWebhookDeliveries",
+    await admin.GET("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/deliveries", {
+      params: { path: { businessId, endpointId: endpointByAdmin.data.id }, query: { limit: 10 } }
+    })
+  )
+  const deliveryIdByAdmin = queuedByAdmin.data[0]?.id
+  if (deliveryIdByAdmin === undefined) throw new Error("the replay queued no delivery")
+  ok(
+    "listWebhookDeliveryAttempts",
+    await admin.GET("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/attempts", {
+      params: { path: { businessId, endpointId: endpointByAdmin.data.id, deliveryId: deliveryIdByAdmin }, query: { limit: 10 } }
     })
   )
   const deletedByAdmin = await admin.DELETE("/v1/admin/businesses/{businessId}/webhook-endpoints/{endpointId}", oneByAdmin)

@@ -36,6 +36,8 @@ interface Target {
   readonly businessId: string
   /** An outbound webhook endpoint (one of the key's business, unless a variant says otherwise). */
   readonly webhookEndpointId: string
+  /** A delivery of that endpoint (own, another business's, missing or malformed, like the endpoint). */
+  readonly webhookDeliveryId: string
   readonly phone: string
   /** A message with a file (own, another business's, missing or malformed, like the conversation). */
   readonly messageId: string
@@ -169,6 +171,15 @@ const endpoints: Readonly<Record<string, EndpointCase>> = {
     scope: "messaging:webhooks:read",
     call: (h, t) => h.call("GET", `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}/deliveries`, { key: t.key })
   },
+  listWebhookDeliveryAttempts: {
+    scope: "messaging:webhooks:read",
+    call: (h, t) =>
+      h.call(
+        "GET",
+        `/v1/messaging/webhook-endpoints/${t.webhookEndpointId}/deliveries/${t.webhookDeliveryId}/attempts`,
+        { key: t.key }
+      )
+  },
   replayWebhookEvents: {
     scope: "messaging:webhooks:write",
     call: (h, t) =>
@@ -257,6 +268,8 @@ describe.each(list)("scopes on $name", (engine) => {
   let foreignMessageId: string
   let ownEndpointId: string
   let foreignEndpointId: string
+  let ownDeliveryId: string
+  let foreignDeliveryId: string
   const keys = new Map<ReadonlyArray<Scope>, string>()
   let requests = 0
 
@@ -277,6 +290,17 @@ describe.each(list)("scopes on $name", (engine) => {
       ).body.data.id
     ownEndpointId = await endpointOf(a)
     foreignEndpointId = await endpointOf(b)
+    // A delivery of each endpoint, queued by replaying the business's events so far (the customers' messages).
+    const deliveryOf = async (t: Tenant, endpointId: string) => {
+      const path = `/businesses/${t.businessId}/webhook-endpoints/${endpointId}`
+      await h.admin("POST", `${path}/replay`, { since: "2000-01-01T00:00:00Z", until: "2100-01-01T00:00:00Z" })
+      const log = await h.admin<{ data: ReadonlyArray<{ id: string }> }>("GET", `${path}/deliveries`)
+      const id = log.body.data[0]?.id
+      if (id === undefined) throw new Error("the replay queued no delivery")
+      return id
+    }
+    ownDeliveryId = await deliveryOf(a, ownEndpointId)
+    foreignDeliveryId = await deliveryOf(b, foreignEndpointId)
     for (const subset of subsets) keys.set(subset, await a.keyFor(subset))
   }, 120_000)
   afterAll(async () => {
@@ -293,6 +317,7 @@ describe.each(list)("scopes on $name", (engine) => {
           numberId: a.numberId,
           businessId: a.businessId,
           webhookEndpointId: ownEndpointId,
+          webhookDeliveryId: ownDeliveryId,
           phone: own.phone,
           messageId: ownMessageId,
           body: "valid"
@@ -335,6 +360,12 @@ describe.each(list)("scopes on $name", (engine) => {
             missing: randomUUID(),
             malformed: "not-a-uuid"
           } as const
+          const deliveryIds = {
+            own: ownDeliveryId,
+            foreign: foreignDeliveryId,
+            missing: randomUUID(),
+            malformed: "%00'"
+          } as const
           const reply = await endpoint.call(h, {
             key: keys.get(c.subset)!,
             conversationId: ids[c.conversation][0],
@@ -342,6 +373,7 @@ describe.each(list)("scopes on $name", (engine) => {
             messageId: ids[c.conversation][2],
             businessId: a.businessId,
             webhookEndpointId: endpointIds[c.conversation],
+            webhookDeliveryId: deliveryIds[c.number],
             phone: own.phone,
             body: c.body
           })

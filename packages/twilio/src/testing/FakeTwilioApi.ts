@@ -13,10 +13,26 @@
  * `POST /_fake/statuses` (`{ sid, status, errorCode?, errorMessage?, url? }`) and `POST /_fake/inbound`
  * (`{ url, from, to?, body?, profileName?, mediaUrl?, mediaContentType?, mediaBase64? }`; `mediaBase64` is a file the
  * fake holds and serves at the `MediaUrl0` it posts).
+ *
+ * This module holds the server (its state, fault scripting and routing) and the Effect service; what it speaks lives
+ * beside it: FakeTwilioModel.ts (the types), FakeTwilioRequests.ts, FakeTwilioMessages.ts, FakeTwilioContent.ts,
+ * FakeTwilioMedia.ts, FakeTwilioPosts.ts and FakeTwilioControl.ts.
  */
 import * as Http from "node:http"
 import { Context, Effect, Layer } from "effect"
-import { MediaStore, resourcePath, type StoredMedia, signedPath } from "./FakeTwilioMedia.js"
+import { approvalRequest, contentPage } from "./FakeTwilioContent.js"
+import { control } from "./FakeTwilioControl.js"
+import { MediaStore, type StoredMedia } from "./FakeTwilioMedia.js"
+import { checkSend, messageResource } from "./FakeTwilioMessages.js"
+import type {
+  AcceptedSend,
+  Account,
+  FaultRule,
+  InboundRequest,
+  Options,
+  RecordedRequest,
+  StatusCallbackRequest
+} from "./FakeTwilioModel.js"
 import {
   type Delivery,
   deliver,
@@ -26,8 +42,10 @@ import {
   makeSid,
   statusCallbackParams
 } from "./FakeTwilioPosts.js"
+import { type ActiveRule, authenticate, json, readBody, routeOf } from "./FakeTwilioRequests.js"
 
 export type { StoredMedia } from "./FakeTwilioMedia.js"
+export type { AcceptedSend, Account, Fault, FaultRule, Operation, Options, RecordedRequest } from "./FakeTwilioModel.js"
 export {
   type Delivery,
   deliver,
@@ -37,112 +55,6 @@ export {
   makeSid,
   statusCallbackParams
 } from "./FakeTwilioPosts.js"
-
-/** `media`: the Media resource (credentials required); `media-file`: the signed path it redirects to (none). */
-export type Operation = "send" | "typing" | "content" | "approval" | "media" | "media-file" | "control" | "other"
-
-export interface RecordedRequest {
-  readonly method: string
-  readonly path: string
-  readonly operation: Operation
-  /** The form fields in arrival order (a repeated name once per value). */
-  readonly form: ReadonlyArray<readonly [string, string]>
-  /** The Basic-auth user name (Account SID or API key SID), when one was given. */
-  readonly username: string | null
-  /** The sid given to an accepted send. */
-  readonly sid: string | null
-}
-
-export interface AcceptedSend {
-  readonly sid: string
-  readonly accountSid: string
-  readonly from: string
-  readonly to: string
-  readonly body: string | null
-  readonly contentSid: string | null
-  readonly contentVariables: Readonly<Record<string, string>> | null
-  readonly statusCallback: string | null
-}
-
-export type Fault =
-  /** Answer with Twilio's error body for `code` (HTTP `status`, default from the code). */
-  | {
-      readonly kind: "twilio-error"
-      readonly code: number
-      readonly status?: number
-      readonly message?: string
-      readonly headers?: Readonly<Record<string, string>>
-    }
-  /** Read the request, then never answer (the client times out: outcome unknown). */
-  | { readonly kind: "hang" }
-  /** Read the request, then destroy the connection. */
-  | { readonly kind: "reset" }
-  /** Answer `status` with this body. */
-  | { readonly kind: "raw"; readonly status: number; readonly body: string }
-
-export interface FaultRule {
-  readonly fault: Fault
-  /** How many matching requests get the fault (default 1). */
-  readonly times?: number | "always"
-  /** Which operations it applies to (default sends and typing indicators). */
-  readonly operations?: ReadonlyArray<Operation>
-}
-
-export interface Account {
-  readonly accountSid: string
-  readonly authToken: string
-  readonly apiKeys?: ReadonlyArray<{ readonly sid: string; readonly secret: string }>
-}
-
-export interface Options {
-  readonly host?: string
-  /** 0 (default): a port chosen by the OS. */
-  readonly port?: number
-  readonly accounts: ReadonlyArray<Account>
-  /** Content resources as `GET /v1/Content` lists them. */
-  readonly contents?: ReadonlyArray<Record<string, unknown>>
-  /** `whatsapp` approval objects by Content SID (absent: not submitted, 404). */
-  readonly approvals?: Readonly<Record<string, Record<string, unknown>>>
-  /** After each accepted send with a `StatusCallback`, post signed `sent`, `delivered` and `read` callbacks. */
-  readonly autoStatuses?: boolean
-}
-
-const e164Address = /^whatsapp:\+[1-9]\d{7,14}$/
-
-/** `ContentVariables` as the fake checks it: a JSON object of strings (Twilio answers 21656 otherwise). */
-const parseVariables = (raw: string | undefined): Record<string, string> | null | "invalid" => {
-  if (raw === undefined) return null
-  try {
-    const parsed: unknown = JSON.parse(raw)
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return "invalid"
-    const variables: Record<string, string> = {}
-    for (const [k, v] of Object.entries(parsed)) {
-      if (typeof v !== "string") return "invalid"
-      variables[k] = v
-    }
-    return variables
-  } catch {
-    return "invalid"
-  }
-}
-
-interface ActiveRule {
-  readonly rule: FaultRule
-  remaining: number
-}
-
-const readBody = (request: Http.IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    request.on("error", reject)
-  })
-
-const json = (response: Http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  response.writeHead(status, { "content-type": "application/json", ...headers })
-  response.end(JSON.stringify(body))
-}
 
 export class FakeTwilioApiServer {
   readonly #options: Options
@@ -200,13 +112,7 @@ export class FakeTwilioApiServer {
   }
 
   /** Posts a signed status callback for an accepted send to its `StatusCallback` (or to `url`). */
-  async sendStatus(input: {
-    readonly sid: string
-    readonly status: string
-    readonly errorCode?: number
-    readonly errorMessage?: string
-    readonly url?: string
-  }): Promise<Delivery> {
+  async sendStatus(input: StatusCallbackRequest): Promise<Delivery> {
     const send = this.#sends.find((s) => s.sid === input.sid)
     if (send === undefined) throw new Error(`no accepted send ${input.sid}`)
     const url = input.url ?? send.statusCallback
@@ -224,20 +130,7 @@ export class FakeTwilioApiServer {
   }
 
   /** Posts a signed inbound message from a customer (`from`, `to` as `whatsapp:+E164`) to `url`. */
-  async sendInbound(input: {
-    readonly url: string
-    readonly from: string
-    readonly to: string
-    readonly accountSid?: string
-    readonly body?: string
-    readonly sid?: string
-    readonly profileName?: string
-    readonly mediaUrl?: string
-    readonly mediaContentType?: string
-    readonly replyTo?: string
-    /** A file the customer sent: held as the message's Media (its `MM…` sid), posted as `MediaUrl0`. */
-    readonly media?: { readonly contentType: string; readonly bytes: Uint8Array }
-  }): Promise<Delivery> {
+  async sendInbound(input: InboundRequest): Promise<Delivery> {
     const accountSid = input.accountSid ?? this.#options.accounts[0]?.accountSid
     if (accountSid === undefined) throw new Error("the fake has no account")
     const { media, ...rest } = input
@@ -290,24 +183,6 @@ export class FakeTwilioApiServer {
     return account.authToken
   }
 
-  /** The account the Basic credentials belong to, or null. */
-  #authenticate(header: string | undefined): { readonly account: Account; readonly username: string } | null {
-    const match = /^Basic\s+(\S+)$/i.exec(header ?? "")
-    if (match?.[1] === undefined) return null
-    const decoded = Buffer.from(match[1], "base64").toString("utf8")
-    const colon = decoded.indexOf(":")
-    if (colon < 0) return null
-    const username = decoded.slice(0, colon)
-    const password = decoded.slice(colon + 1)
-    for (const account of this.#options.accounts) {
-      if (account.accountSid === username && account.authToken === password) return { account, username }
-      if ((account.apiKeys ?? []).some((k) => k.sid === username && k.secret === password)) {
-        return { account, username }
-      }
-    }
-    return null
-  }
-
   async #handle(request: Http.IncomingMessage, response: Http.ServerResponse): Promise<void> {
     const method = request.method ?? "GET"
     const url = new URL(request.url ?? "/", "http://fake")
@@ -318,27 +193,9 @@ export class FakeTwilioApiServer {
     )
       ? Array.from(new URLSearchParams(raw).entries())
       : []
-    const messages = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path)
-    const approval = /^\/v1\/Content\/([^/]+)\/ApprovalRequests$/.exec(path)
-    const mediaResource = resourcePath.exec(path)
-    const signed = signedPath.exec(path)
-    const operation: Operation = path.startsWith("/_fake/")
-      ? "control"
-      : mediaResource && (method === "GET" || method === "DELETE")
-        ? "media"
-        : signed && method === "GET"
-          ? "media-file"
-          : messages && method === "POST"
-            ? "send"
-            : path === "/v2/Indicators/Typing.json" && method === "POST"
-              ? "typing"
-              : path === "/v1/Content" && method === "GET"
-                ? "content"
-                : approval && method === "GET"
-                  ? "approval"
-                  : "other"
-    if (operation === "control") return this.#control(method, path, raw, response)
-    const auth = this.#authenticate(request.headers.authorization)
+    const { operation, messages, approval, mediaResource, signed } = routeOf(method, path)
+    if (operation === "control") return control(this, method, path, raw, response)
+    const auth = authenticate(this.#options.accounts, request.headers.authorization)
     const record = (sid: string | null) =>
       this.#requests.push({ method, path, operation, form, username: auth?.username ?? null, sid })
 
@@ -402,37 +259,15 @@ export class FakeTwilioApiServer {
         }
         return json(response, 200, { success: true })
       }
-      case "content": {
+      case "content":
         record(null)
-        const all = this.#options.contents ?? []
-        const pageSize = Math.max(1, Math.min(500, Number(url.searchParams.get("PageSize") ?? "50") || 50))
-        const page = Math.max(0, Number(url.searchParams.get("Page") ?? "0") || 0)
-        const slice = all.slice(page * pageSize, (page + 1) * pageSize)
-        const more = (page + 1) * pageSize < all.length
-        return json(response, 200, {
-          contents: slice,
-          meta: {
-            page,
-            page_size: pageSize,
-            first_page_url: `${this.#url}/v1/Content?PageSize=${pageSize}&Page=0`,
-            previous_page_url: null,
-            url: `${this.#url}/v1/Content?PageSize=${pageSize}&Page=${page}`,
-            next_page_url: more ? `${this.#url}/v1/Content?PageSize=${pageSize}&Page=${page + 1}` : null,
-            key: "contents"
-          }
-        })
-      }
+        return json(response, 200, contentPage(this.#options.contents ?? [], url, this.#url))
       case "approval": {
         record(null)
         const sid = decodeURIComponent(approval?.[1] ?? "")
         const whatsapp = this.#options.approvals?.[sid]
         if (whatsapp === undefined) return json(response, 404, errorBody(20404, 404))
-        return json(response, 200, {
-          sid,
-          account_sid: auth.account.accountSid,
-          url: `${this.#url}/v1/Content/${sid}/ApprovalRequests`,
-          whatsapp
-        })
+        return json(response, 200, approvalRequest(sid, auth.account.accountSid, this.#url, whatsapp))
       }
       default:
         record(null)
@@ -446,134 +281,32 @@ export class FakeTwilioApiServer {
     response: Http.ServerResponse,
     record: (sid: string | null) => void
   ): void {
-    const field = (name: string) => form.find(([k]) => k === name)?.[1]
-    const to = field("To")
-    const from = field("From")
-    const body = field("Body") ?? null
-    const contentSid = field("ContentSid") ?? null
-    const rawVariables = field("ContentVariables")
-    const parsed = parseVariables(rawVariables)
-    const refusal =
-      to === undefined || !e164Address.test(to)
-        ? 21211
-        : from === undefined || !e164Address.test(from)
-          ? 21606
-          : rawVariables !== undefined && contentSid === null
-            ? 21654
-            : body === null && contentSid === null && field("MediaUrl") === undefined
-              ? 21619
-              : parsed === "invalid"
-                ? 21656
-                : null
-    if (refusal !== null || to === undefined || from === undefined || parsed === "invalid") {
-      const code = refusal ?? 21211
+    const checked = checkSend(form)
+    if (typeof checked === "number") {
       record(null)
-      json(response, errorStatus(code), errorBody(code))
+      json(response, errorStatus(checked), errorBody(checked))
       return
     }
-    const contentVariables = parsed
     const sid = makeSid("SM")
-    const statusCallback = field("StatusCallback") ?? null
     record(sid)
-    this.#sends.push({
+    const send: AcceptedSend = {
       sid,
       accountSid: account.accountSid,
-      from,
-      to,
-      body,
-      contentSid,
-      contentVariables,
-      statusCallback
-    })
-    json(response, 201, {
-      sid,
-      account_sid: account.accountSid,
-      messaging_service_sid: null,
-      from,
-      to,
-      body: body ?? "",
-      status: "queued",
-      num_media: "0",
-      num_segments: "1",
-      direction: "outbound-api",
-      error_code: null,
-      error_message: null,
-      price: null,
-      api_version: "2010-04-01",
-      date_created: new Date().toUTCString().replace("GMT", "+0000"),
-      uri: `/2010-04-01/Accounts/${account.accountSid}/Messages/${sid}.json`
-    })
-    if (this.#options.autoStatuses === true && statusCallback !== null) {
+      from: checked.from,
+      to: checked.to,
+      body: checked.body,
+      contentSid: checked.contentSid,
+      contentVariables: checked.contentVariables,
+      statusCallback: checked.statusCallback
+    }
+    this.#sends.push(send)
+    json(response, 201, messageResource(send))
+    if (this.#options.autoStatuses === true && send.statusCallback !== null) {
       void (async () => {
         for (const status of ["sent", "delivered", "read"]) {
           await this.sendStatus({ sid, status }).catch(() => undefined)
         }
       })()
-    }
-  }
-
-  async #control(method: string, path: string, raw: string, response: Http.ServerResponse): Promise<void> {
-    const input = (): Record<string, unknown> => {
-      const parsed: unknown = raw.length === 0 ? {} : JSON.parse(raw)
-      return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {}
-    }
-    const text = (value: unknown) => (typeof value === "string" ? value : undefined)
-    try {
-      if (method === "GET" && path === "/_fake/requests") return json(response, 200, this.requests)
-      if (method === "GET" && path === "/_fake/sends") return json(response, 200, this.sends)
-      if (method === "POST" && path === "/_fake/reset") {
-        this.reset()
-        return json(response, 200, { ok: true })
-      }
-      if (method === "POST" && path === "/_fake/faults") {
-        this.fail(input() as unknown as FaultRule)
-        return json(response, 200, { ok: true })
-      }
-      if (method === "POST" && path === "/_fake/statuses") {
-        const body = input()
-        const sid = text(body.sid)
-        const status = text(body.status)
-        if (sid === undefined || status === undefined) return json(response, 400, { message: "sid and status" })
-        const url = text(body.url)
-        const errorMessage = text(body.errorMessage)
-        const delivery = await this.sendStatus({
-          sid,
-          status,
-          ...(typeof body.errorCode === "number" ? { errorCode: body.errorCode } : {}),
-          ...(errorMessage === undefined ? {} : { errorMessage }),
-          ...(url === undefined ? {} : { url })
-        })
-        return json(response, 200, delivery)
-      }
-      if (method === "POST" && path === "/_fake/inbound") {
-        const body = input()
-        const url = text(body.url)
-        const from = text(body.from)
-        const to = text(body.to) ?? this.#sends[0]?.from
-        if (url === undefined || from === undefined || to === undefined) {
-          return json(response, 400, { message: "url, from and to (whatsapp:+E164) are required" })
-        }
-        const optional: Record<string, string> = {}
-        for (const key of ["body", "sid", "profileName", "mediaUrl", "mediaContentType", "replyTo", "accountSid"]) {
-          const value = text(body[key])
-          if (value !== undefined) optional[key] = value
-        }
-        // `mediaBase64` (with `mediaContentType`): a file the fake holds and serves at the posted `MediaUrl0`.
-        const mediaBase64 = text(body.mediaBase64)
-        const media =
-          mediaBase64 === undefined
-            ? {}
-            : {
-                media: {
-                  contentType: optional.mediaContentType ?? "image/jpeg",
-                  bytes: new Uint8Array(Buffer.from(mediaBase64, "base64"))
-                }
-              }
-        return json(response, 200, await this.sendInbound({ ...optional, ...media, url, from, to }))
-      }
-      return json(response, 404, { message: "unknown control route" })
-    } catch (error) {
-      return json(response, 400, { message: error instanceof Error ? error.message : String(error) })
     }
   }
 }

@@ -83,8 +83,8 @@ export const statusCallbackParams = (input: {
   return params
 }
 
-/** An inbound WhatsApp message's fields, as Twilio posts them. */
-export const inboundParams = (input: {
+/** What an inbound WhatsApp message's post says (`sid` default: a new one; `mediaUrl`: one file, `MediaUrl0`). */
+export interface InboundFields {
   readonly accountSid: string
   readonly from: string
   readonly to: string
@@ -94,7 +94,10 @@ export const inboundParams = (input: {
   readonly mediaUrl?: string
   readonly mediaContentType?: string
   readonly replyTo?: string
-}): ReadonlyArray<readonly [string, string]> => {
+}
+
+/** An inbound WhatsApp message's fields, as Twilio posts them. */
+export const inboundParams = (input: InboundFields): ReadonlyArray<readonly [string, string]> => {
   const sid = input.sid ?? makeSid("SM")
   const params: Array<readonly [string, string]> = [
     ["SmsMessageSid", sid],

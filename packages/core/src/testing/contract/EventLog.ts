@@ -27,6 +27,7 @@ import { MessageRepository } from "../../MessageRepository.js"
 import { TemplateCatalog } from "../../TemplateCatalog.js"
 import type { StorageSeeder } from "../StorageSeeder.js"
 import * as TestData from "../TestData.js"
+import { receive as receiveIn, sendPending } from "./StorageFixtures.js"
 
 export type EventLogPorts = EventLog | ConversationRepository | MessageRepository | TemplateCatalog | StorageSeeder
 
@@ -69,41 +70,13 @@ const newConversation = (tenant: TestData.Tenant) =>
 
 const receive = (tenant: TestData.Tenant, conversationId: ConversationId, minutes = 1) =>
   Effect.gen(function* () {
-    const messages = yield* MessageRepository
     const conversations = yield* ConversationRepository
     const conversation = Option.getOrThrow(yield* conversations.findById(tenant.businessId, conversationId))
-    const id = yield* nextMessageId
-    return yield* messages.recordInbound({
-      conversation,
-      message: TestData.message({
-        id,
-        businessId: tenant.businessId,
-        conversationId,
-        providerMessageId: wamid(),
-        createdAt: TestData.at(minutes)
-      }),
-      customerName: Option.none(),
-      opensWindow: true
-    })
+    return yield* receiveIn(conversation, tenant, wamid(), TestData.at(minutes))
   })
 
 const send = (tenant: TestData.Tenant, conversationId: ConversationId, minutes = 2) =>
-  Effect.gen(function* () {
-    const messages = yield* MessageRepository
-    const id = yield* nextMessageId
-    return yield* messages.recordOutbound({
-      message: TestData.message({
-        id,
-        businessId: tenant.businessId,
-        conversationId,
-        direction: "outbound",
-        deliveryStatus: "pending",
-        text: "On its way",
-        createdAt: TestData.at(minutes)
-      }),
-      idempotencyKey: Option.none()
-    })
-  })
+  sendPending(conversationId, tenant, TestData.at(minutes), { text: "On its way" })
 
 const dataOf = <T extends Event["type"]>(event: Event, type: T) => {
   assert.strictEqual(event.type, type)

@@ -16,6 +16,7 @@ import { MessageRepository } from "../../MessageRepository.js"
 import type { E164 } from "../../Phone.js"
 import type { StorageSeeder } from "../StorageSeeder.js"
 import * as TestData from "../TestData.js"
+import { sendPending } from "./StorageFixtures.js"
 
 type It = Vitest.MethodsNonLive<UnconfirmedSendsPorts, true>
 
@@ -42,22 +43,7 @@ const conversationOf = (tenant: TestData.Tenant) =>
   })
 
 const pendingAt = (tenant: TestData.Tenant, conversationId: ConversationId, createdAt: DateTime.Utc) =>
-  Effect.gen(function* () {
-    const messages = yield* MessageRepository
-    const id = yield* nextMessageId
-    return yield* messages.recordOutbound({
-      message: TestData.message({
-        id,
-        businessId: tenant.businessId,
-        conversationId,
-        direction: "outbound",
-        deliveryStatus: "pending",
-        text: "Did this go out?",
-        createdAt
-      }),
-      idempotencyKey: Option.none()
-    })
-  })
+  sendPending(conversationId, tenant, createdAt, { text: "Did this go out?" })
 
 const statusOf = (message: Message) =>
   Effect.flatMap(MessageRepository, (messages) =>
