@@ -111,7 +111,8 @@ export const make = <A>(
       }
       if (kind === "r") {
         invalidate(rest.join(" "))
-        if (from !== instance) return notify(`a ${instance} ${nonce}`)
+        // Acknowledged on the side, so waiting for a pooled connection never holds up the next notice.
+        if (from !== instance) return Effect.asVoid(Effect.fork(notify(`a ${instance} ${nonce}`)))
         const waiter = waiters.get(nonce)
         if (waiter !== undefined) {
           waiter.echoed = true
