@@ -8,6 +8,7 @@ import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/p
 import { Events } from "@parley/core"
 import { JSONSchema, Schema } from "effect"
 import { ErrorBody } from "./ApiError.js"
+import { Iso, strict } from "./api/common.js"
 import { Envelope, PagedEnvelope } from "./Representation.js"
 import { AdminAuth, ApiKeyAuth, RequiredScope } from "./Security.js"
 
@@ -23,9 +24,6 @@ const eventDescriptions = {
   "conversation.updated": "A conversation's status, mode, assignee or unread count changed (`data`: the conversation)",
   "template.status_updated": "A template's review status changed (`data`: the template)"
 } as const satisfies Record<EventType, string>
-
-const strict = { parseOptions: { onExcessProperty: "error", errors: "first" } } as const
-const Iso = Schema.String.annotations({ format: "date-time", description: "ISO 8601, UTC" })
 
 export const WebhookEndpointJson = Schema.Struct({
   id: Schema.String,

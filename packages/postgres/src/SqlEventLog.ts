@@ -30,6 +30,7 @@ import {
 import { DateTime, Duration, Effect, Layer, Option, Queue, Schema } from "effect"
 import { EventNotifications } from "./EventNotifications.js"
 import { Integer, Timestamp, toDate } from "./internal/columns.js"
+import { publicData } from "./internal/events.js"
 import { storage } from "./internal/storage.js"
 
 const EventRow = Schema.Struct({
@@ -90,17 +91,19 @@ export const make = (options: SqlEventLogOptions = {}) =>
           ORDER BY events.xid, events.position
           LIMIT ${Math.max(0, Math.floor(query.limit))}`.pipe(Effect.flatMap(decodeRows))
         return yield* Effect.forEach(rows, (row) =>
-          Effect.map(
-            decodeEvent({
-              id: row.id,
-              type: row.type,
-              businessId: row.business_id,
-              occurredAt: DateTime.formatIso(row.occurred_at),
-              conversationId: row.conversation_id,
-              sequence: row.sequence,
-              data: row.data
-            }),
-            (event): RecordedEvent => ({ cursor: cursorOf(row), recordedAt: row.recorded_at, event })
+          publicData(row.type, row.occurred_at, row.data).pipe(
+            Effect.flatMap((data) =>
+              decodeEvent({
+                id: row.id,
+                type: row.type,
+                businessId: row.business_id,
+                occurredAt: DateTime.formatIso(row.occurred_at),
+                conversationId: row.conversation_id,
+                sequence: row.sequence,
+                data
+              })
+            ),
+            Effect.map((event): RecordedEvent => ({ cursor: cursorOf(row), recordedAt: row.recorded_at, event }))
           )
         )
       }).pipe(storage("EventLog.read"))

@@ -1,13 +1,15 @@
 /**
- * `IdempotencyStore` over a `SqlClient`. A claim is `INSERT … ON CONFLICT DO NOTHING`; when the key exists, its row
- * is locked (`FOR UPDATE`) and judged under that lock, so of any number of concurrent claims, from any number of
- * processes, exactly one is `Claimed`. The stored outcome is the JSON encoding of `Idempotency.Outcome`.
+ * `IdempotencyStore` over a `SqlClient`. A claim is `INSERT … ON CONFLICT DO NOTHING`, which alone claims a new
+ * key (one statement, no transaction); only the insert or a write under the row's lock (`FOR UPDATE`: an expired
+ * record replaced, a dead owner's lease taken over) ever yields `Claimed`, so of any number of concurrent claims,
+ * from any number of processes, exactly one is `Claimed`. The stored outcome is the JSON encoding of
+ * `Idempotency.Outcome`.
  */
 
 import { createHash } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { type BusinessId, Idempotency, IdempotencyStore, MessageId } from "@parley/core"
-import { type DateTime, Effect, Layer, Schema } from "effect"
+import { type DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Bytes, Integer, json, Timestamp, toDate } from "./internal/columns.js"
 import { storage } from "./internal/storage.js"
 
@@ -19,6 +21,8 @@ const KeyRow = Schema.Struct({
   outcome: Schema.NullOr(Schema.Unknown)
 })
 const decodeKeyRows = Schema.decodeUnknown(Schema.Array(KeyRow))
+const QuickRow = Schema.Struct({ inserted: Schema.Boolean })
+const decodeQuickRows = Schema.decodeUnknown(Schema.Array(QuickRow))
 const encodeOutcome = Schema.encode(Idempotency.Outcome)
 const decodeOutcome = Schema.decodeUnknown(Idempotency.Outcome)
 const CountRow = Schema.Struct({ count: Integer })
@@ -41,44 +45,81 @@ export const make = Effect.gen(function* () {
     const takeOver = sql`
       UPDATE idempotency_keys SET locked_until = ${lockedUntil}
       WHERE business_id = ${businessId} AND key = ${key}`
-    return sql
-      .withTransaction(
-        Effect.gen(function* () {
-          const inserted = yield* sql`
+    // The usual cases in one statement, without a transaction: a new key is inserted (claimed), or the existing
+    // row is read. A row read without a lock can be judged when the answer changes nothing (completed, in flight,
+    // another request): those facts hold until the record expires, and only an expired record or a lease that ran
+    // out is written. Anything else (an expired record, a takeover, or a row this statement could not see: one committed
+    // by a concurrent claim after its snapshot) goes to the locked judgement below, as every claim did before.
+    const quick = sql`
+      WITH inserted AS (
+        INSERT INTO idempotency_keys (business_id, key, fingerprint_sha256, locked_until, expires_at, created_at)
+        VALUES (${businessId}, ${key}, ${digest}, ${lockedUntil}, ${expiresAt}, ${now})
+        ON CONFLICT (business_id, key) DO NOTHING
+        RETURNING key
+      )
+      SELECT true AS inserted, NULL::bytea AS fingerprint_sha256, NULL::timestamptz AS locked_until,
+        NULL::timestamptz AS expires_at, NULL::uuid AS message_id, NULL::jsonb AS outcome
+      FROM inserted
+      UNION ALL
+      SELECT false, fingerprint_sha256, locked_until, expires_at, message_id, outcome FROM idempotency_keys
+      WHERE business_id = ${businessId} AND key = ${key} AND NOT EXISTS (SELECT 1 FROM inserted)`
+    const locked = sql.withTransaction(
+      Effect.gen(function* () {
+        const inserted = yield* sql`
+          INSERT INTO idempotency_keys (business_id, key, fingerprint_sha256, locked_until, expires_at, created_at)
+          VALUES (${businessId}, ${key}, ${digest}, ${lockedUntil}, ${expiresAt}, ${now})
+          ON CONFLICT (business_id, key) DO NOTHING
+          RETURNING key`
+        if (inserted.length > 0) return Idempotency.ClaimResult.Claimed()
+        const rows = yield* sql`
+          SELECT fingerprint_sha256, locked_until, expires_at, message_id, outcome FROM idempotency_keys
+          WHERE business_id = ${businessId} AND key = ${key}
+          FOR UPDATE`.pipe(Effect.flatMap(decodeKeyRows))
+        const row = rows[0]
+        // Expired, or reaped between our two statements: the key starts over as a fresh claim.
+        if (row === undefined || !before(times.now, row.expires_at)) {
+          yield* sql`
             INSERT INTO idempotency_keys (business_id, key, fingerprint_sha256, locked_until, expires_at, created_at)
             VALUES (${businessId}, ${key}, ${digest}, ${lockedUntil}, ${expiresAt}, ${now})
-            ON CONFLICT (business_id, key) DO NOTHING
-            RETURNING key`
-          if (inserted.length > 0) return Idempotency.ClaimResult.Claimed()
-          const rows = yield* sql`
-            SELECT fingerprint_sha256, locked_until, expires_at, message_id, outcome FROM idempotency_keys
-            WHERE business_id = ${businessId} AND key = ${key}
-            FOR UPDATE`.pipe(Effect.flatMap(decodeKeyRows))
-          const row = rows[0]
-          // Expired, or reaped between our two statements: the key starts over as a fresh claim.
-          if (row === undefined || !before(times.now, row.expires_at)) {
-            yield* sql`
-              INSERT INTO idempotency_keys (business_id, key, fingerprint_sha256, locked_until, expires_at, created_at)
-              VALUES (${businessId}, ${key}, ${digest}, ${lockedUntil}, ${expiresAt}, ${now})
-              ON CONFLICT (business_id, key) DO UPDATE SET
-                fingerprint_sha256 = EXCLUDED.fingerprint_sha256, locked_until = EXCLUDED.locked_until,
-                expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at,
-                message_id = NULL, outcome = NULL, completed_at = NULL`
-            return Idempotency.ClaimResult.Claimed()
-          }
-          if (!sameBytes(row.fingerprint_sha256, digest)) return Idempotency.ClaimResult.Mismatch()
-          if (row.outcome !== null)
-            return Idempotency.ClaimResult.Completed({ outcome: yield* decodeOutcome(row.outcome) })
-          if (before(times.now, row.locked_until)) return Idempotency.ClaimResult.InFlight()
-          // The lease ran out: the owner died. Take the key over; if it had recorded its message, that message may
-          // have reached the provider, so the new owner must settle it rather than send again.
-          yield* takeOver
-          return row.message_id === null
-            ? Idempotency.ClaimResult.Claimed()
-            : Idempotency.ClaimResult.Abandoned({ messageId: row.message_id })
-        })
-      )
-      .pipe(storage("IdempotencyStore.claim"))
+            ON CONFLICT (business_id, key) DO UPDATE SET
+              fingerprint_sha256 = EXCLUDED.fingerprint_sha256, locked_until = EXCLUDED.locked_until,
+              expires_at = EXCLUDED.expires_at, created_at = EXCLUDED.created_at,
+              message_id = NULL, outcome = NULL, completed_at = NULL`
+          return Idempotency.ClaimResult.Claimed()
+        }
+        const settled = yield* judge(row)
+        if (Option.isSome(settled)) return settled.value
+        // The lease ran out: the owner died. Take the key over; if it had recorded its message, that message may
+        // have reached the provider, so the new owner must settle it rather than send again.
+        yield* takeOver
+        return row.message_id === null
+          ? Idempotency.ClaimResult.Claimed()
+          : Idempotency.ClaimResult.Abandoned({ messageId: row.message_id })
+      })
+    )
+    /** What an unexpired row answers without writing anything; `None` when its lease ran out (a takeover). */
+    const judge = (row: typeof KeyRow.Type) =>
+      Effect.gen(function* () {
+        if (!sameBytes(row.fingerprint_sha256, digest)) return Option.some(Idempotency.ClaimResult.Mismatch())
+        if (row.outcome !== null) {
+          return Option.some(Idempotency.ClaimResult.Completed({ outcome: yield* decodeOutcome(row.outcome) }))
+        }
+        if (before(times.now, row.locked_until)) return Option.some(Idempotency.ClaimResult.InFlight())
+        return Option.none<Idempotency.ClaimResult>()
+      })
+    return Effect.gen(function* () {
+      const rows = yield* quick
+      const [first] = yield* decodeQuickRows(rows)
+      if (first?.inserted === true) return Idempotency.ClaimResult.Claimed()
+      if (first !== undefined) {
+        const [row] = yield* decodeKeyRows(rows)
+        if (row !== undefined && before(times.now, row.expires_at)) {
+          const settled = yield* judge(row)
+          if (Option.isSome(settled)) return settled.value
+        }
+      }
+      return yield* locked
+    }).pipe(storage("IdempotencyStore.claim"))
   }
 
   const complete = (businessId: BusinessId, key: string, outcome: Idempotency.Outcome) =>

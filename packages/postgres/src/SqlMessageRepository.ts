@@ -6,7 +6,8 @@
  * A status whose provider id no message has yet is parked in `message_status_events` and applied when the id is
  * recorded (`markSent`, or a later status carrying our message id). Parking and recording the id both take a
  * transaction-scoped advisory lock on (business, provider id): without it, a status parked while `markSent` is
- * between its two statements would be seen by neither and lost.
+ * between its two statements would be seen by neither and lost. The send path's writes (`recordOutbound`,
+ * `markSent`, `markFailed`) are in `internal/sends.ts`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -26,7 +27,6 @@ import {
   Message as MessageClass,
   type MessageId,
   MessageRepository,
-  type OutboundRecord,
   StatusApplied,
   type StatusUpdate
 } from "@parley/core"
@@ -34,6 +34,7 @@ import { Array as Arr, DateTime, Effect, Layer, Option, type ParseResult, Schema
 import { Integer, json, rankOf, toDate } from "./internal/columns.js"
 import { eventIds, recordEvents } from "./internal/events.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
+import { makeSendWrites } from "./internal/sends.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
 const ParkedRow = Schema.Struct({
@@ -46,9 +47,6 @@ const decodeParkedRows = Schema.decodeUnknown(Schema.Array(ParkedRow))
 const statusLiteral = Schema.Literal("pending", "sent", "delivered", "read", "failed")
 const RaisedRow = Schema.Struct({ raised: Schema.Boolean, previous_status: statusLiteral })
 const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
-
-const PreviousRow = Schema.Struct({ previous_status: statusLiteral })
-const decodePreviousRows = Schema.decodeUnknown(Schema.Array(PreviousRow))
 
 const IdRow = Schema.Struct({ id: Schema.String })
 const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
@@ -68,13 +66,6 @@ export const historyStatement = (
     ${page.before === undefined ? sql`` : sql`AND (created_at, id) < (${toDate(page.before.at)}, ${page.before.id})`}
   ORDER BY created_at DESC, id DESC
   LIMIT ${Math.max(0, Math.floor(page.limit))}`
-
-/** `a, b` as `t.a, t.b`: a column list in a statement that joins tables sharing column names. */
-const qualified = (table: string, list: string) =>
-  list
-    .split(",")
-    .map((column) => `${table}.${column.trim()}`)
-    .join(", ")
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -97,8 +88,6 @@ export const make = Effect.gen(function* () {
   const statusEvent = (previous: DeliveryStatus, message: Message) =>
     previous === message.deliveryStatus ? Effect.void : messageEvents("message.status_updated", [{ message }])
   const columns = sql.literal(messageColumns)
-  const qualifiedConversationColumns = qualified("c", conversationColumns)
-  const qualifiedMessageColumns = qualified("m", messageColumns)
   const rank = rankOf(sql, "delivery_status")
 
   const first = (rows: ReadonlyArray<unknown>) => Effect.map(decodeMessages(rows), Arr.head)
@@ -370,55 +359,6 @@ export const make = Effect.gen(function* () {
       .pipe(storage(operation))
   }
 
-  /**
-   * One statement, so atomic without a transaction (three round trips fewer per send): the message, its
-   * conversation's change and the idempotency key's link are data-modifying CTEs of one INSERT. The foreign key
-   * from the message to its conversation makes a missing conversation fail the whole statement.
-   */
-  const recordOutbound = (record: OutboundRecord) => {
-    const { message } = record
-    const at = toDate(message.createdAt)
-    const link = Option.match(record.idempotencyKey, {
-      onNone: () => sql``,
-      onSome: (key) => sql`, linked AS (
-        UPDATE idempotency_keys k SET message_id = i.id FROM inserted i
-        WHERE k.business_id = i.business_id AND k.key = ${key}
-        RETURNING k.key
-      )`
-    })
-    // One statement for the message, its conversation and its idempotency key (the foreign key keeps it atomic),
-    // then its event in the same transaction.
-    return sql
-      .withTransaction(
-        Effect.gen(function* () {
-          const touched = yield* sql`
-            WITH inserted AS (
-              INSERT INTO messages (${columns}) VALUES ${row(message)}
-              RETURNING business_id, id, conversation_id
-            ), touched AS (
-              UPDATE conversations c SET
-                status = 'pending_customer',
-                last_outbound_at = GREATEST(c.last_outbound_at, ${at}::timestamptz),
-                last_activity_at = GREATEST(c.last_activity_at, ${at}::timestamptz)
-              FROM inserted i
-              WHERE c.business_id = i.business_id AND c.id = i.conversation_id
-              RETURNING ${sql.literal(qualifiedConversationColumns)}
-            )${link}
-            SELECT * FROM touched`.pipe(Effect.flatMap(decodeConversations))
-          const conversation = touched[0]
-          if (conversation === undefined) {
-            return yield* storageFailure(
-              "MessageRepository.recordOutbound",
-              "the message's conversation does not exist"
-            )
-          }
-          yield* messageEvents("message.sent", [{ message, conversation }])
-          return message
-        })
-      )
-      .pipe(storage("MessageRepository.recordOutbound"))
-  }
-
   const lockProviderId = (businessId: BusinessId, providerMessageId: string) =>
     sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${businessId}:${providerMessageId}`}, 0))`
 
@@ -457,59 +397,6 @@ export const make = Effect.gen(function* () {
           : null
       return yield* raise(businessId, providerMessageId, best.status, failure)
     })
-
-  // The provider id's advisory lock is taken by the UPDATE itself (a CTE it joins, so a row updated means the lock
-  // is held), and the row comes back from it: only parked statuses that raise it make a second read.
-  const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string) =>
-    sql
-      .withTransaction(
-        Effect.gen(function* () {
-          // The advisory lock and the row lock come first (the lock CTE, then FOR UPDATE in the subquery), so
-          // `previous` is the status this UPDATE replaced (for the event).
-          const updated = yield* sql`
-            WITH lock AS MATERIALIZED (
-              SELECT pg_advisory_xact_lock(hashtextextended(${`${businessId}:${providerMessageId}`}, 0))
-            )
-            UPDATE messages m SET
-              provider_message_id = ${providerMessageId},
-              delivery_status = CASE WHEN ${rankOf(sql, "previous.delivery_status")} < ${deliveryStatusRank("sent")}
-                THEN 'sent' ELSE m.delivery_status END
-            FROM (
-              SELECT id, delivery_status FROM messages, lock
-              WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE OF messages
-            ) previous
-            WHERE m.business_id = ${businessId} AND m.id = previous.id
-            RETURNING previous.delivery_status AS previous_status, ${sql.literal(qualifiedMessageColumns)}`.pipe(
-            Effect.flatMap((rows) => Effect.zip(decodePreviousRows(rows), decodeMessages(rows)))
-          )
-          const previous = updated[0][0]
-          const written = updated[1][0]
-          if (previous === undefined || written === undefined) return Option.none<Message>()
-          const drained = yield* drainParked(businessId, providerMessageId)
-          const message = Option.isSome(drained) ? drained.value : written
-          yield* statusEvent(previous.previous_status, message)
-          return Option.some(message)
-        })
-      )
-      .pipe(storage("MessageRepository.markSent"))
-
-  const markFailed = (businessId: BusinessId, id: MessageId, failure: DeliveryFailure) => {
-    // As in applyStatus: a row that reads below `failed` after the UPDATE missed it is tried again.
-    const attempt: Effect.Effect<Option.Option<Message>, SqlError | ParseResult.ParseError> = sql`
-      UPDATE messages SET delivery_status = 'failed', failure_code = ${failure.code}, failure_title = ${failure.title}
-      WHERE business_id = ${businessId} AND id = ${id} AND ${rank} < ${deliveryStatusRank("failed")}
-      RETURNING ${columns}`.pipe(
-      Effect.flatMap(first),
-      Effect.flatMap((updated) =>
-        Option.isSome(updated)
-          ? Effect.as(messageEvents("message.status_updated", [{ message: updated.value }]), updated)
-          : Effect.flatMap(select(businessId, id), (current) =>
-              Option.isSome(current) && current.value.deliveryStatus !== "failed" ? attempt : Effect.succeed(current)
-            )
-      )
-    )
-    return sql.withTransaction(attempt).pipe(storage("MessageRepository.markFailed"))
-  }
 
   const logEvent = (businessId: BusinessId, update: StatusUpdate, parked: boolean) => {
     const failure = Option.getOrNull(update.failure)
@@ -752,6 +639,14 @@ export const make = Effect.gen(function* () {
       Effect.flatMap(decodeMessages),
       storage("MessageRepository.listByConversation")
     )
+
+  const { recordOutbound, markSent, markFailed } = makeSendWrites({
+    sql,
+    ids,
+    row,
+    select,
+    lockProviderId
+  })
 
   return MessageRepository.of({
     recordInbound,

@@ -1,10 +1,12 @@
 /**
  * `WhatsAppNumberDirectory` over a `SqlClient`. Access tokens (and API key secrets) are decrypted on the way out; a token that does not
- * open (wrong key configured) is a `StorageError`, never a crash.
+ * open (wrong key configured) is a `StorageError`, never a crash. `findById` (the send path) is served from a
+ * per-process cache, bounded in staleness (internal/numberCache.ts).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { type BusinessId, type ProviderName, WhatsAppNumberDirectory, type WhatsAppNumberId } from "@parley/core"
 import { Array as Arr, Effect, Layer, Option, Schema } from "effect"
+import * as NumberCache from "./internal/numberCache.js"
 import { storage } from "./internal/storage.js"
 import * as Numbers from "./internal/whatsappNumbers.js"
 import { Secrets } from "./Secrets.js"
@@ -23,8 +25,11 @@ export const make = Effect.gen(function* () {
       Effect.map(Arr.head)
     )
 
+  // Every send reads its number: from the process's cache (internal/numberCache.ts says how stale it may be).
   const findById = (businessId: BusinessId, id: WhatsAppNumberId) =>
-    select(businessId, id, "WhatsAppNumberDirectory.findById").pipe(storage("WhatsAppNumberDirectory.findById"))
+    NumberCache.cached(sql, secrets, businessId, id, select(businessId, id, "WhatsAppNumberDirectory.findById")).pipe(
+      storage("WhatsAppNumberDirectory.findById")
+    )
 
   // Two keyed reads rather than a join: the route (a small global table) names the business, and the number is
   // then read within it, which is what a distributed deployment can route to one node.

@@ -24,6 +24,7 @@ import {
 } from "@parley/core"
 import { Array as Arr, Context, DateTime, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import { Timestamp, toDate } from "./internal/columns.js"
+import * as NumberCache from "./internal/numberCache.js"
 import { constraintName, sqlState, storage } from "./internal/storage.js"
 import * as Numbers from "./internal/whatsappNumbers.js"
 import { Secrets } from "./Secrets.js"
@@ -224,6 +225,8 @@ export const make = Effect.gen(function* () {
         WHERE business_id = ${businessId} AND id = ${id}
         RETURNING id`
       if (rows.length === 0) return yield* new WhatsAppNumberNotFound({ whatsappNumberId: id })
+      // Committed (one statement): this process's sends use the new token from now on.
+      yield* NumberCache.invalidate(sql)
     }).pipe(storage("Tenancy.replaceAccessToken"))
 
   const setMessagesPerSecond = (businessId: BusinessId, id: WhatsAppNumberId, messagesPerSecond: number) =>
@@ -236,6 +239,7 @@ export const make = Effect.gen(function* () {
       )
       const number = updated[0]
       if (number === undefined) return yield* new WhatsAppNumberNotFound({ whatsappNumberId: id })
+      yield* NumberCache.invalidate(sql)
       return number
     }).pipe(storage("Tenancy.setMessagesPerSecond"))
 

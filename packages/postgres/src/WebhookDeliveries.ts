@@ -15,6 +15,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { BusinessId, type StorageError } from "@parley/core"
 import { Context, DateTime, Effect, Layer, type Redacted, Schema } from "effect"
 import { Integer, Timestamp, toDate } from "./internal/columns.js"
+import { publicData } from "./internal/events.js"
 import { storage } from "./internal/storage.js"
 import { Secrets } from "./Secrets.js"
 import { secretContext, WebhookEndpointId, WebhookEndpointNotFound } from "./WebhookEndpoints.js"
@@ -324,7 +325,7 @@ export const make = Effect.gen(function* () {
               occurredAt: row.occurred_at,
               conversationId: row.conversation_id,
               sequence: row.sequence,
-              data: row.data
+              data: yield* publicData(row.type, row.occurred_at, row.data)
             }
           } satisfies ClaimedDelivery
         })

@@ -150,9 +150,14 @@ layer(stack, { excludeTestServices: true })("Administration", (it) => {
           (yield* tenancy.listWhatsAppNumbers(business.id)).map((n) => n.id),
           [number.id]
         )
+        // Read once (the send path caches it), then changed here: this process sees the change at once.
+        const found = Option.getOrThrow(yield* directory.findById(business.id, number.id))
+        assert.strictEqual(Redacted.value(found.accessToken), token)
         yield* tenancy.replaceAccessToken(business.id, number.id, Redacted.make("rotated"))
         const reread = Option.getOrThrow(yield* directory.findById(business.id, number.id))
         assert.strictEqual(Redacted.value(reread.accessToken), "rotated")
+        yield* tenancy.setMessagesPerSecond(business.id, number.id, 250)
+        assert.strictEqual(Option.getOrThrow(yield* directory.findById(business.id, number.id)).messagesPerSecond, 250)
       })
     )
 

@@ -10,6 +10,7 @@ import {
   ConversationRepository,
   EventLog,
   layerUuidV7,
+  type MessageId,
   MessageRepository,
   nextConversationId,
   nextMessageId,
@@ -169,6 +170,48 @@ if (target._tag !== "Unavailable") {
         assert.deepStrictEqual(
           received.map((row) => row.event.type),
           ["conversation.created", "message.received"]
+        )
+      })
+    )
+
+    it.effect("the events a send records in the statements of its change wake a follower on another process", () =>
+      Effect.gen(function* () {
+        const tenant = yield* inA(TestData.seedTenant())
+        const recorded = yield* inA(inbound(tenant))
+        if (recorded._tag !== "Recorded") return assert.fail("the inbound message was not recorded")
+        const conversationId = recorded.conversation.id
+        const history = yield* inB(waitFor(tenant.businessId, 2))
+        const cursor = Option.fromNullable(history.at(-1)?.cursor)
+        // From the last event of the history on, so the follower's start does not race the writes below.
+        const follower = yield* inB(
+          Effect.flatMap(EventLog, (log) =>
+            log.subscribe(tenant.businessId, { after: cursor }).pipe(Stream.take(2), Stream.runCollect)
+          )
+        ).pipe(Effect.fork)
+        yield* inA(
+          Effect.gen(function* () {
+            const messages = yield* MessageRepository
+            const send = (id: MessageId) =>
+              messages.recordOutbound({
+                message: TestData.message({
+                  id,
+                  businessId: tenant.businessId,
+                  conversationId,
+                  direction: "outbound",
+                  deliveryStatus: "pending"
+                }),
+                idempotencyKey: Option.none()
+              })
+            const sent = yield* send(yield* nextMessageId)
+            yield* messages.markSent(tenant.businessId, sent.id, `wamid.PGSENT${sent.id}`)
+          })
+        )
+        const received: ReadonlyArray<RecordedEvent> = Chunk.toReadonlyArray(
+          yield* Fiber.join(follower).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => "no wake" }))
+        )
+        assert.deepStrictEqual(
+          received.map((row) => `${row.event.type}#${row.event.sequence}`),
+          ["message.sent#3", "message.status_updated#4"]
         )
       })
     )

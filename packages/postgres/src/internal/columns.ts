@@ -44,3 +44,10 @@ export const json = (value: unknown): string => JSON.stringify(value)
 
 /** `%` `_` and `\` are LIKE wildcards; escape them so a search for "50%" means the characters. */
 export const likeSubstring = (term: string): string => `%${term.replace(/[\\%_]/g, "\\$&")}%`
+
+/** `a, b` as `t.a, t.b`: a column list in a statement that joins tables sharing column names. */
+export const qualified = (table: string, list: string) =>
+  list
+    .split(",")
+    .map((column) => `${table}.${column.trim()}`)
+    .join(", ")

@@ -1,13 +1,21 @@
 /**
- * Recording events inside the transaction of the change they describe (the transactional outbox), for every write
- * of the repositories: one statement for any number of events, which also sends one NOTIFY per business so that
- * followers on every process wake when the transaction commits (PostgreSQL delivers notifications only on commit,
- * and drops them with a rollback).
+ * Recording events atomically with the change they describe (the transactional outbox), for every write of the
+ * repositories, in one of two ways:
+ * - `recordEvents`: one more statement in the change's transaction, for any number of events, with its data built
+ *   here from the core's models;
+ * - on the send path (an outbound message recorded, marked sent or failed), the change's own statement records its
+ *   event in data-modifying CTEs, so the event costs no round trip: the data is then stored in a storage form (the
+ *   statement's rows, `storedMessageData`) that the readers turn into the public JSON (`publicData`).
+ * Either way the statement also sends one NOTIFY per business so that followers on every process wake when the
+ * transaction commits (PostgreSQL delivers notifications only on commit, and drops them with a rollback).
  */
+import type { Statement } from "@effect/sql"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { type Events, Ids, uuidV7 } from "@parley/core"
-import { DateTime, Effect, Option } from "effect"
+import { Events, Ids, type StorageError, uuidV7 } from "@parley/core"
+import { DateTime, Effect, Option, type ParseResult } from "effect"
 import { json, toDate } from "./columns.js"
+import { decodeConversations, decodeMessages } from "./rows.js"
+import { storageFailure } from "./storage.js"
 
 /** The channel followers LISTEN on; the payload is the business id. */
 export const channel = "parley_events"
@@ -63,3 +71,85 @@ export const recordEvents = (sql: SqlClient.SqlClient, ids: Ids["Type"], pending
       )
       SELECT pg_notify(${channel}, business_id::text) FROM (SELECT DISTINCT business_id FROM input) AS businesses`
   })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events recorded by the statement of their change
+
+/**
+ * The storage form of a message event's `data` when the statement that makes the change also records its event:
+ * the rows as the statement returns them (`to_jsonb`), under this key, since SQL cannot build the API's JSON (the
+ * one source of it is the core's `Representation`). The readers turn it into the public shape with `publicData`,
+ * so no reader ever sees this form. No public `data` has this key.
+ */
+const rowsKey = "$rows"
+
+/**
+ * The storage form from the statement's row expressions (a `messages` row, and a `conversations` row when the
+ * change touched its conversation).
+ */
+export const storedMessageData = (
+  sql: SqlClient.SqlClient,
+  message: string,
+  conversation?: string
+): Statement.Fragment =>
+  sql.literal(
+    `jsonb_build_object('${rowsKey}', jsonb_build_object('message', ${message}${
+      conversation === undefined ? "" : `, 'conversation', ${conversation}`
+    }))`
+  )
+
+const messageTypes: ReadonlyArray<string> = ["message.received", "message.sent", "message.status_updated"]
+const isMessageType = (type: string): type is "message.received" | "message.sent" | "message.status_updated" =>
+  messageTypes.includes(type)
+
+const record = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+
+/**
+ * A row as `to_jsonb` wrote it, as the driver would have returned it: timestamps are ISO text in JSON (in the
+ * session's time zone, with its offset) and Dates from the driver. Anything else is left for the row decoder.
+ */
+const asDriverRow = (row: Record<string, unknown>, times: ReadonlyArray<string>): Record<string, unknown> => {
+  const copy = { ...row }
+  for (const column of times) {
+    const value = copy[column]
+    if (typeof value === "string") copy[column] = new Date(value)
+  }
+  return copy
+}
+
+const messageTimes = ["created_at"]
+const conversationTimes = ["last_inbound_at", "last_outbound_at", "last_activity_at", "created_at"]
+
+const firstOf = <A>(rows: ReadonlyArray<A>): Effect.Effect<A, StorageError> => {
+  const head = rows[0]
+  return head === undefined
+    ? Effect.fail(storageFailure("events", "a stored event's row is missing"))
+    : Effect.succeed(head)
+}
+
+/**
+ * An event's `data` as every reader serves it: the stored public JSON as it is, or the storage form above decoded
+ * with the same row decoders as every read and turned into JSON by the core's own event builder, with the window
+ * computed as of the event's time (as when the data is built at recording).
+ */
+export const publicData = (
+  type: string,
+  occurredAt: DateTime.Utc,
+  data: unknown
+): Effect.Effect<unknown, ParseResult.ParseError | StorageError> => {
+  const rows = record(record(data)?.[rowsKey])
+  if (rows === undefined) return Effect.succeed(data)
+  if (!isMessageType(type)) return Effect.fail(storageFailure("events", "a stored event's form does not fit its type"))
+  const messageRow = record(rows.message)
+  if (messageRow === undefined) return Effect.fail(storageFailure("events", "a stored event has no message row"))
+  const conversationRow = record(rows.conversation)
+  return Effect.gen(function* () {
+    const message = yield* Effect.flatMap(decodeMessages([asDriverRow(messageRow, messageTimes)]), firstOf)
+    const conversation =
+      conversationRow === undefined
+        ? undefined
+        : yield* Effect.flatMap(decodeConversations([asDriverRow(conversationRow, conversationTimes)]), firstOf)
+    return Events.messageEvent(type, message, conversation, occurredAt).data
+  })
+}

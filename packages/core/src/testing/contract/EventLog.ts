@@ -12,7 +12,7 @@ import { assert, layer } from "@effect/vitest"
 import { Chunk, DateTime, Duration, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { ConversationPatch } from "../../Conversation.js"
 import { ConversationRepository } from "../../ConversationRepository.js"
-import type { Event, EventType } from "../../Event.js"
+import { type Event, type EventType, messageEvent } from "../../Event.js"
 import { EventLog, type RecordedEvent } from "../../EventLog.js"
 import {
   type BusinessId,
@@ -24,6 +24,7 @@ import {
 } from "../../Ids.js"
 import { DeliveryFailure } from "../../Message.js"
 import { MessageRepository } from "../../MessageRepository.js"
+import { messageJson } from "../../Representation.js"
 import { TemplateCatalog } from "../../TemplateCatalog.js"
 import type { StorageSeeder } from "../StorageSeeder.js"
 import * as TestData from "../TestData.js"
@@ -186,6 +187,67 @@ export const runEventLogContract = <E>(name: string, storage: Layer.Layer<EventL
             "message.status_updated#3"
           ])
           assert.strictEqual(dataOf(feed[2]!.event, "message.status_updated").message.deliveryStatus, "read")
+        })
+      )
+
+      it.effect("a message event's data is the JSON of the message and its conversation after the change", () =>
+        Effect.gen(function* () {
+          const messages = yield* MessageRepository
+          const conversations = yield* ConversationRepository
+          const tenant = yield* TestData.seedTenant()
+          const conversation = yield* newConversation(tenant)
+          const now = yield* DateTime.now
+          // A customer's message a minute ago: the window is open when the events are recorded.
+          yield* messages.recordInbound({
+            conversation,
+            message: TestData.message({
+              id: yield* nextMessageId,
+              businessId: tenant.businessId,
+              conversationId: conversation.id,
+              providerMessageId: wamid(),
+              createdAt: DateTime.subtract(now, { minutes: 1 })
+            }),
+            customerName: Option.some("Ada"),
+            opensWindow: true
+          })
+          const outbound = TestData.message({
+            id: yield* nextMessageId,
+            businessId: tenant.businessId,
+            conversationId: conversation.id,
+            direction: "outbound",
+            deliveryStatus: "pending",
+            text: "On its way",
+            createdAt: now
+          })
+          yield* messages.recordOutbound({ message: outbound, idempotencyKey: Option.none() })
+          const after = Option.getOrThrow(yield* conversations.findById(tenant.businessId, conversation.id))
+          // A failure parked ahead of markSent: markSent applies it, and one event carries the final message.
+          const provider = wamid()
+          yield* messages.applyStatus(tenant.businessId, {
+            providerMessageId: provider,
+            status: "failed",
+            timestamp: now,
+            failure: Option.some(new DeliveryFailure({ code: 131047, title: "Re-engagement message" })),
+            messageId: Option.none()
+          })
+          const marked = Option.getOrThrow(yield* messages.markSent(tenant.businessId, outbound.id, provider))
+          assert.strictEqual(marked.deliveryStatus, "failed")
+          const feed = yield* feedOf(tenant.businessId, 4)
+          assert.deepStrictEqual(summary(feed), [
+            "conversation.created#1",
+            "message.received#2",
+            "message.sent#3",
+            "message.status_updated#4"
+          ])
+          const sent = feed[2]!.event
+          const expected = messageEvent("message.sent", outbound, after, DateTime.unsafeMake(sent.occurredAt)).data
+          assert.deepStrictEqual(sent.data, expected)
+          assert.isNotNull(dataOf(sent, "message.sent").conversation?.windowClosesAt)
+          assert.deepStrictEqual(feed[3]!.event.data, { message: messageJson(marked) })
+          assert.deepStrictEqual(dataOf(feed[3]!.event, "message.status_updated").message.failure, {
+            code: 131047,
+            title: "Re-engagement message"
+          })
         })
       )
 

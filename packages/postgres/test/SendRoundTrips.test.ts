@@ -1,0 +1,141 @@
+/**
+ * What a send costs the database: every query the storage ports make for one `sendText` (BEGIN and COMMIT
+ * included), counted at the driver, on PostgreSQL. A count is deterministic, so it is a regression test of the
+ * send path's round trips; its speed is the benchmark's business (docs/benchmarks.md). The number read is cached
+ * per process, so the first send of a number costs one read more than the ones after it.
+ * Required when `CI` or `TEST_DATABASE_URL` is set.
+ */
+
+import { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { assert, layer } from "@effect/vitest"
+import {
+  allScopes,
+  Inbox,
+  layerUuidV7,
+  MessageRepository,
+  makeActor,
+  nextConversationId,
+  nextMessageId
+} from "@parley/core"
+import { FakeGateway, TestData } from "@parley/core/testing"
+import { DateTime, Duration, Effect, Layer, Option, Redacted } from "effect"
+import Pg from "pg"
+import * as Storage from "../src/Storage.js"
+import { SqlStorageSeeder, TestDatabase } from "../src/testing/index.js"
+
+const target = await TestDatabase.resolvePostgres()
+
+/** Every query text sent by the pool's clients, in order. */
+const queries: Array<string> = []
+
+const textOf = (query: unknown): string =>
+  typeof query === "string"
+    ? query
+    : typeof query === "object" && query !== null && "text" in query && typeof query.text === "string"
+      ? query.text
+      : "(other)"
+
+/** A pool whose clients record each query before sending it. */
+const countingPool = (url: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const pool = new Pg.Pool({ connectionString: url, max: 4 })
+        pool.on("error", () => {})
+        pool.on("connect", (client) => {
+          const query = client.query
+          Object.defineProperty(client, "query", {
+            value: (...args: Array<unknown>): unknown => {
+              queries.push(textOf(args[0]).replace(/\s+/g, " ").trim().slice(0, 60))
+              return Reflect.apply(query, client, args)
+            }
+          })
+        })
+        return pool
+      },
+      catch: (cause) => new SqlError({ cause, message: "counting pool" })
+    }),
+    (pool) => Effect.promise(() => pool.end())
+  )
+
+const stack = Layer.unwrapEffect(
+  Effect.map(TestDatabase.FreshDatabase, (database) => {
+    const client = PgClient.layerFromPool({ acquire: countingPool(Redacted.value(database.url)) })
+    return Inbox.layer().pipe(
+      Layer.provideMerge(Layer.mergeAll(Storage.layer, SqlStorageSeeder.layer, FakeGateway.layer)),
+      Layer.provideMerge(Layer.merge(Storage.migrated(client), TestDatabase.secrets))
+    )
+  })
+)
+
+/** A tenant and a conversation whose window is open (a customer wrote a minute ago). */
+const openConversation = Effect.gen(function* () {
+  const tenant = yield* TestData.seedTenant()
+  const now = yield* DateTime.now
+  const conversationId = yield* nextConversationId
+  const id = yield* nextMessageId
+  const messages = yield* MessageRepository
+  yield* messages.recordInbound({
+    conversation: TestData.conversation({
+      id: conversationId,
+      businessId: tenant.businessId,
+      whatsappNumberId: tenant.number.id,
+      customerPhone: TestData.phone("447700900123")
+    }),
+    message: TestData.message({
+      id,
+      businessId: tenant.businessId,
+      conversationId,
+      providerMessageId: `wamid.ROUNDTRIPS${id}`,
+      createdAt: DateTime.subtract(now, { minutes: 1 })
+    }),
+    customerName: Option.none(),
+    opensWindow: true
+  })
+  return {
+    actor: makeActor({ businessId: tenant.businessId, userId: tenant.userId, scopes: allScopes }),
+    conversationId
+  }
+})
+
+/** The queries `effect` sends. */
+const counted = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    queries.length = 0
+    const result = yield* effect
+    return { result, queries: [...queries] }
+  })
+
+if (target._tag !== "Unavailable") {
+  // The test clock stands still: the cached number stays fresh for the whole test, whatever the machine's load.
+  layer(stack.pipe(Layer.provideMerge(TestDatabase.fresh(target.url)), Layer.provideMerge(layerUuidV7)), {
+    timeout: Duration.minutes(2)
+  })("round trips per send on PostgreSQL", (it) => {
+    it.effect("a text send, with and without an Idempotency-Key, and a replay of the key", () =>
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const { actor, conversationId } = yield* openConversation
+        const first = yield* counted(inbox.sendText(actor, conversationId, { text: "first" }))
+        assert.strictEqual(first.result.outcome._tag, "Sent")
+        const plain = yield* counted(inbox.sendText(actor, conversationId, { text: "plain" }))
+        assert.strictEqual(plain.result.outcome._tag, "Sent")
+        const keyed = yield* counted(
+          inbox.sendText(actor, conversationId, { text: "keyed" }, { idempotencyKey: "round-trips-1" })
+        )
+        assert.strictEqual(keyed.result.outcome._tag, "Sent")
+        const replay = yield* counted(
+          inbox.sendText(actor, conversationId, { text: "keyed" }, { idempotencyKey: "round-trips-1" })
+        )
+        assert.isTrue(replay.result.replayed)
+        // Without a key: the conversation, the message with its event (one statement), then BEGIN, the provider
+        // id's lock, the status with its event, COMMIT. The first send also reads the number.
+        assert.strictEqual(first.queries.length, 7, first.queries.join("\n"))
+        assert.strictEqual(plain.queries.length, 6, plain.queries.join("\n"))
+        // With one: the claim (one statement) before, the outcome after.
+        assert.strictEqual(keyed.queries.length, 8, keyed.queries.join("\n"))
+        assert.strictEqual(replay.queries.length, 1, replay.queries.join("\n"))
+      })
+    )
+  })
+}
