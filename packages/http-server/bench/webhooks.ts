@@ -13,8 +13,8 @@
  * The fake Cloud API runs in this process; it only answers the sends that create the messages the statuses are for.
  */
 
-import { execFileSync } from "node:child_process"
-import { parseArgs } from "node:util"
+import { execFile } from "node:child_process"
+import { parseArgs, promisify } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { Secrets, Storage } from "@parley/postgres"
 import { Webhook } from "@parley/whatsapp-cloud"
@@ -41,8 +41,11 @@ const perDelivery = 50
 const concurrency = Number(values.concurrency)
 const phoneNumberId = "200000000000002"
 
-const count = (statement: string) =>
-  Number(execFileSync("psql", [databaseUrl, "-tAc", statement], { encoding: "utf8" }).trim())
+// Asynchronous: the service runs in this process, and a synchronous child process would stall its event loop for as
+// long as psql takes, every time the harness looks.
+const execFileAsync = promisify(execFile)
+const count = async (statement: string) =>
+  Number((await execFileAsync("psql", [databaseUrl, "-tAc", statement], { encoding: "utf8" })).stdout.trim())
 
 const post = async (path: string, body: string, headers: Record<string, string>) => {
   const response = await fetch(`${url}${path}`, {
@@ -90,13 +93,13 @@ const phase = async (
   name: string,
   events: number,
   deliveries: ReadonlyArray<() => Promise<unknown>>,
-  done: () => boolean
+  done: () => Promise<boolean>
 ) => {
   const started = performance.now()
   const cpu = process.cpuUsage()
   await postAll(deliveries)
   const accepted = performance.now() - started
-  while (!done()) await new Promise((resolve) => setTimeout(resolve, 250))
+  while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 250))
   const processed = performance.now() - started
   const rss = Math.round(process.memoryUsage().rss / 1048576)
   const used = process.cpuUsage(cpu)
@@ -140,7 +143,7 @@ const run = (fake: FakeCloudApi.FakeCloudApiServer) => async () => {
   // Inbound: 50 messages per delivery from 50 customers; every customer writes once per 10 deliveries.
   const inbound = Number(values.inbound)
   const customers = 500
-  const before = count("SELECT count(*) FROM messages")
+  const before = await count("SELECT count(*) FROM messages")
   const inboundDeliveries = Array.from({ length: Math.ceil(inbound / perDelivery) }, (_, d) => () => {
     const messages = Array.from({ length: perDelivery }, (_, i) => {
       const n = d * perDelivery + i
@@ -157,7 +160,12 @@ const run = (fake: FakeCloudApi.FakeCloudApiServer) => async () => {
       }))
     })
   })
-  await phase("inbound", inbound, inboundDeliveries, () => count("SELECT count(*) FROM messages") - before >= inbound)
+  await phase(
+    "inbound",
+    inbound,
+    inboundDeliveries,
+    async () => (await count("SELECT count(*) FROM messages")) - before >= inbound
+  )
 
   // The messages the statuses are for: sent through the API to the fake, one per customer in turn.
   const statuses = Number(values.statuses)
@@ -169,7 +177,7 @@ const run = (fake: FakeCloudApi.FakeCloudApiServer) => async () => {
   const latencies: Array<number> = []
   const transactions = () =>
     count("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
-  const transactionsBefore = transactions()
+  const transactionsBefore = await transactions()
   const sendsStarted = performance.now()
   const sendsCpu = process.cpuUsage()
   await Promise.all(
@@ -191,7 +199,7 @@ const run = (fake: FakeCloudApi.FakeCloudApiServer) => async () => {
   const sendsUsed = process.cpuUsage(sendsCpu)
   // Each statement outside a transaction is one; the statistics are reported with a delay of up to a second.
   await new Promise((resolve) => setTimeout(resolve, 1500))
-  const transactionsPerSend = (transactions() - transactionsBefore - 1) / outbound
+  const transactionsPerSend = ((await transactions()) - transactionsBefore - 1) / outbound
   latencies.sort((x, y) => x - y)
   const percentile = (q: number) =>
     Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0)
@@ -228,7 +236,7 @@ const run = (fake: FakeCloudApi.FakeCloudApiServer) => async () => {
     "statuses",
     updates.length,
     statusDeliveries,
-    () => count("SELECT count(*) FROM messages WHERE delivery_status = 'read'") >= wamids.length
+    async () => (await count("SELECT count(*) FROM messages WHERE delivery_status = 'read'")) >= wamids.length
   )
 }
 

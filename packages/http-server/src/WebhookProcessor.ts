@@ -6,6 +6,9 @@
  * delivery: no delivery is processed by two hands at once. Redeliveries and reordering are harmless (the core
  * dedupes messages by wamid and only ever raises a status).
  *
+ * The worker claims up to `defaultRoundSize` deliveries at a time; those on their first attempt are applied together
+ * (WebhookRound.ts), and everything else one delivery at a time, below.
+ *
  * Items are isolated: a number's messages (then its statuses) are applied as one batch; when the database refuses
  * the batch, its halves are applied, down to single items, so only the bad items fail. A failed item is retried with its delivery, up
  * to `maxItemAttempts`, then set aside as a dead letter (listed and replayed through the admin API) and skipped;
@@ -29,6 +32,7 @@ import { Webhook } from "@parley/whatsapp-cloud"
 import { Context, DateTime, Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
 import * as Metrics from "./Metrics.js"
 import { decodeDelivery, decodeKept } from "./WebhookDecoding.js"
+import * as WebhookRound from "./WebhookRound.js"
 
 /**
  * How many times an item the database refuses is tried (with its delivery's retries) before it is set aside as a
@@ -50,7 +54,15 @@ export const defaultPollEvery: Duration.Duration = Duration.seconds(1)
 /** The first retry's delay; each later one doubles it, up to five minutes. */
 export const defaultRetryDelay: Duration.Duration = Duration.seconds(5)
 
+/**
+ * Deliveries claimed per round: their changes are applied together, a few statements per number for the whole round
+ * (see WebhookRound.ts), so a round stays a bounded batch.
+ */
+export const defaultRoundSize = 16
+
 export interface ProcessorOptions {
+  /** Default `defaultRoundSize`; 1 applies deliveries one at a time. */
+  readonly roundSize?: number | undefined
   /** Default `maxItemAttempts`. */
   readonly maxItemAttempts?: number | undefined
   /** Default `defaultRetryDelay` (tests shorten it). */
@@ -139,6 +151,8 @@ export const makeWith = (options: ProcessorOptions = {}) =>
     const store = yield* WebhookInbox.WebhookInbox
     const sql = yield* SqlClient.SqlClient
     const signal = yield* Queue.sliding<void>(1)
+    const roundSize = Math.max(1, Math.floor(options.roundSize ?? defaultRoundSize))
+    const round = yield* WebhookRound.makeRound
 
     /**
      * Meta's template status changes (`message_template_status_update`): each sets the status of the WABA's
@@ -356,43 +370,67 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         })
       })
 
+    /** One delivery by the one-by-one path; its failure is recorded on it, for a retry. */
+    const processOne = (delivery: WebhookInbox.WebhookDelivery) =>
+      processDelivery(delivery).pipe(
+        Effect.catchAll((error) =>
+          Effect.flatMap(DateTime.now, (at) =>
+            Effect.zipRight(
+              logWith("Warning", "webhook processing failed; it will be retried", {
+                delivery: delivery.id,
+                reason: error.message
+              }),
+              // A failure that came with a lost connection may fail this write too: retry it briefly; if it
+              // still fails, the lease runs out and the delivery is claimed again anyway.
+              store
+                .markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
+                .pipe(Effect.retry({ times: 3, schedule: Schedule.exponential("200 millis") }))
+            )
+          )
+        )
+      )
+
     const drain = Effect.gen(function* () {
       let handled = 0
       while (true) {
         const now = yield* DateTime.now
-        const [delivery] = yield* store.claim({ limit: 1, now, leaseUntil: DateTime.addDuration(now, deliveryLease) })
-        if (delivery === undefined) break
-        const renewLease = Effect.flatMap(DateTime.now, (at) =>
-          store.extendLease(delivery.id, DateTime.addDuration(at, deliveryLease))
-        ).pipe(Effect.ignore, Effect.delay(leaseRenewEvery), Effect.forever)
-        yield* processDelivery(delivery).pipe(
-          // The renewal never ends by itself: the delivery's own outcome decides, and stops the renewal.
-          Effect.raceFirst(renewLease),
-          // Stopping (shutdown) mid-delivery hands it back at once instead of leaving it leased.
+        const claimed = yield* store.claim({
+          limit: roundSize,
+          now,
+          leaseUntil: DateTime.addDuration(now, deliveryLease)
+        })
+        if (claimed.length === 0) break
+        const finished = new Set<WebhookInbox.DeliveryId>()
+        // Every claimed delivery keeps its lease until its own outcome is written (a no-op once processed).
+        const renewLeases = Effect.flatMap(DateTime.now, (at) =>
+          Effect.forEach(
+            claimed.filter((d) => !finished.has(d.id)),
+            (d) => Effect.ignore(store.extendLease(d.id, DateTime.addDuration(at, deliveryLease))),
+            { discard: true }
+          )
+        ).pipe(Effect.delay(leaseRenewEvery), Effect.forever)
+        yield* Effect.gen(function* () {
+          const rest = yield* round.apply(claimed, applyTemplateChanges)
+          for (const d of claimed) if (!rest.includes(d)) finished.add(d.id)
+          for (const delivery of rest) {
+            yield* processOne(delivery)
+            finished.add(delivery.id)
+          }
+        }).pipe(
+          // The renewal never ends by itself: the round's own outcome decides, and stops the renewal.
+          Effect.raceFirst(renewLeases),
+          // Stopping (shutdown) mid-round hands its unfinished deliveries back at once instead of leaving them leased.
           Effect.onInterrupt(() =>
-            Effect.ignore(
-              Effect.flatMap(DateTime.now, (at) =>
-                store.markFailed(delivery.id, "the worker stopped while applying it", at)
-              )
-            )
-          ),
-          Effect.catchAll((error) =>
             Effect.flatMap(DateTime.now, (at) =>
-              Effect.zipRight(
-                logWith("Warning", "webhook processing failed; it will be retried", {
-                  delivery: delivery.id,
-                  reason: error.message
-                }),
-                // A failure that came with a lost connection may fail this write too: retry it briefly; if it
-                // still fails, the lease runs out and the delivery is claimed again anyway.
-                store
-                  .markFailed(delivery.id, error.message, DateTime.addDuration(at, retryDelay(delivery.attempts)))
-                  .pipe(Effect.retry({ times: 3, schedule: Schedule.exponential("200 millis") }))
+              Effect.forEach(
+                claimed.filter((d) => !finished.has(d.id)),
+                (d) => Effect.ignore(store.markFailed(d.id, "the worker stopped while applying it", at)),
+                { discard: true }
               )
             )
           )
         )
-        handled++
+        handled += claimed.length
       }
       for (const kept of yield* store.listRoutableUnrouted(100)) yield* replayUnrouted(kept)
       return handled

@@ -33,6 +33,7 @@ import {
 import { Array as Arr, DateTime, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { Integer, json, rankOf, toDate } from "./internal/columns.js"
 import { eventIds, recordEvents } from "./internal/events.js"
+import { makeRecordInboundBatch } from "./internal/inboundBatch.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./internal/rows.js"
 import { makeSendWrites } from "./internal/sends.js"
 import { storage, storageFailure } from "./internal/storage.js"
@@ -50,9 +51,6 @@ const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
 
 const IdRow = Schema.Struct({ id: Schema.String })
 const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
-
-const ProviderRow = Schema.Struct({ id: Schema.String, provider_message_id: Schema.String })
-const decodeProviderRows = Schema.decodeUnknown(Schema.Array(ProviderRow))
 
 /** The statement behind `listByConversation` (newest first, keyset), exported for `scripts/explain.ts`. */
 export const historyStatement = (
@@ -179,185 +177,8 @@ export const make = Effect.gen(function* () {
       .pipe(storage("MessageRepository.recordInbound"))
   }
 
-  /**
-   * The batch in one transaction and a few set-based statements: which provider ids exist (one SELECT), the
-   * customers' conversations (one SELECT, plus one insert per new customer), the messages (one multi-row INSERT per
-   * 500), and every touched conversation (one UPDATE over a VALUES list). Each conversation changes exactly as the
-   * same messages recorded one by one would change it: unread + the count, name = the last one given, times only
-   * forward. A batch that is not one business's number is recorded one message at a time, still atomically.
-   */
-  const recordInboundBatch = (records: ReadonlyArray<InboundRecord>) => {
-    const operation = "MessageRepository.recordInboundBatch"
-    const head = records[0]
-    if (head === undefined) return Effect.succeed<ReadonlyArray<InboundRecorded>>([])
-    const businessId = head.message.businessId
-    const numberId = head.conversation.whatsappNumberId
-    const oneNumber = records.every(
-      (r) =>
-        r.message.businessId === businessId &&
-        r.conversation.businessId === businessId &&
-        r.conversation.whatsappNumberId === numberId
-    )
-    if (!oneNumber) {
-      return sql.withTransaction(Effect.forEach(records, (record) => recordInbound(record))).pipe(storage(operation))
-    }
-    return sql
-      .withTransaction(
-        Effect.gen(function* () {
-          // 1. Provider ids already stored: those messages are duplicates.
-          const providerIds = Array.from(
-            new Set(records.flatMap((r) => (r.message.providerMessageId === null ? [] : [r.message.providerMessageId])))
-          )
-          const stored = new Map<string, MessageId>()
-          for (const chunk of Arr.chunksOf(providerIds, 1000)) {
-            const rows = yield* sql`
-              SELECT id, provider_message_id FROM messages
-              WHERE business_id = ${businessId} AND provider_message_id IN ${sql.in(chunk)}`.pipe(
-              Effect.flatMap(decodeProviderRows)
-            )
-            for (const r of rows) stored.set(r.provider_message_id, r.id as MessageId)
-          }
-          // 2. The first occurrence of each new provider id is fresh; the rest of the batch are duplicates.
-          const claimed = new Set<string>()
-          const fresh = records.filter((r) => {
-            const pid = r.message.providerMessageId
-            if (pid === null) return true
-            if (stored.has(pid) || claimed.has(pid)) return false
-            claimed.add(pid)
-            return true
-          })
-          // 3. The customers' conversations: found in one statement; a new customer's is created here, in this
-          // transaction, so it never exists without its first message.
-          const phones = Array.from(new Set(fresh.flatMap((r) => Arr.fromNullable(r.conversation.customerPhone))))
-          const userIds = Array.from(new Set(fresh.flatMap((r) => Arr.fromNullable(r.conversation.customerUserId))))
-          const byPhone = new Map<string, Conversation>()
-          const byUserId = new Map<string, Conversation>()
-          const remember = (c: Conversation) => {
-            if (c.customerPhone !== null) byPhone.set(c.customerPhone, c)
-            if (c.customerUserId !== null) byUserId.set(c.customerUserId, c)
-          }
-          const matches = [
-            ...(phones.length > 0 ? [sql`customer_phone IN ${sql.in(phones)}`] : []),
-            ...(userIds.length > 0 ? [sql`customer_user_id IN ${sql.in(userIds)}`] : [])
-          ]
-          if (matches.length > 0) {
-            const found = yield* sql`
-              SELECT ${sql.literal(conversationColumns)} FROM conversations
-              WHERE business_id = ${businessId} AND whatsapp_number_id = ${numberId} AND ${sql.or(matches)}`.pipe(
-              Effect.flatMap(decodeConversations)
-            )
-            // Phone first, then user id: the order `findByCustomer` looks them up in.
-            for (const c of found) if (c.customerUserId !== null) byUserId.set(c.customerUserId, c)
-            for (const c of found) if (c.customerPhone !== null) byPhone.set(c.customerPhone, c)
-          }
-          const conversationOf = (candidate: Conversation) =>
-            Option.firstSomeOf([
-              Option.flatMapNullable(Option.fromNullable(candidate.customerPhone), (p) => byPhone.get(p)),
-              Option.flatMapNullable(Option.fromNullable(candidate.customerUserId), (u) => byUserId.get(u))
-            ])
-          const messagesToInsert: Array<Message> = []
-          for (const r of fresh) {
-            const known = conversationOf(r.conversation)
-            const conversation = Option.isSome(known) ? known.value : yield* conversations.findOrCreate(r.conversation)
-            if (Option.isNone(known)) remember(conversation)
-            messagesToInsert.push(
-              conversation.id === r.message.conversationId
-                ? r.message
-                : new MessageClass({ ...r.message, conversationId: conversation.id }, true)
-            )
-          }
-          // 4. The messages. One racing with another process's insert of the same provider id is skipped here and
-          // reported as the duplicate it is.
-          const inserted = new Set<string>()
-          for (const chunk of Arr.chunksOf(messagesToInsert, 500)) {
-            const rows = yield* sql`
-              INSERT INTO messages (${columns}) VALUES ${sql.csv(chunk.map(row))}
-              ON CONFLICT (business_id, provider_message_id) DO NOTHING
-              RETURNING id`.pipe(Effect.flatMap(decodeIdRows))
-            for (const r of rows) inserted.add(r.id)
-          }
-          const recorded = messagesToInsert.filter((m) => inserted.has(m.id))
-          const lost = messagesToInsert.filter((m) => !inserted.has(m.id) && m.providerMessageId !== null)
-          for (const chunk of Arr.chunksOf(lost, 1000)) {
-            const rows = yield* sql`
-              SELECT id, provider_message_id FROM messages
-              WHERE business_id = ${businessId}
-                AND provider_message_id IN ${sql.in(chunk.map((m) => m.providerMessageId))}`.pipe(
-              Effect.flatMap(decodeProviderRows)
-            )
-            for (const r of rows) stored.set(r.provider_message_id, r.id as MessageId)
-          }
-          // 5. Every touched conversation in one UPDATE, with what its new messages change, in arrival order.
-          const changes = new Map<
-            string,
-            { received: number; name: string | null; opensAt: DateTime.Utc | null; latest: DateTime.Utc }
-          >()
-          const recordOf = new Map(fresh.map((r) => [r.message.id, r] as const))
-          for (const message of recorded) {
-            const record = recordOf.get(message.id)
-            const change = changes.get(message.conversationId) ?? {
-              received: 0,
-              name: null,
-              opensAt: null,
-              latest: message.createdAt
-            }
-            change.received += 1
-            change.name = Option.getOrElse(record?.customerName ?? Option.none(), () => change.name)
-            if (record?.opensWindow === true) {
-              change.opensAt =
-                change.opensAt === null ? message.createdAt : DateTime.max(change.opensAt, message.createdAt)
-            }
-            change.latest = DateTime.max(change.latest, message.createdAt)
-            changes.set(message.conversationId, change)
-          }
-          const updated = new Map<string, Conversation>()
-          if (changes.size > 0) {
-            const values = Array.from(changes.entries()).map(
-              ([id, c]) =>
-                sql`(${id}::uuid, ${c.name}::text, ${c.received}::integer,
-                  ${c.opensAt === null ? null : toDate(c.opensAt)}::timestamptz, ${toDate(c.latest)}::timestamptz)`
-            )
-            const rows = yield* sql`
-              UPDATE conversations SET
-                customer_name = COALESCE(v.new_name, customer_name),
-                status = 'open',
-                unread_count = unread_count + v.received,
-                last_inbound_at = CASE WHEN v.opens_at IS NULL
-                  THEN last_inbound_at ELSE GREATEST(last_inbound_at, v.opens_at) END,
-                last_activity_at = GREATEST(last_activity_at, v.latest_at)
-              FROM (VALUES ${sql.csv(values)}) AS v (conversation_id, new_name, received, opens_at, latest_at)
-              WHERE business_id = ${businessId} AND id = v.conversation_id
-              RETURNING ${sql.literal(conversationColumns)}`.pipe(Effect.flatMap(decodeConversations))
-            for (const c of rows) updated.set(c.id, c)
-          }
-          // 5b. The events, in arrival order, each with its conversation as it stands after the batch.
-          yield* messageEvents(
-            "message.received",
-            recorded.map((message) => ({ message, conversation: updated.get(message.conversationId) }))
-          )
-          // 6. One outcome per record, in order.
-          const recordedById = new Map(recorded.map((m) => [m.id, m] as const))
-          const freshIdOf = new Map(
-            recorded.flatMap((m) => (m.providerMessageId === null ? [] : [[m.providerMessageId, m.id] as const]))
-          )
-          const outcomes: Array<InboundRecorded> = []
-          for (const r of records) {
-            const mine = recordedById.get(r.message.id)
-            const conversation = mine === undefined ? undefined : updated.get(mine.conversationId)
-            if (mine !== undefined && conversation !== undefined) {
-              outcomes.push(InboundRecorded.Recorded({ message: mine, conversation }))
-              continue
-            }
-            const pid = r.message.providerMessageId
-            const id = pid === null ? undefined : (stored.get(pid) ?? freshIdOf.get(pid))
-            if (id === undefined) return yield* storageFailure(operation, "a message was neither stored nor found")
-            outcomes.push(InboundRecorded.Duplicate({ messageId: id as MessageId }))
-          }
-          return outcomes
-        })
-      )
-      .pipe(storage(operation))
-  }
+  // Set-based, in a fixed number of statements whatever the batch holds (see internal/inboundBatch.ts).
+  const recordInboundBatch = makeRecordInboundBatch({ sql, ids, conversations, row, recordInbound })
 
   const lockProviderId = (businessId: BusinessId, providerMessageId: string) =>
     sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${businessId}:${providerMessageId}`}, 0))`
@@ -496,7 +317,8 @@ export const make = Effect.gen(function* () {
    * A batch of statuses in one transaction. The messages the batch names by provider id are read and locked in one
    * statement (in provider-id order, so concurrent batches lock alike and cannot deadlock on them); each update is
    * then judged in order in memory, exactly as `applyStatus` would judge it after the ones before; the final status
-   * of every raised message is written by one UPDATE over a VALUES list, and the events by one multi-row INSERT.
+   * of every raised message is written by one UPDATE over a VALUES list (per 1,000), and the events by one multi-row
+   * INSERT.
    * Updates for provider ids no message has (rare: a status ahead of `markSent`) go through `applyStatus` one by
    * one after that, id by id in sorted order, since they take the provider id's advisory lock.
    */
@@ -546,17 +368,29 @@ export const make = Effect.gen(function* () {
             outcomes.push(StatusApplied.Applied({ message: next }))
           })
           if (raised.size > 0) {
-            const values = Array.from(
-              raised.values(),
-              (m) =>
-                sql`(${m.id}::uuid, ${m.deliveryStatus}::text, ${m.failure?.code ?? null}::integer,
-                  ${m.failure?.title ?? null}::text)`
-            )
-            yield* sql`
-              UPDATE messages m SET
-                delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
-              FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
-              WHERE m.business_id = ${businessId} AND m.id = v.id`
+            // In chunks, so no statement nears PostgreSQL's 65,535 bind parameters (a round joins deliveries).
+            for (const chunk of Arr.chunksOf(Array.from(raised.values()), 1000)) {
+              const values = chunk.map(
+                (m) =>
+                  sql`(${m.id}::uuid, ${m.deliveryStatus}::text, ${m.failure?.code ?? null}::integer,
+                    ${m.failure?.title ?? null}::text)`
+              )
+              yield* sql`
+                UPDATE messages m SET
+                  delivery_status = v.status, failure_code = v.failure_code, failure_title = v.failure_title
+                FROM (VALUES ${sql.csv(values)}) AS v (id, status, failure_code, failure_title)
+                WHERE m.business_id = ${businessId} AND m.id = v.id`
+            }
+            // The events bump their conversations' sequences: those rows are locked first, in id order, so batches
+            // running concurrently (several workers) cannot deadlock on them.
+            const touched = Array.from(new Set(Array.from(raised.values(), (m) => m.conversationId))).sort()
+            for (const chunk of Arr.chunksOf(touched, 1000)) {
+              yield* sql`
+                SELECT 1 FROM conversations
+                WHERE business_id = ${businessId} AND id IN ${sql.in(chunk)}
+                ORDER BY id
+                FOR UPDATE`
+            }
             // One event per status that moved a message, in the batch's order (as one by one would record them),
             // written by one statement.
             yield* messageEvents(

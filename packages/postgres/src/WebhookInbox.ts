@@ -119,6 +119,8 @@ export class WebhookInbox extends Context.Tag("@parley/postgres/WebhookInbox")<
       readonly leaseUntil: DateTime.Utc
     }) => Effect.Effect<ReadonlyArray<WebhookDelivery>, StorageError>
     readonly markProcessed: (id: DeliveryId, at: DateTime.Utc) => Effect.Effect<void, StorageError>
+    /** `markProcessed` for several deliveries in one statement (a worker's round). */
+    readonly markProcessedAll: (ids: ReadonlyArray<DeliveryId>, at: DateTime.Utc) => Effect.Effect<void, StorageError>
     /** The worker still holds this claimed delivery: its lease runs until `leaseUntil` (no-op once processed). */
     readonly extendLease: (id: DeliveryId, leaseUntil: DateTime.Utc) => Effect.Effect<void, StorageError>
     /** Processing failed: the reason is kept and the delivery is claimable again from `retryAt`. */
@@ -276,6 +278,13 @@ export const make = Effect.gen(function* () {
     sql`
       UPDATE webhook_deliveries SET processed_at = ${toDate(at)}, locked_until = NULL
       WHERE body_sha256 = ${fromHex(id)}`.pipe(Effect.asVoid, storage("WebhookInbox.markProcessed"))
+
+  const markProcessedAll = (ids: ReadonlyArray<DeliveryId>, at: DateTime.Utc) =>
+    ids.length === 0
+      ? Effect.void
+      : sql`
+          UPDATE webhook_deliveries SET processed_at = ${toDate(at)}, locked_until = NULL
+          WHERE body_sha256 IN ${sql.in(ids.map(fromHex))}`.pipe(Effect.asVoid, storage("WebhookInbox.markProcessed"))
 
   const extendLease = (id: DeliveryId, leaseUntil: DateTime.Utc) =>
     sql`
@@ -535,6 +544,7 @@ export const make = Effect.gen(function* () {
     append,
     claim,
     markProcessed,
+    markProcessedAll,
     extendLease,
     markFailed,
     keepUnrouted,

@@ -66,7 +66,31 @@ layer(WebhookInbox.layer.pipe(Layer.provideMerge(TestDatabase.pglite)), { exclud
         yield* inbox.markProcessed(stored.id, at(662))
         // Renewing a processed delivery does not make it claimable again.
         yield* inbox.extendLease(stored.id, at(700))
-        assert.notInclude(ids(yield* inbox.claim({ limit: 10, now: at(800), leaseUntil: at(830) })), stored.id)
+        assert.notInclude(ids(yield* inbox.claim({ limit: 100, now: at(800), leaseUntil: at(830) })), stored.id)
+      })
+    )
+
+    it.effect("a round's deliveries are marked processed together; none is claimed again, others are untouched", () =>
+      Effect.gen(function* () {
+        const inbox = yield* WebhookInbox.WebhookInbox
+        const ids = (deliveries: ReadonlyArray<WebhookInbox.WebhookDelivery>) => deliveries.map((d) => d.id)
+        const round = [
+          yield* inbox.append({ body: body(21), receivedAt: at(700) }),
+          yield* inbox.append({ body: body(22), receivedAt: at(701) })
+        ]
+        const other = yield* inbox.append({ body: body(23), receivedAt: at(702) })
+        const claimed = ids(yield* inbox.claim({ limit: 100, now: at(703), leaseUntil: at(733) }))
+        for (const d of [...round, other]) assert.include(claimed, d.id)
+        yield* inbox.markProcessedAll([], at(704))
+        yield* inbox.markProcessedAll(
+          round.map((d) => d.id),
+          at(704)
+        )
+        // Past the lease: only the delivery left out comes back.
+        const again = ids(yield* inbox.claim({ limit: 100, now: at(800), leaseUntil: at(830) }))
+        for (const d of round) assert.notInclude(again, d.id)
+        assert.include(again, other.id)
+        yield* inbox.markProcessed(other.id, at(801))
       })
     )
 

@@ -18,6 +18,7 @@ import { conversationsContract } from "./contract/Conversations.js"
 import { deliveryStatusesContract } from "./contract/DeliveryStatuses.js"
 import { directoriesContract } from "./contract/Directories.js"
 import { idempotencyKeysContract } from "./contract/IdempotencyKeys.js"
+import { inboundBatchesContract } from "./contract/InboundBatches.js"
 import { inboundMessagesContract } from "./contract/InboundMessages.js"
 import { messagesContract } from "./contract/Messages.js"
 import { statusBatchesContract } from "./contract/StatusBatches.js"
@@ -43,6 +44,7 @@ export const runStorageContract = <E>(name: string, storage: Layer.Layer<Storage
     (it) => {
       unconfirmedSendsContract(it)
       statusBatchesContract(it)
+      inboundBatchesContract(it)
       conversationsContract(it)
       inboundMessagesContract(it)
       messagesContract(it)
