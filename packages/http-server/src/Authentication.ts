@@ -11,7 +11,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { HttpApi, HttpRouter, HttpServerRequest } from "@effect/platform"
 import { type Actor, requireScope, type Scope } from "@parley/core"
 import { ApiKeys } from "@parley/postgres"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, type Exit, Layer, Option, Redacted } from "effect"
 import { Api } from "./Api.js"
 import { type ApiError, rateLimited, unauthorized } from "./ApiError.js"
 import { AuthFailureLimit, guard } from "./AuthFailureLimit.js"
@@ -56,8 +56,9 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeyAuthNeeds> = L
     const rateLimit = yield* RateLimit
     const failures = yield* AuthFailureLimit
     const scopes = scopesByRoute()
-    // Both security schemes run the same check; a rejected request is checked once.
-    const results = new WeakMap<object, Effect.Effect<Actor, ApiError>>()
+    // Both security schemes run the same check (the second only after the first failed): a rejected request is
+    // checked once, its outcome kept beside the request.
+    const results = new WeakMap<object, Exit.Exit<Actor, ApiError>>()
 
     const check = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function* () {
@@ -85,9 +86,7 @@ export const ApiKeyAuthLive: Layer.Layer<ApiKeyAuth, never, ApiKeyAuthNeeds> = L
         onSome: (request) => {
           const known = results.get(request)
           if (known !== undefined) return known
-          const result = Effect.cached(guard(failures, check(request))).pipe(Effect.runSync)
-          results.set(request, result)
-          return result
+          return Effect.onExit(guard(failures, check(request)), (exit) => Effect.sync(() => results.set(request, exit)))
         }
       })
     )

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto"
 import { type HttpApp, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Media } from "@parley/core"
-import { Cause, Context, Effect, Option } from "effect"
+import { Cause, Context, Effect, FiberRef, LogLevel, Option } from "effect"
 import {
   ApiError,
   databaseUnavailable,
@@ -269,23 +269,26 @@ export const make =
               )
             )
       const response = yield* Effect.annotateLogs(handled, "requestId", requestId)
-      const fields: Record<string, unknown> = {
-        method: request.method,
-        path,
-        status: response.status,
-        durationMs: Math.round((performance.now() - started) * 10) / 10
+      const level = response.status >= 500 ? LogLevel.Warning : LogLevel.Info
+      // The line and its fields are only built when they would be written (the service often logs at `warn`).
+      if (LogLevel.greaterThanEqual(level, yield* FiberRef.get(FiberRef.currentMinimumLogLevel))) {
+        const fields: Record<string, unknown> = {
+          method: request.method,
+          path,
+          status: response.status,
+          durationMs: Math.round((performance.now() - started) * 10) / 10
+        }
+        if (info.apiKey !== undefined) fields.apiKey = info.apiKey
+        if (info.businessId !== undefined) fields.businessId = info.businessId
+        if (response.status >= 400) {
+          const code = errorCodeOf(response)
+          if (code !== undefined) fields.errorCode = code
+        }
+        yield* Effect.annotateLogs(Effect.logWithLevel(level, `${request.method} ${path} ${response.status}`), {
+          ...fields,
+          requestId
+        })
       }
-      if (info.apiKey !== undefined) fields.apiKey = info.apiKey
-      if (info.businessId !== undefined) fields.businessId = info.businessId
-      if (response.status >= 400) {
-        const code = errorCodeOf(response)
-        if (code !== undefined) fields.errorCode = code
-      }
-      const line = `${request.method} ${path} ${response.status}`
-      yield* Effect.annotateLogs(response.status >= 500 ? Effect.logWarning(line) : Effect.logInfo(line), {
-        ...fields,
-        requestId
-      })
       return HttpServerResponse.setHeader(response, "x-request-id", requestId)
     })
   }

@@ -93,15 +93,23 @@ const routes: ReadonlyArray<Route> = (() => {
   return found
 })()
 
+/** The routes by method and segment count: a request is compared with the few routes of its own shape. */
+const routesByShape: ReadonlyMap<string, ReadonlyArray<Route>> = (() => {
+  const byShape = new Map<string, Array<Route>>()
+  for (const route of routes) {
+    const key = `${route.method} ${route.segments.length}`
+    byShape.set(key, [...(byShape.get(key) ?? []), route])
+  }
+  return byShape
+})()
+
 /** The route template a request matched (`/v1/messaging/conversations/{id}`), or `other`. */
 export const routeOf = (method: string, requestPath: string): string => {
   const parts = requestPath.split("/")
-  for (const route of routes) {
-    if (
-      route.segments.length !== parts.length ||
-      (route.method !== method && !(method === "HEAD" && route.method === "GET"))
-    )
-      continue
+  const own = routesByShape.get(`${method} ${parts.length}`) ?? []
+  // HEAD is answered by the GET route of the path.
+  const candidates = method === "HEAD" ? [...own, ...(routesByShape.get(`GET ${parts.length}`) ?? [])] : own
+  for (const route of candidates) {
     if (route.segments.every((segment, i) => (segment.startsWith(":") ? parts[i] !== "" : segment === parts[i]))) {
       return route.template
     }

@@ -8,6 +8,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
 import {
   type Actor,
   ApiKeyId,
@@ -19,8 +20,9 @@ import {
   type StorageError,
   UserId
 } from "@parley/core"
-import { Context, DateTime, Effect, Layer, Redacted, Schema } from "effect"
+import { Context, DateTime, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { Bytes, json, Timestamp, toDate } from "./internal/columns.js"
+import * as KeyCache from "./internal/keyCache.js"
 import { sqlState, storage } from "./internal/storage.js"
 
 export class ApiKey extends Schema.Class<ApiKey>("ApiKey")({
@@ -160,9 +162,24 @@ const lastUsedResolutionMs = 60_000
 /** A digest that matches nothing, compared when the key is unknown so both paths do the same work. */
 const noDigest = Buffer.alloc(32)
 
+/** A verified, unrevoked key as the cache holds it; `lastUsedAt` moves as this process records uses. */
+interface Verified {
+  readonly digest: Buffer
+  apiKey: ApiKey
+}
+
+/**
+ * On a PostgreSQL server (a `PgClient` in context), verified keys are cached in memory and revocations reach every
+ * process through LISTEN/NOTIFY before `revoke` returns (`internal/keyCache.ts`). Elsewhere (PGlite) every request
+ * reads the key's row.
+ */
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const ids = yield* Ids
+  const pg = yield* Effect.serviceOption(PgClient.PgClient)
+  const cache: KeyCache.KeyCache<Verified> = Option.isSome(pg)
+    ? yield* KeyCache.make<Verified>(pg.value, sql)
+    : KeyCache.none<Verified>()
 
   const create = (input: {
     readonly businessId: BusinessId
@@ -206,13 +223,39 @@ export const make = Effect.gen(function* () {
       return { apiKey: toApiKey(apiKey), key: Redacted.make(`${prefix}_${shortId}_${secret}`) }
     }).pipe(storage("ApiKeys.create"))
 
+  /**
+   * Records a use at most once a minute per key (per process, when the key is cached), so authentication is
+   * normally read-only. The entry moves first, so concurrent requests do not all write.
+   */
+  const touch = (verified: Verified, now: DateTime.Utc) => {
+    const last = verified.apiKey.lastUsedAt
+    if (last !== null && now.epochMillis - last.epochMillis < lastUsedResolutionMs)
+      return Effect.succeed(verified.apiKey)
+    const apiKey = new ApiKey({ ...verified.apiKey, lastUsedAt: now }, true)
+    verified.apiKey = apiKey
+    return Effect.as(
+      sql`
+        UPDATE api_keys SET last_used_at = ${toDate(now)}
+        WHERE business_id = ${apiKey.businessId} AND id = ${apiKey.id}
+          AND (last_used_at IS NULL OR last_used_at < ${toDate(now)})`,
+      apiKey
+    )
+  }
+
   const authenticate = (key: Redacted.Redacted<string>) =>
     Effect.gen(function* () {
       const parts = parse(Redacted.value(key))
       if (parts === undefined) return yield* new ApiKeyRejected({ reason: "malformed" })
       const presented = digest(parts.secret)
+      const now = yield* DateTime.now
+      const cached = cache.get(parts.shortId)
+      if (cached !== undefined) {
+        if (!timingSafeEqual(cached.digest, presented)) return yield* new ApiKeyRejected({ reason: "wrong_secret" })
+        return yield* touch(cached, now)
+      }
+      const ticket = cache.ticket()
       // Route, then the key within its business: two primary-key reads, joined into one statement since this runs
-      // before every API request and a round trip costs more than either lookup.
+      // before every API request that misses the cache, and a round trip costs more than either lookup.
       const rows = yield* sql`
         SELECT ${sql.literal(keyColumns)}, k.secret_sha256
         FROM api_key_routes r JOIN api_keys k ON k.business_id = r.business_id AND k.id = r.api_key_id
@@ -223,24 +266,23 @@ export const make = Effect.gen(function* () {
       if (row === undefined) return yield* new ApiKeyRejected({ reason: "unknown" })
       if (!matches) return yield* new ApiKeyRejected({ reason: "wrong_secret" })
       if (row.revoked_at !== null) return yield* new ApiKeyRejected({ reason: "revoked" })
-      const now = yield* DateTime.now
-      if (row.last_used_at === null || now.epochMillis - row.last_used_at.epochMillis >= lastUsedResolutionMs) {
-        yield* sql`
-          UPDATE api_keys SET last_used_at = ${toDate(now)}
-          WHERE business_id = ${row.business_id} AND id = ${row.id}
-            AND (last_used_at IS NULL OR last_used_at < ${toDate(now)})`
-        return toApiKey({ ...row, last_used_at: now })
-      }
-      return toApiKey(row)
+      const verified: Verified = { digest: stored, apiKey: toApiKey(row) }
+      const apiKey = yield* touch(verified, now)
+      cache.put(parts.shortId, verified, ticket)
+      return apiKey
     }).pipe(storage("ApiKeys.authenticate"))
 
+  // The notification goes out when the statement commits; the cache waits until every process has dropped the key.
   const revoke = (businessId: BusinessId, id: ApiKeyId) =>
     Effect.gen(function* () {
       const now = yield* DateTime.now
-      const rows = yield* sql`
-        UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ${toDate(now)})
-        WHERE business_id = ${businessId} AND id = ${id}
-        RETURNING id`
+      const rows = yield* cache.revoke(
+        (payload) => sql<{ readonly short_id: string }>`
+          UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ${toDate(now)})
+          WHERE business_id = ${businessId} AND id = ${id}
+          RETURNING short_id, pg_notify(${KeyCache.channel}, ${payload} || short_id)`,
+        (rows) => rows[0]?.short_id
+      )
       if (rows.length === 0) return yield* new ApiKeyNotFound({ apiKeyId: id })
     }).pipe(storage("ApiKeys.revoke"))
 
@@ -254,4 +296,4 @@ export const make = Effect.gen(function* () {
   return ApiKeys.of({ create, authenticate, revoke, list })
 })
 
-export const layer: Layer.Layer<ApiKeys, never, SqlClient.SqlClient | Ids> = Layer.effect(ApiKeys, make)
+export const layer: Layer.Layer<ApiKeys, never, SqlClient.SqlClient | Ids> = Layer.scoped(ApiKeys, make)

@@ -60,13 +60,15 @@ const int = (value: unknown): number => {
   throw mismatch
 }
 
-const literal =
-  <L extends string>(literals: ReadonlyArray<L>) =>
-  (value: unknown): L => {
-    const found = literals.find((l) => l === value)
-    if (found !== undefined) return found
+const literal = <L extends string>(literals: ReadonlyArray<L>) => {
+  // A set, not a search of the array: this runs for several columns of every row read.
+  const known: ReadonlySet<unknown> = new Set(literals)
+  const isLiteral = (value: unknown): value is L => known.has(value)
+  return (value: unknown): L => {
+    if (isLiteral(value)) return value
     throw mismatch
   }
+}
 
 const status = literal(ConversationStatus.literals)
 const mode = literal(ConversationMode.literals)
