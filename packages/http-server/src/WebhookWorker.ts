@@ -46,6 +46,8 @@ export const defaults = {
 export interface RoundResult {
   /** Events turned into deliveries (read by the fan-out). */
   readonly fannedOut: number
+  /** Whether the fan-out read as many events as it may: more may be waiting. */
+  readonly backlog: boolean
   /** Attempts made. */
   readonly attempted: number
   readonly succeeded: number
@@ -142,19 +144,29 @@ export const make = (options: WorkerOptions) =>
     /** One step at `now`: fan out, lease a batch, send it, record it. */
     const round = (now: DateTime.Utc) =>
       Effect.gen(function* () {
-        const fannedOut = yield* deliveries.fanOut(now, batchSize * 5)
+        const fanOutLimit = batchSize * 5
+        const fannedOut = yield* deliveries.fanOut(now, fanOutLimit)
         const leaseMs = timeoutMs * 2 + 10_000
         const claimed = yield* deliveries.claim({ owner, now, leaseMs, limit: batchSize })
         const results = yield* Effect.forEach(claimed, (delivery) => attempt(delivery, now), { concurrency })
         const succeeded = results.flatMap((r) => (Option.isSome(r) ? [r.value] : []))
         yield* deliveries.recordSucceeded(succeeded, { now })
-        return { fannedOut, attempted: claimed.length, succeeded: succeeded.length } satisfies RoundResult
+        return {
+          fannedOut,
+          backlog: fannedOut >= fanOutLimit,
+          attempted: claimed.length,
+          succeeded: succeeded.length
+        } satisfies RoundResult
       })
 
     return { owner, round }
   })
 
-/** Runs rounds until the scope closes: back to back while there is work, `pollInterval` apart when idle. */
+/**
+ * Runs rounds until the scope closes: back to back while there is work (deliveries attempted, or more events than
+ * one fan-out reads), `pollInterval` apart otherwise. Events that matched no endpoint are not work: a busy service
+ * without endpoints would otherwise spin a round per handful of new events, taking CPU from the request path.
+ */
 export const layer = (options: WorkerOptions): Layer.Layer<never, never, WebhookDeliveries.WebhookDeliveries> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
@@ -162,7 +174,7 @@ export const layer = (options: WorkerOptions): Layer.Layer<never, never, Webhook
       const idle = options.pollInterval ?? defaults.pollInterval
       const loop = Effect.gen(function* () {
         const result = yield* worker.round(yield* DateTime.now)
-        if (result.attempted === 0 && result.fannedOut === 0) yield* Effect.sleep(idle)
+        if (result.attempted === 0 && !result.backlog) yield* Effect.sleep(idle)
       }).pipe(
         Effect.catchAllCause((cause) =>
           Effect.logWarning("webhook worker round failed").pipe(
