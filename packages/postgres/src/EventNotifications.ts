@@ -7,7 +7,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Queue, Schedule, type Scope, Stream } from "effect"
-import { channel } from "./internal/events.js"
+import { channel } from "./internal/notifier.js"
 
 export class EventNotifications extends Context.Tag("@parley/postgres/EventNotifications")<
   EventNotifications,

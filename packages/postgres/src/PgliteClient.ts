@@ -17,7 +17,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import { EventNotifications, makeHub } from "./EventNotifications.js"
-import { channel } from "./internal/events.js"
+import { channel } from "./internal/notifier.js"
 
 export interface PgliteClientOptions {
   /** A directory to persist the database in; in memory when absent. */

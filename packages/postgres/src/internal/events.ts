@@ -18,8 +18,6 @@ import { eventsRecorded } from "./notifier.js"
 import { decodeConversations, decodeMessages } from "./rows.js"
 import { storageFailure } from "./storage.js"
 
-export { channel } from "./notifier.js"
-
 /**
  * Where event ids come from: the host's `Ids` when it provides one to the storage layers, else time-ordered
  * UUIDv7 (the production choice), so the storage layers need nothing more than before.

@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { PgClient } from "@effect/sql-pg"
 import { Deferred, Effect, Exit, FiberId, Schedule, type Scope, Stream } from "effect"
+import { realDelay } from "./realDelay.js"
 
 export const channel = "parley_api_keys"
 
@@ -48,13 +49,6 @@ export interface KeyCache<A> {
     shortIdOf: (result: X) => string | undefined
   ) => Effect.Effect<X, E, R>
 }
-
-/** A wait on a real timer: the timeouts bound real delivery, whatever clock the caller's effects use. */
-const realDelay = (ms: number) =>
-  Effect.async<void>((resume) => {
-    const timer = setTimeout(() => resume(Effect.void), ms)
-    return Effect.sync(() => clearTimeout(timer))
-  })
 
 interface Waiter {
   echoed: boolean

@@ -19,6 +19,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Context, Effect, FiberRef } from "effect"
 import { json } from "./columns.js"
+import { realDelay } from "./realDelay.js"
 
 /** The channel followers LISTEN on; the payload is the business id. */
 export const channel = "parley_events"
@@ -42,11 +43,6 @@ const stateOf = (sql: object): State => {
   return state
 }
 
-const afterWindow = Effect.async<void>((resume) => {
-  const timer = setTimeout(() => resume(Effect.void), windowMs)
-  return Effect.sync(() => clearTimeout(timer))
-})
-
 /**
  * Schedules the notification of `businessIds` (committed changes) in this process's next window. Never fails and
  * never waits: the statement runs on a fiber of its own, on a pooled connection (an empty context, so never on a
@@ -64,7 +60,7 @@ export const notifyLater = (sql: SqlClient.SqlClient, businessIds: Iterable<stri
       state.scheduled = false
       return sql`SELECT pg_notify(${channel}, b) FROM jsonb_array_elements_text(${json(ids)}::jsonb) AS b`
     })
-    return afterWindow.pipe(
+    return realDelay(windowMs).pipe(
       Effect.zipRight(flush),
       Effect.ignore,
       Effect.provide(Context.empty()),
