@@ -32,12 +32,17 @@ export const startParley = (options: {
   readonly fakeUrl: string
   readonly dataDir: string
   readonly source: boolean
+  /** When set, Parley writes a V8 CPU profile (`--cpu-prof`) into this folder when it stops. */
+  readonly profileDir?: string
 }) =>
   Processes.start({
     name: "Parley",
-    args: options.source
-      ? [...Processes.sourceArgs, "packages/http-server/src/main.ts"]
-      : ["packages/http-server/dist/bin/main.js"],
+    args: [
+      ...(options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]),
+      ...(options.source
+        ? [...Processes.sourceArgs, "packages/http-server/src/main.ts"]
+        : ["packages/http-server/dist/bin/main.js"])
+    ],
     env: {
       PORT: "0",
       HOST: "127.0.0.1",

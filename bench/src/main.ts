@@ -7,6 +7,7 @@
  *
  *   pnpm bench [--size 10k|1m|<n>] [--duration 5] [--rounds 3] [--connections 50] [--scenarios reads,send,inbound,status]
  *              [--database-url postgres://postgres@127.0.0.1:5432/parley_bench] [--fresh] [--drop] [--source]
+ *              [--profile <dir>]
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     fresh: { type: "boolean", default: false },
     drop: { type: "boolean", default: false },
     source: { type: "boolean", default: false },
+    profile: { type: "string" },
     help: { type: "boolean", default: false }
   }
 })
@@ -41,7 +43,8 @@ if (args.help) {
   console.log(
     "pnpm bench [--size 10k|1m|<n>] [--duration <s>] [--rounds <n>] [--connections <n>] [--warmup <s>]\n" +
       "           [--scenarios reads,send,inbound,status or read scenario names] [--database-url <url>]\n" +
-      "           [--fresh (regenerate)] [--drop (drop the database after)] [--source (Parley from TypeScript, no build)]"
+      "           [--fresh (regenerate)] [--drop (drop the database after)] [--source (Parley from TypeScript, no build)]\n" +
+      "           [--profile <dir> (Parley writes a V8 CPU profile there when it stops)]"
   )
   process.exit(0)
 }
@@ -87,7 +90,13 @@ const main = async () => {
   try {
     const fake = await Stack.startFake()
     started.push(fake)
-    const parley = await Stack.startParley({ databaseUrl, fakeUrl: fake.url, dataDir, source: args.source })
+    const parley = await Stack.startParley({
+      databaseUrl,
+      fakeUrl: fake.url,
+      dataDir,
+      source: args.source,
+      ...(args.profile === undefined ? {} : { profileDir: Path.resolve(args.profile) })
+    })
     started.push(parley)
     const floor = await Stack.startFloor(databaseUrl)
     started.push(floor)

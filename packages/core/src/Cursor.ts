@@ -3,6 +3,7 @@
  * it as an opaque string, so the encoding may change without breaking them.
  */
 import { DateTime, Either, Encoding, Schema } from "effect"
+import * as IsoTime from "./IsoTime.js"
 
 // Years 1 to 9999: what every store and ISO 8601 without expanded years can hold. A hand-built cursor outside them
 // must be refused here, as invalid, instead of failing in the database as if it were unavailable.
@@ -31,7 +32,7 @@ const Wire = Schema.Tuple(Schema.String, Schema.String)
 const decodeWire = Schema.decodeUnknownEither(Schema.parseJson(Wire))
 
 export const encode = (position: { readonly at: DateTime.Utc; readonly id: string }): string =>
-  Encoding.encodeBase64Url(JSON.stringify([DateTime.formatIso(position.at), position.id]))
+  Encoding.encodeBase64Url(JSON.stringify([IsoTime.format(position.at), position.id]))
 
 export const decode = (cursor: string): Either.Either<Position, InvalidCursor> => {
   const invalid = () => new InvalidCursor({ cursor: cursor.slice(0, 200) })

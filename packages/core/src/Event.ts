@@ -10,9 +10,10 @@
  * Storage records events in the same atomic step as the change they describe (a transactional outbox); the
  * builders below are what every adapter uses, so memory and SQL emit the very same events.
  */
-import { DateTime, Option, Schema } from "effect"
+import { type DateTime, Option, Schema } from "effect"
 import type { Conversation } from "./Conversation.js"
 import type { BusinessId, ConversationId } from "./Ids.js"
+import * as IsoTime from "./IsoTime.js"
 import type { Message } from "./Message.js"
 import { ConversationJson, conversationJson, MessageJson, messageJson } from "./Representation.js"
 import * as ServiceWindow from "./ServiceWindow.js"
@@ -199,7 +200,7 @@ export const complete = (
     id: fields.id,
     type: pending.type,
     businessId: pending.businessId,
-    occurredAt: DateTime.formatIso(fields.occurredAt),
+    occurredAt: IsoTime.format(fields.occurredAt),
     conversationId: pending.conversationId,
     sequence: fields.sequence,
     data: pending.data

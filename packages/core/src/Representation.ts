@@ -3,10 +3,11 @@
  * `data`, so a client parses one set of shapes. Schemas of plain strings and numbers, so encoding is cheap and
  * OpenAPI shows exactly what goes over the wire.
  */
-import { DateTime, Option, Schema } from "effect"
+import { type DateTime, Option, Schema } from "effect"
 import type { Conversation } from "./Conversation.js"
 import { ConversationMode, ConversationStatus } from "./Conversation.js"
 import type { ConversationView } from "./Inbox.js"
+import * as IsoTime from "./IsoTime.js"
 import { MediaKind } from "./Media.js"
 import { DeliveryStatus, type Message, MessageDirection, MessageType } from "./Message.js"
 
@@ -73,8 +74,8 @@ export const MessageJson = Schema.Struct({
 }).annotations({ identifier: "Message" })
 export type MessageJson = typeof MessageJson.Type
 
-const iso = (t: DateTime.Utc) => DateTime.formatIso(t)
-const isoOrNull = (t: DateTime.Utc | null) => (t === null ? null : DateTime.formatIso(t))
+const iso = IsoTime.format
+const isoOrNull = IsoTime.formatOrNull
 
 export const conversationJson = (conversation: Conversation, windowClosesAt: Option.Option<DateTime.Utc>) => ({
   id: conversation.id,

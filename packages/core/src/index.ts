@@ -32,6 +32,7 @@ export {
   type SendReceipt
 } from "./Inbox.js"
 export * from "./InvalidRequest.js"
+export * as IsoTime from "./IsoTime.js"
 export * as Media from "./Media.js"
 export {
   MediaGone,

@@ -9,6 +9,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { Config, type ConfigError, Duration, Effect, Layer, Metric, MetricLabel, Redacted, Schedule } from "effect"
 import Pg from "pg"
+import * as Timestamptz from "./internal/timestamptz.js"
 
 export interface PostgresClientOptions {
   /** `postgres://user:password@host:port/database` */
@@ -54,7 +55,8 @@ const acquirePool = (options: PostgresClientOptions) =>
       max,
       connectionTimeoutMillis: Duration.toMillis(connectTimeout),
       idleTimeoutMillis: Duration.toMillis(idleTimeout),
-      application_name: options.applicationName ?? "parley"
+      application_name: options.applicationName ?? "parley",
+      types: Timestamptz.types
     })
     // A connection that fails while idle is removed by the pool; queries see their own errors.
     pool.on("error", () => {})

@@ -25,9 +25,10 @@ import {
   follow,
   followBatch,
   InvalidCursor,
+  IsoTime,
   type RecordedEvent
 } from "@parley/core"
-import { DateTime, Duration, Effect, Layer, Option, Queue, Schema } from "effect"
+import { Duration, Effect, Layer, Option, Queue, Schema } from "effect"
 import { EventNotifications } from "./EventNotifications.js"
 import { Integer, Timestamp, toDate } from "./internal/columns.js"
 import { publicData } from "./internal/events.js"
@@ -97,7 +98,7 @@ export const make = (options: SqlEventLogOptions = {}) =>
                 id: row.id,
                 type: row.type,
                 businessId: row.business_id,
-                occurredAt: DateTime.formatIso(row.occurred_at),
+                occurredAt: IsoTime.format(row.occurred_at),
                 conversationId: row.conversation_id,
                 sequence: row.sequence,
                 data

@@ -12,7 +12,7 @@
  * Times are passed in (`now`) so the worker's clock, and a test's, decides what is due.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { BusinessId, type StorageError } from "@parley/core"
+import { BusinessId, IsoTime, type StorageError } from "@parley/core"
 import { Context, DateTime, Effect, Layer, type Redacted, Schema } from "effect"
 import { Integer, Timestamp, toDate } from "./internal/columns.js"
 import { publicData } from "./internal/events.js"
@@ -42,7 +42,7 @@ export const eventBody = (event: EventRow): Record<string, unknown> => ({
   id: event.id,
   type: event.type,
   businessId: event.businessId,
-  occurredAt: DateTime.formatIso(event.occurredAt),
+  occurredAt: IsoTime.format(event.occurredAt),
   conversationId: event.conversationId,
   sequence: event.sequence,
   data: event.data
