@@ -2,6 +2,7 @@
  * The processes a run needs, started the same way by `pnpm bench` and by its test: the fake Cloud API, Parley (the
  * built service, or its TypeScript source) and the floor, each its own process on the benchmark database.
  */
+import { readFileSync } from "node:fs"
 import * as Path from "node:path"
 import * as Dataset from "./Dataset.js"
 import * as Processes from "./Processes.js"
@@ -24,6 +25,20 @@ export const startFake = () =>
   })
 
 /**
+ * The Node flags `pnpm start` runs the service with (the root package.json's start script): the benchmark measures
+ * the service as it is started, garbage collector settings included.
+ */
+export const serviceNodeFlags = (): ReadonlyArray<string> => {
+  const manifest: { scripts?: { start?: string } } = JSON.parse(
+    readFileSync(Path.join(Processes.root, "package.json"), "utf8")
+  )
+  const start = manifest.scripts?.start ?? ""
+  const match = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+packages\/http-server\/dist\/bin\/main\.js/.exec(start)
+  if (match === null) throw new Error(`package.json's start script does not run the service with node: ${start}`)
+  return (match[1] ?? "").split(/\s+/).filter((flag) => flag !== "")
+}
+
+/**
  * Parley as the standalone service on `databaseUrl`: the per-key rate limit off, logs at `warn`, the Cloud API at
  * `fakeUrl`. `source` runs the TypeScript through tsx instead of the build (`node scripts/build.mjs` first otherwise).
  */
@@ -32,12 +47,15 @@ export const startParley = (options: {
   readonly fakeUrl: string
   readonly dataDir: string
   readonly source: boolean
+  /** Node's flags for Parley; by default those `pnpm start` gives it ({@link serviceNodeFlags}). */
+  readonly nodeFlags?: ReadonlyArray<string>
   /** When set, Parley writes a V8 CPU profile (`--cpu-prof`) into this folder when it stops. */
   readonly profileDir?: string
 }) =>
   Processes.start({
     name: "Parley",
     args: [
+      ...(options.nodeFlags ?? serviceNodeFlags()),
       ...(options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]),
       ...(options.source
         ? [...Processes.sourceArgs, "packages/http-server/src/main.ts"]
@@ -58,10 +76,17 @@ export const startParley = (options: {
     ready: /Parley is running at (http:\/\/\S+)/
   })
 
-export const startFloor = (databaseUrl: string) =>
+/** The floor, with Node's default flags unless `nodeFlags` says otherwise. */
+export const startFloor = (databaseUrl: string, nodeFlags: ReadonlyArray<string> = []) =>
   Processes.start({
     name: "floor",
-    args: [...Processes.sourceArgs, Path.join(Processes.root, "bench/src/floor.ts"), "--database-url", databaseUrl],
+    args: [
+      ...nodeFlags,
+      ...Processes.sourceArgs,
+      Path.join(Processes.root, "bench/src/floor.ts"),
+      "--database-url",
+      databaseUrl
+    ],
     env: { PARLEY_SECRET_KEY: Dataset.benchSecretKey },
     ready: /floor listening on (http:\/\/\S+)/
   })

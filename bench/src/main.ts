@@ -7,7 +7,7 @@
  *
  *   pnpm bench [--size 10k|1m|<n>] [--duration 5] [--rounds 3] [--connections 50] [--scenarios reads,send,inbound,status]
  *              [--database-url postgres://postgres@127.0.0.1:5432/parley_bench] [--fresh] [--drop] [--source]
- *              [--profile <dir>]
+ *              [--profile <dir>] [--node-flags="<flags>"] [--floor-node-flags="<flags>"]
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     drop: { type: "boolean", default: false },
     source: { type: "boolean", default: false },
     profile: { type: "string" },
+    "node-flags": { type: "string" },
+    "floor-node-flags": { type: "string", default: "" },
     help: { type: "boolean", default: false }
   }
 })
@@ -44,7 +46,9 @@ if (args.help) {
     "pnpm bench [--size 10k|1m|<n>] [--duration <s>] [--rounds <n>] [--connections <n>] [--warmup <s>]\n" +
       "           [--scenarios reads,send,inbound,status or read scenario names] [--database-url <url>]\n" +
       "           [--fresh (regenerate)] [--drop (drop the database after)] [--source (Parley from TypeScript, no build)]\n" +
-      "           [--profile <dir> (Parley writes a V8 CPU profile there when it stops)]"
+      "           [--profile <dir> (Parley writes a V8 CPU profile there when it stops)]\n" +
+      '           [--node-flags="<flags>" (Parley\'s Node flags instead of those of pnpm start; "" for none)]\n' +
+      '           [--floor-node-flags="<flags>" (the floor\'s Node flags; none by default)]'
   )
   process.exit(0)
 }
@@ -95,10 +99,16 @@ const main = async () => {
       fakeUrl: fake.url,
       dataDir,
       source: args.source,
+      ...(args["node-flags"] === undefined
+        ? {}
+        : { nodeFlags: args["node-flags"].split(/\s+/).filter((flag) => flag !== "") }),
       ...(args.profile === undefined ? {} : { profileDir: Path.resolve(args.profile) })
     })
     started.push(parley)
-    const floor = await Stack.startFloor(databaseUrl)
+    const floor = await Stack.startFloor(
+      databaseUrl,
+      args["floor-node-flags"].split(/\s+/).filter((flag) => flag !== "")
+    )
     started.push(floor)
     log(`Parley ${parley.url} (pid ${parley.pid}), floor ${floor.url} (pid ${floor.pid}), fake ${fake.url}`)
 

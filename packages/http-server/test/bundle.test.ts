@@ -1,6 +1,7 @@
 /**
  * The deployable bundle (`pnpm bundle`): built into a temporary folder outside the workspace, started there with
- * `node` alone (no tsx, no workspace), it passes a health check and sends one template through the fake Cloud API.
+ * `node` alone (no tsx, no workspace) as its `npm start` starts it (with its Node flags), it passes a health check and
+ * sends one template through the fake Cloud API. Its start script and `pnpm start` give Node the same flags.
  */
 import { execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -17,6 +18,24 @@ interface Envelope<T> {
   readonly data: T
 }
 
+/** `node <flags> <path>/dist/bin/main.js` in a package.json's start script: the flags. */
+const startFlags = (packageJson: string): ReadonlyArray<string> => {
+  const start: string = JSON.parse(Fs.readFileSync(packageJson, "utf8")).scripts.start
+  const match = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+\S*dist\/bin\/main\.js$/.exec(start)
+  if (match === null) throw new Error(`${packageJson}: the start script does not run dist/bin/main.js: ${start}`)
+  return (match[1] ?? "").split(/\s+/).filter((flag) => flag !== "")
+}
+
+describe("the start scripts", () => {
+  it("give Node the same flags in the repository and in the bundle, flags this Node accepts", async () => {
+    const flags = startFlags(Path.join(repositoryRoot, "package.json"))
+    expect(startFlags(Path.join(repositoryRoot, "packages/http-server/package.json"))).toEqual(flags)
+    expect(flags.length).toBeGreaterThan(0)
+    const { stdout } = await promisify(execFile)(process.execPath, [...flags, "-p", "JSON.stringify(process.execArgv)"])
+    expect((JSON.parse(stdout) as Array<string>).slice(0, flags.length)).toEqual(flags)
+  })
+})
+
 describe("the deployable bundle", () => {
   let dir: string
   let fake: FakeCloudApi.FakeCloudApiServer
@@ -32,7 +51,7 @@ describe("the deployable bundle", () => {
     fake = await FakeCloudApi.start({ accessTokens: ["bundle-meta-token"] })
     const port = 20_000 + Math.floor(Math.random() * 20_000)
     url = `http://127.0.0.1:${port}`
-    child = spawn(process.execPath, ["dist/bin/main.js"], {
+    child = spawn(process.execPath, [...startFlags(Path.join(dir, "app", "package.json")), "dist/bin/main.js"], {
       cwd: Path.join(dir, "app"),
       env: {
         PATH: process.env.PATH ?? "",
