@@ -73,7 +73,10 @@ export const storage =
           defect instanceof SqlError ? Option.some(Effect.fail(toStorageError(operation, defect))) : Option.none()
         )
       ),
-      operation
+      operation,
+      // The operation's name says where it is; capturing the caller's stack for the span cost an Error per
+      // storage call, traced or not.
+      { captureStackTrace: false }
     )
 
 export const storageFailure = (operation: string, reason: string) => new StorageError({ operation, reason })
