@@ -11,6 +11,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
 import {
   type BusinessId,
   type Conversation,
@@ -72,6 +73,8 @@ export const make = Effect.gen(function* () {
   const transaction = <A, E, R>(write: Effect.Effect<A, E, R>) => notifying(sql)(sql.withTransaction(write))
   const conversations = yield* ConversationRepository
   const ids = yield* eventIds
+  // node-postgres (its PgClient is in context) takes several statements in one query string; PGlite's client not.
+  const scripts = Option.isSome(yield* Effect.serviceOption(PgClient.PgClient))
 
   /** Records message events in the current transaction (see internal/events.ts). */
   const messageEvents = (
@@ -476,7 +479,8 @@ export const make = Effect.gen(function* () {
     ids,
     row,
     select,
-    lockProviderId
+    lockProviderId,
+    scripts
   })
 
   return MessageRepository.of({

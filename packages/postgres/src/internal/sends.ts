@@ -22,6 +22,7 @@ import { qualified, rankOf, toDate } from "./columns.js"
 import { storedMessageData } from "./events.js"
 import { eventsRecorded, notifying } from "./notifier.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./rows.js"
+import { lastRows, script } from "./script.js"
 import { storage, storageFailure } from "./storage.js"
 
 /** What the writes take from the repository they belong to. */
@@ -35,11 +36,13 @@ export interface SendWriteContext {
     id: MessageId
   ) => Effect.Effect<Option.Option<Message>, SqlError | ParseResult.ParseError>
   /** The provider id's advisory lock, the same one `applyStatus` takes. */
-  readonly lockProviderId: (businessId: BusinessId, providerMessageId: string) => Effect.Effect<unknown, SqlError>
+  readonly lockProviderId: (businessId: BusinessId, providerMessageId: string) => Statement.Statement<unknown>
+  /** The driver takes several statements in one query string (node-postgres; not PGlite): see script.ts. */
+  readonly scripts: boolean
 }
 
 export const makeSendWrites = (context: SendWriteContext) => {
-  const { sql, ids, row, select, lockProviderId } = context
+  const { sql, ids, row, select, lockProviderId, scripts } = context
   const columns = sql.literal(messageColumns)
   const rank = rankOf(sql, "delivery_status")
   const first = (rows: ReadonlyArray<unknown>) => Effect.map(decodeMessages(rows), Arr.head)
@@ -104,61 +107,94 @@ export const makeSendWrites = (context: SendWriteContext) => {
    * the parked statuses (only if the message exists), sets the provider id and the status (`sent`, or the best
    * parked status above it, with its failure, as `raise` would), and records `message.status_updated` when the
    * status moved, with the conversation's next sequence; followers are woken once it commits (notifier.ts).
+   *
+   * On node-postgres the two statements go as one script (script.ts): one round trip, one implicit transaction
+   * that holds the lock to its end, and the second statement's snapshot still taken after the lock. Otherwise (PGlite)
+   * a transaction: BEGIN, the lock, the statement, COMMIT.
    */
   const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string) =>
-    sql
-      .withTransaction(
-        Effect.gen(function* () {
-          yield* lockProviderId(businessId, providerMessageId)
-          const eventId = yield* ids.uuid
-          const now = yield* DateTime.now
-          const sentRank = deliveryStatusRank("sent")
-          return yield* sql`
-            WITH previous AS (
-              SELECT id, delivery_status FROM messages
-              WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE
-            ), parked AS (
-              UPDATE message_status_events SET parked = false
-              WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId} AND parked
-                AND EXISTS (SELECT 1 FROM previous)
-              RETURNING status, failure_code, failure_title
-            ), best AS (
-              SELECT status, failure_code, failure_title FROM parked
-              ORDER BY ${rankOf(sql, "status")} DESC LIMIT 1
-            ), next AS (
-              SELECT p.id, p.delivery_status AS previous_status, b.status AS parked_status, b.failure_code,
-                b.failure_title,
-                CASE WHEN ${rankOf(sql, "p.delivery_status")} < ${sentRank} THEN 'sent'
-                  ELSE p.delivery_status END AS after_sent
-              FROM previous p LEFT JOIN best b ON true
-            ), final AS (
-              SELECT id, previous_status, failure_code, failure_title,
-                parked_status IS NOT NULL
-                  AND ${rankOf(sql, "parked_status")} > ${rankOf(sql, "after_sent")} AS drained,
-                CASE WHEN parked_status IS NOT NULL
-                  AND ${rankOf(sql, "parked_status")} > ${rankOf(sql, "after_sent")}
-                  THEN parked_status ELSE after_sent END AS status
-              FROM next
-            ), updated AS (
-              UPDATE messages m SET
-                provider_message_id = ${providerMessageId},
-                delivery_status = f.status,
-                failure_code = CASE WHEN NOT f.drained THEN m.failure_code
-                  WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN f.failure_code END,
-                failure_title = CASE WHEN NOT f.drained THEN m.failure_title
-                  WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN coalesce(f.failure_title, '') END
-              FROM final f
-              WHERE m.business_id = ${businessId} AND m.id = f.id
-              RETURNING f.previous_status, ${sql.literal(qualifiedMessageColumns)}
-            ), ${statusEventCtes(eventId, now)}
-            SELECT u.*, (SELECT count(*) FROM recorded) AS recorded
-            FROM updated u`.pipe(
-            Effect.flatMap(first),
-            Effect.tap((updated) => (Option.isSome(updated) ? eventsRecorded(sql, [businessId]) : Effect.void))
+    Effect.gen(function* () {
+      const eventId = yield* ids.uuid
+      const now = yield* DateTime.now
+      const lock = lockProviderId(businessId, providerMessageId)
+      const update = sentUpdate(businessId, id, providerMessageId, eventId, now)
+      const text = scripts ? script([lock, update]) : undefined
+      if (text !== undefined) {
+        const rows = lastRows(yield* sql.unsafe<object>(text))
+        if (rows === undefined) {
+          return yield* storageFailure(
+            "MessageRepository.markSent",
+            "the driver did not answer one result per statement"
           )
-        })
-      )
-      .pipe(notifying(sql), storage("MessageRepository.markSent"))
+        }
+        const updated = yield* first(rows)
+        // Committed (one implicit transaction), unless inside the caller's: eventsRecorded knows which.
+        if (Option.isSome(updated)) yield* eventsRecorded(sql, [businessId])
+        return updated
+      }
+      return yield* sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* lock
+            return yield* update.pipe(
+              Effect.flatMap(first),
+              Effect.tap((updated) => (Option.isSome(updated) ? eventsRecorded(sql, [businessId]) : Effect.void))
+            )
+          })
+        )
+        .pipe(notifying(sql))
+    }).pipe(storage("MessageRepository.markSent"))
+
+  /** markSent's statement, run once the provider id's lock is held. */
+  const sentUpdate = (
+    businessId: BusinessId,
+    id: MessageId,
+    providerMessageId: string,
+    eventId: string,
+    now: DateTime.Utc
+  ) => {
+    const sentRank = deliveryStatusRank("sent")
+    return sql`
+      WITH previous AS (
+        SELECT id, delivery_status FROM messages
+        WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE
+      ), parked AS (
+        UPDATE message_status_events SET parked = false
+        WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId} AND parked
+          AND EXISTS (SELECT 1 FROM previous)
+        RETURNING status, failure_code, failure_title
+      ), best AS (
+        SELECT status, failure_code, failure_title FROM parked
+        ORDER BY ${rankOf(sql, "status")} DESC LIMIT 1
+      ), next AS (
+        SELECT p.id, p.delivery_status AS previous_status, b.status AS parked_status, b.failure_code,
+          b.failure_title,
+          CASE WHEN ${rankOf(sql, "p.delivery_status")} < ${sentRank} THEN 'sent'
+            ELSE p.delivery_status END AS after_sent
+        FROM previous p LEFT JOIN best b ON true
+      ), final AS (
+        SELECT id, previous_status, failure_code, failure_title,
+          parked_status IS NOT NULL
+            AND ${rankOf(sql, "parked_status")} > ${rankOf(sql, "after_sent")} AS drained,
+          CASE WHEN parked_status IS NOT NULL
+            AND ${rankOf(sql, "parked_status")} > ${rankOf(sql, "after_sent")}
+            THEN parked_status ELSE after_sent END AS status
+        FROM next
+      ), updated AS (
+        UPDATE messages m SET
+          provider_message_id = ${providerMessageId},
+          delivery_status = f.status,
+          failure_code = CASE WHEN NOT f.drained THEN m.failure_code
+            WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN f.failure_code END,
+          failure_title = CASE WHEN NOT f.drained THEN m.failure_title
+            WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN coalesce(f.failure_title, '') END
+        FROM final f
+        WHERE m.business_id = ${businessId} AND m.id = f.id
+        RETURNING f.previous_status, ${sql.literal(qualifiedMessageColumns)}
+      ), ${statusEventCtes(eventId, now)}
+      SELECT u.*, (SELECT count(*) FROM recorded) AS recorded
+      FROM updated u`
+  }
 
   /**
    * The CTEs that record `message.status_updated` for each row of the CTE `updated` (a messages row and its

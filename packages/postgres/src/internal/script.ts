@@ -1,0 +1,94 @@
+/**
+ * Statements sent together as one query string, so a short transaction costs one round trip instead of one per
+ * statement plus BEGIN and COMMIT. PostgreSQL runs a query string of several statements (its simple query protocol)
+ * as one implicit transaction: all commit or none, locks are held to its end, and each statement under READ
+ * COMMITTED still reads a snapshot taken when it starts. The simple protocol takes no parameters, so each one is
+ * written into the text as a literal here: strings through node-postgres's `escapeLiteral`, numbers, booleans,
+ * NULL, Dates (ISO, as `timestamptz`) and bytes (hex `bytea`). A statement with a parameter of any other kind (an
+ * array, an object) is not inlined: `script` answers `undefined` and the caller runs the statements one by one.
+ *
+ * Only node-postgres takes such a string (`Storage` knows which driver it has); PGlite's client prepares every
+ * query, which allows one statement only.
+ */
+import type { Statement } from "@effect/sql"
+import Pg from "pg"
+
+/** The SQL literal of a parameter value, or `undefined` for a kind this module does not write. */
+export const literal = (value: unknown): string | undefined => {
+  if (value === null || value === undefined) return "NULL"
+  switch (typeof value) {
+    case "string":
+      return Pg.escapeLiteral(value)
+    case "number":
+      // Parenthesised, so a negative number after an operator stays one.
+      return Number.isFinite(value) ? `(${value})` : undefined
+    case "bigint":
+      return `(${value})`
+    case "boolean":
+      return value ? "TRUE" : "FALSE"
+  }
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime()) ? undefined : `${Pg.escapeLiteral(value.toISOString())}::timestamptz`
+  }
+  if (value instanceof Uint8Array) return `'\\x${Buffer.from(value).toString("hex")}'::bytea`
+  return undefined
+}
+
+/**
+ * `text` with each `$n` outside quotes and comments replaced by the literal of `params[n - 1]`; `undefined` when a
+ * parameter has no literal or a placeholder has no parameter.
+ */
+export const inline = (text: string, params: ReadonlyArray<unknown>): string | undefined => {
+  const literals = params.map(literal)
+  let out = ""
+  let i = 0
+  while (i < text.length) {
+    const c = text[i]
+    if (c === "'" || c === '"') {
+      // A quoted string or identifier, to its closing quote (a doubled quote stays inside).
+      let j = i + 1
+      while (j < text.length && !(text[j] === c && text[j + 1] !== c)) j += text[j] === c ? 2 : 1
+      out += text.slice(i, j + 1)
+      i = j + 1
+    } else if (c === "-" && text[i + 1] === "-") {
+      const end = text.indexOf("\n", i)
+      const j = end === -1 ? text.length : end
+      out += text.slice(i, j)
+      i = j
+    } else if (c === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2)
+      const j = end === -1 ? text.length : end + 2
+      out += text.slice(i, j)
+      i = j
+    } else if (c === "$" && /[0-9]/.test(text[i + 1] ?? "")) {
+      let j = i + 1
+      while (j < text.length && /[0-9]/.test(text[j] ?? "")) j++
+      const value = literals[Number(text.slice(i + 1, j)) - 1]
+      if (value === undefined) return undefined
+      out += value
+      i = j
+    } else {
+      out += c
+      i++
+    }
+  }
+  return out
+}
+
+/** The statements as one query string, or `undefined` when one of them cannot be inlined. */
+export const script = (statements: ReadonlyArray<Statement.Statement<unknown>>): string | undefined => {
+  const parts: Array<string> = []
+  for (const statement of statements) {
+    const [text, params] = statement.compile()
+    const inlined = inline(text, params)
+    if (inlined === undefined) return undefined
+    parts.push(inlined)
+  }
+  return parts.join(";\n")
+}
+
+/** The rows of the last statement of a script's result (node-postgres answers one array of rows per statement). */
+export const lastRows = (result: ReadonlyArray<unknown>): ReadonlyArray<unknown> | undefined => {
+  const last = result[result.length - 1]
+  return Array.isArray(last) ? last : undefined
+}
