@@ -2,24 +2,43 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
 import { type Actor, type MissingScope, requireScope } from "./Actor.js"
 import {
   Conversation,
-  ConversationMode,
+  type ConversationMode,
   ConversationNotFound,
   ConversationPatch,
-  ConversationStatus
+  type ConversationStatus
 } from "./Conversation.js"
 import { type ConversationQuery, ConversationRepository } from "./ConversationRepository.js"
 import * as Cursor from "./Cursor.js"
 import { CustomerIdentity } from "./Customer.js"
 import * as Idempotency from "./Idempotency.js"
-import { ConversationId, Ids, nextConversationId, nextMessageId, UserId, WhatsAppNumberId } from "./Ids.js"
+import { ConversationId, Ids, nextConversationId, nextMessageId, WhatsAppNumberId } from "./Ids.js"
 import { type InboundMessage, opensWindow, plausibleTimestamp } from "./Inbound.js"
+import {
+  GetConversationInput,
+  ListConversationsInput,
+  type SendOptions,
+  SendTemplateInput,
+  SendTextInput,
+  UpdateConversationInput
+} from "./InboxInputs.js"
+import {
+  AssignedToMeRequiresUser,
+  AssigneeNotFound,
+  type ConversationDetail,
+  type ConversationPage,
+  type ConversationView,
+  type SendReceipt,
+  type SendTemplateError,
+  type SendTextError
+} from "./InboxResults.js"
+import { makeSending } from "./InboxSending.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
 import * as Media from "./Media.js"
-import { DeliveryFailure, MediaReference, Message, TemplateUse } from "./Message.js"
+import { MediaReference, Message, TemplateUse } from "./Message.js"
 import {
   type InboundRecord,
   type InboundRecorded,
@@ -27,74 +46,17 @@ import {
   type StatusApplied,
   type StatusUpdate
 } from "./MessageRepository.js"
-import {
-  type Accepted,
-  type GatewayError,
-  MessagingGateway,
-  type ProviderMisconfigured,
-  type ProviderRateLimited,
-  type ProviderUnavailable
-} from "./MessagingGateway.js"
-import { E164 } from "./Phone.js"
+import { MessagingGateway } from "./MessagingGateway.js"
 import * as ServiceWindow from "./ServiceWindow.js"
 import type { StorageError } from "./StorageError.js"
-import {
-  bind,
-  ensureApproved,
-  type TemplateNotApproved,
-  TemplateNotFound,
-  type TemplateVariablesInvalid
-} from "./Template.js"
+import { bind, ensureApproved, TemplateNotFound } from "./Template.js"
 import { TemplateCatalog } from "./TemplateCatalog.js"
-import { NonBlank, Storable } from "./Text.js"
 import { UserDirectory } from "./UserDirectory.js"
 import { type WhatsAppNumber, WhatsAppNumberNotFound } from "./WhatsAppNumber.js"
 import { WhatsAppNumberDirectory } from "./WhatsAppNumberDirectory.js"
 
-// ---------------------------------------------------------------------------------------------------------------
-// Inputs (decoded by the core itself, so an embedder gets the same validation as the HTTP API)
-
-export const ListConversationsInput = Schema.Struct({
-  status: Schema.optional(ConversationStatus),
-  mode: Schema.optional(ConversationMode),
-  assigned: Schema.optional(Schema.Literal("me", "unassigned")),
-  search: Schema.optional(Storable.pipe(Schema.minLength(1), Schema.maxLength(100))),
-  limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 200))),
-  cursor: Schema.optional(Storable.pipe(Schema.maxLength(512)))
-})
-export type ListConversationsInput = typeof ListConversationsInput.Encoded
-
-export const GetConversationInput = Schema.Struct({
-  messagesLimit: Schema.optional(Schema.Int.pipe(Schema.between(1, 200))),
-  before: Schema.optional(Storable.pipe(Schema.maxLength(512)))
-})
-export type GetConversationInput = typeof GetConversationInput.Encoded
-
-export const SendTextInput = Schema.Struct({
-  text: NonBlank.pipe(Schema.minLength(1), Schema.maxLength(4096))
-})
-export type SendTextInput = typeof SendTextInput.Encoded
-
-export const SendTemplateInput = Schema.Struct({
-  whatsappNumberId: Storable,
-  phone: E164,
-  templateKey: Storable.pipe(Schema.minLength(1), Schema.maxLength(512)),
-  customerName: Schema.optional(NonBlank.pipe(Schema.maxLength(256))),
-  variables: Schema.optional(Schema.Record({ key: Storable, value: Storable }))
-})
-export type SendTemplateInput = typeof SendTemplateInput.Encoded
-
-export const UpdateConversationInput = Schema.Struct({
-  status: Schema.optional(ConversationStatus),
-  mode: Schema.optional(ConversationMode),
-  assignedUserId: Schema.optional(Schema.NullOr(UserId))
-})
-export type UpdateConversationInput = typeof UpdateConversationInput.Encoded
-
-export interface SendOptions {
-  /** The client's Idempotency-Key: a retry with the same key never sends twice. */
-  readonly idempotencyKey?: string | undefined
-}
+export * from "./InboxInputs.js"
+export * from "./InboxResults.js"
 
 const decodeList = decoder(ListConversationsInput)
 const decodeGet = decoder(GetConversationInput)
@@ -102,85 +64,8 @@ const decodeSendText = decoder(SendTextInput)
 const decodeSendTemplate = decoder(SendTemplateInput)
 const decodeSendMedia = decoder(Media.SendMediaInput)
 const decodeUpdate = decoder(UpdateConversationInput)
-const decodeKey = decoder(Idempotency.IdempotencyKey)
 const decodeConversationId = Schema.decodeUnknownOption(ConversationId)
 const decodeWhatsAppNumberId = Schema.decodeUnknownOption(WhatsAppNumberId)
-
-// ---------------------------------------------------------------------------------------------------------------
-// Results
-
-/** A conversation as callers see it: with when its 24-hour window closes (`None` when closed). */
-export interface ConversationView {
-  readonly conversation: Conversation
-  readonly windowClosesAt: Option.Option<DateTime.Utc>
-}
-
-export interface ConversationPage {
-  readonly conversations: ReadonlyArray<ConversationView>
-  /** Pass as `cursor` for the next page; `None` on the last page. */
-  readonly nextCursor: Option.Option<string>
-}
-
-export interface ConversationDetail extends ConversationView {
-  /** Newest first. */
-  readonly messages: ReadonlyArray<Message>
-  /** Pass as `before` for older messages; `None` when there are none. */
-  readonly olderCursor: Option.Option<string>
-}
-
-/**
- * The outcome of a send: the accepted message, or the provider's final refusal; `replayed` when it is the stored
- * outcome of an earlier request with the same Idempotency-Key.
- */
-export interface SendReceipt {
-  readonly outcome: Idempotency.Outcome
-  readonly replayed: boolean
-}
-
-/** `assigned=me` needs an actor that is a user. */
-export class AssignedToMeRequiresUser extends Schema.TaggedError<AssignedToMeRequiresUser>()(
-  "AssignedToMeRequiresUser",
-  {}
-) {
-  override get message() {
-    return "assigned=me needs an API key that belongs to a user"
-  }
-}
-
-/** The user to assign is not a user of this business. */
-export class AssigneeNotFound extends Schema.TaggedError<AssigneeNotFound>()("AssigneeNotFound", {
-  userId: UserId
-}) {
-  override get message() {
-    return "no such user in this business"
-  }
-}
-
-/** Provider failures that happened before the provider accepted or refused the message: the key is released. */
-export type ProviderNotReached = ProviderRateLimited | ProviderMisconfigured | ProviderUnavailable
-
-export type SendTextError =
-  | MissingScope
-  | InvalidRequest
-  | ConversationNotFound
-  | WhatsAppNumberNotFound
-  | ServiceWindow.ServiceWindowClosed
-  | Idempotency.IdempotencyKeyReused
-  | Idempotency.IdempotencyKeyInFlight
-  | ProviderNotReached
-  | StorageError
-
-export type SendTemplateError =
-  | MissingScope
-  | InvalidRequest
-  | WhatsAppNumberNotFound
-  | TemplateNotFound
-  | TemplateNotApproved
-  | TemplateVariablesInvalid
-  | Idempotency.IdempotencyKeyReused
-  | Idempotency.IdempotencyKeyInFlight
-  | ProviderNotReached
-  | StorageError
 
 export interface InboxOptions {
   readonly idempotency?: Idempotency.Policy
@@ -287,23 +172,8 @@ export class Inbox extends Context.Tag("@parley/core/Inbox")<
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const isProviderNotReached = (error: GatewayError): error is ProviderNotReached =>
-  error._tag === "ProviderRateLimited" || error._tag === "ProviderMisconfigured" || error._tag === "ProviderUnavailable"
-
-/**
- * Runs a send to its end even when the caller is interrupted (a client that disconnects aborts its request's
- * fiber). Interrupted mid-call, the provider may already have the message: the attempt would then fail as
- * interrupted and release its key, and the client's retry would send it a second time. Detached, it finishes,
- * records what the provider said and completes the key; a retry replays that.
- */
-const detached = <A, E>(send: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.flatMap(Effect.forkDaemon(send), Fiber.join)
-
 /** How many unconfirmed sends one statement of the sweeper fails at most. */
 const expiryBatch = 500
-
-const failureOf = (error: { readonly code: number | null; readonly title: string }) =>
-  new DeliveryFailure({ code: error.code ?? 0, title: error.title }, true)
 
 const customerOf = (conversation: Conversation): CustomerIdentity =>
   new CustomerIdentity(
@@ -409,114 +279,7 @@ const makeInbox = (options: InboxOptions = {}) =>
           )
       )
 
-    /**
-     * Records the message, calls the provider outside any transaction, and turns its answer into the outcome.
-     * Provider failures before acceptance mark the message failed and stay errors (so the key is released).
-     */
-    const deliver = (
-      message: Message,
-      idempotencyKey: Option.Option<string>,
-      call: Effect.Effect<Accepted, GatewayError>
-    ) =>
-      Effect.gen(function* () {
-        yield* messages.recordOutbound({ message, idempotencyKey })
-        const answer = yield* Effect.either(call)
-        if (Either.isRight(answer)) {
-          const providerMessageId = answer.right.providerMessageId
-          // A dropped connection may surface as a failure or (a failed COMMIT) as a defect: both are caught.
-          const sent = yield* messages
-            .markSent(message.businessId, message.id, providerMessageId)
-            .pipe(Effect.retry(Schedule.recurs(2)), Effect.exit)
-          if (Exit.isSuccess(sent))
-            return new Idempotency.Sent({ message: Option.getOrElse(sent.value, () => message) })
-          // The provider has it but the database would not say so: failing here would release the key and let a
-          // retry send it again. It stays pending, unconfirmed, until its status webhook (our id) or the timeout.
-          yield* Effect.logWarning("accepted send not recorded as sent", sent.cause)
-          return new Idempotency.Refused({
-            error: new Idempotency.DeliveryUnconfirmed({
-              messageId: message.id,
-              reason: `the provider accepted it (${providerMessageId}) but recording that failed`
-            })
-          })
-        }
-        const error = answer.left
-        if (error._tag === "ProviderOutcomeUnknown") {
-          const unconfirmed = new Idempotency.Refused({
-            error: new Idempotency.DeliveryUnconfirmed({ messageId: message.id, reason: error.reason })
-          })
-          // A status webhook may have settled it while we waited for the lost answer. The look is best effort: a
-          // failure here must not fail the attempt, which would release a key whose message may have gone out.
-          const current = yield* Effect.orElseSucceed(messages.findById(message.businessId, message.id), () =>
-            Option.none<Message>()
-          )
-          return Idempotency.answerNow(unconfirmed, current)
-        }
-        yield* messages.markFailed(message.businessId, message.id, failureOf(error))
-        if (isProviderNotReached(error)) return yield* Effect.fail(error)
-        return new Idempotency.Refused({ error })
-      })
-
-    /** A stored outcome as it answers now: an unconfirmed send is judged by its message (`Idempotency.answerNow`). */
-    const answerNow = (actor: Actor, stored: Idempotency.Outcome) =>
-      Option.match(Idempotency.unconfirmedMessageId(stored), {
-        onNone: () => Effect.succeed(stored),
-        onSome: (id) =>
-          Effect.map(messages.findById(actor.businessId, id), (current) => Idempotency.answerNow(stored, current))
-      })
-
-    /** Runs `attempt` at most once per (business, key); see `Idempotency` for the rule. */
-    const idempotent = <E>(
-      actor: Actor,
-      rawKey: string | undefined,
-      fingerprint: string,
-      attempt: (key: Option.Option<string>) => Effect.Effect<Idempotency.Outcome, E>
-    ): Effect.Effect<
-      SendReceipt,
-      E | InvalidRequest | Idempotency.IdempotencyKeyReused | Idempotency.IdempotencyKeyInFlight | StorageError
-    > =>
-      rawKey === undefined
-        ? Effect.map(detached(attempt(Option.none())), (outcome) => ({ outcome, replayed: false }))
-        : Effect.gen(function* () {
-            const key = yield* Effect.mapError(decodeKey(rawKey), (e) =>
-              InvalidRequest.single("Idempotency-Key", e.issues[0]?.message ?? "invalid")
-            )
-            const now = yield* DateTime.now
-            const claim = yield* keys.claim(actor.businessId, key, fingerprint, {
-              now,
-              lockedUntil: DateTime.addDuration(now, policy.lease),
-              expiresAt: DateTime.addDuration(now, policy.retention)
-            })
-            switch (claim._tag) {
-              case "Completed":
-                return { outcome: yield* answerNow(actor, claim.outcome), replayed: true }
-              case "InFlight":
-                return yield* Effect.fail(new Idempotency.IdempotencyKeyInFlight())
-              case "Mismatch":
-                return yield* Effect.fail(new Idempotency.IdempotencyKeyReused())
-              case "Abandoned": {
-                const outcome = new Idempotency.Refused({
-                  error: new Idempotency.DeliveryUnconfirmed({
-                    messageId: claim.messageId,
-                    reason: "an earlier attempt with this key stopped after recording the message"
-                  })
-                })
-                yield* keys.complete(actor.businessId, key, outcome)
-                return { outcome: yield* answerNow(actor, outcome), replayed: true }
-              }
-              case "Claimed":
-                return yield* detached(
-                  attempt(Option.some(key)).pipe(
-                    // Only a failed attempt releases the key: once the provider answered, the key must not be
-                    // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
-                    Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
-                    Effect.tap((outcome) =>
-                      keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
-                    ),
-                    Effect.map((outcome) => ({ outcome, replayed: false }))
-                  )
-                )
-            }
-          })
+    const { deliver, idempotent } = makeSending({ messages, keys, policy })
 
     const listConversations = Effect.fn("Inbox.listConversations")(function* (
       actor: Actor,
