@@ -2,15 +2,9 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
-import { type Actor, type MissingScope, requireScope } from "./Actor.js"
-import {
-  Conversation,
-  type ConversationMode,
-  ConversationNotFound,
-  ConversationPatch,
-  type ConversationStatus
-} from "./Conversation.js"
+import { type Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
+import { type Actor, requireScope } from "./Actor.js"
+import { Conversation, ConversationNotFound, ConversationPatch, type ConversationStatus } from "./Conversation.js"
 import { type ConversationQuery, ConversationRepository } from "./ConversationRepository.js"
 import * as Cursor from "./Cursor.js"
 import { CustomerIdentity } from "./Customer.js"
@@ -31,24 +25,16 @@ import {
   type ConversationDetail,
   type ConversationPage,
   type ConversationView,
-  type SendReceipt,
-  type SendTemplateError,
-  type SendTextError
+  type SendReceipt
 } from "./InboxResults.js"
 import { makeSending } from "./InboxSending.js"
+import { Inbox, type InboxOptions } from "./InboxService.js"
 import { decoder, InvalidRequest } from "./InvalidRequest.js"
 import * as Media from "./Media.js"
 import { MediaReference, Message, TemplateUse } from "./Message.js"
-import {
-  type InboundRecord,
-  type InboundRecorded,
-  MessageRepository,
-  type StatusApplied,
-  type StatusUpdate
-} from "./MessageRepository.js"
+import { type InboundRecord, MessageRepository, type StatusUpdate } from "./MessageRepository.js"
 import { MessagingGateway } from "./MessagingGateway.js"
 import * as ServiceWindow from "./ServiceWindow.js"
-import type { StorageError } from "./StorageError.js"
 import { bind, ensureApproved, TemplateNotFound } from "./Template.js"
 import { TemplateCatalog } from "./TemplateCatalog.js"
 import { UserDirectory } from "./UserDirectory.js"
@@ -57,6 +43,7 @@ import { WhatsAppNumberDirectory } from "./WhatsAppNumberDirectory.js"
 
 export * from "./InboxInputs.js"
 export * from "./InboxResults.js"
+export { Inbox, type InboxOptions } from "./InboxService.js"
 
 const decodeList = decoder(ListConversationsInput)
 const decodeGet = decoder(GetConversationInput)
@@ -66,109 +53,6 @@ const decodeSendMedia = decoder(Media.SendMediaInput)
 const decodeUpdate = decoder(UpdateConversationInput)
 const decodeConversationId = Schema.decodeUnknownOption(ConversationId)
 const decodeWhatsAppNumberId = Schema.decodeUnknownOption(WhatsAppNumberId)
-
-export interface InboxOptions {
-  readonly idempotency?: Idempotency.Policy
-  /** The mode of a conversation Parley creates. Default `human`. */
-  readonly defaultMode?: ConversationMode
-  /** Whether `markRead` also sends the customer a read receipt through the provider. Default true. */
-  readonly sendReadReceipts?: boolean
-  /**
-   * How long a send whose outcome is unknown may stay `pending` before `expireUnconfirmedSends` fails it.
-   * Default `Idempotency.defaultUnconfirmedTimeout` (15 minutes). Keep it well under the keys' retention, so a
-   * key outlives its send's timeout, and well over a send attempt's duration.
-   */
-  readonly unconfirmedSendTimeout?: Duration.DurationInput
-}
-
-export class Inbox extends Context.Tag("@parley/core/Inbox")<
-  Inbox,
-  {
-    /** Most recently active first, filtered, one keyset page. Scope `messaging:conversations:read`. */
-    readonly listConversations: (
-      actor: Actor,
-      input: ListConversationsInput
-    ) => Effect.Effect<
-      ConversationPage,
-      MissingScope | InvalidRequest | Cursor.InvalidCursor | AssignedToMeRequiresUser | StorageError
-    >
-
-    /** One conversation with its newest messages, older ones by `before`. Scope `messaging:messages:read`. */
-    readonly getConversation: (
-      actor: Actor,
-      conversationId: string,
-      input?: GetConversationInput
-    ) => Effect.Effect<
-      ConversationDetail,
-      MissingScope | InvalidRequest | Cursor.InvalidCursor | ConversationNotFound | StorageError
-    >
-
-    /** A free-form text inside the 24-hour window. Scope `messaging:messages:send`. */
-    readonly sendText: (
-      actor: Actor,
-      conversationId: string,
-      input: SendTextInput,
-      options?: SendOptions
-    ) => Effect.Effect<SendReceipt, SendTextError>
-
-    /**
-     * An image, audio, video, document or sticker inside the 24-hour window, by a link or an uploaded media id.
-     * Idempotent like `sendText`. Scope `messaging:messages:send`.
-     */
-    readonly sendMedia: (
-      actor: Actor,
-      conversationId: string,
-      input: Media.SendMediaInput,
-      options?: SendOptions
-    ) => Effect.Effect<SendReceipt, SendTextError>
-
-    /**
-     * An approved template to a phone number, at any time; starts the conversation when there is none.
-     * Scope `messaging:messages:send`.
-     */
-    readonly sendTemplate: (
-      actor: Actor,
-      input: SendTemplateInput,
-      options?: SendOptions
-    ) => Effect.Effect<SendReceipt, SendTemplateError>
-
-    /** Customer messages from the provider, in arrival order; redeliveries are reported as `Duplicate`. */
-    readonly receiveInbound: (
-      number: WhatsAppNumber,
-      messages: ReadonlyArray<InboundMessage>
-    ) => Effect.Effect<ReadonlyArray<InboundRecorded>, StorageError>
-
-    /** Provider status reports; duplicates, reordering and early arrivals are harmless. */
-    readonly applyDeliveryStatus: (
-      number: WhatsAppNumber,
-      updates: ReadonlyArray<StatusUpdate>
-    ) => Effect.Effect<ReadonlyArray<StatusApplied>, StorageError>
-
-    /**
-     * The sweeper (all businesses): every outbound message still `pending` once `unconfirmedSendTimeout` has passed
-     * since it was recorded (now − createdAt ≥ timeout, by `Clock`) becomes `failed` with
-     * `Idempotency.unconfirmedExpiry`. Nothing is resent. Safe to run from several processes at once. Returns how
-     * many it failed.
-     */
-    readonly expireUnconfirmedSends: () => Effect.Effect<number, StorageError>
-
-    /** Status, mode or assignment (null unassigns). Scope `messaging:conversations:write`. */
-    readonly updateConversation: (
-      actor: Actor,
-      conversationId: string,
-      input: UpdateConversationInput
-    ) => Effect.Effect<
-      ConversationView,
-      MissingScope | InvalidRequest | ConversationNotFound | AssigneeNotFound | StorageError
-    >
-
-    /** unreadCount → 0, inbound messages → read. Scope `messaging:conversations:write`. */
-    readonly markRead: (
-      actor: Actor,
-      conversationId: string
-    ) => Effect.Effect<ConversationView, MissingScope | ConversationNotFound | StorageError>
-  }
->() {}
 
 // ---------------------------------------------------------------------------------------------------------------
 
