@@ -60,6 +60,14 @@ export const defaultRetryDelay: Duration.Duration = Duration.seconds(5)
  */
 export const defaultRoundSize = 16
 
+/**
+ * Rounds applied at once by one process's worker (`worker`) when deliveries back up. Two overlap one round's
+ * decoding in this process with another's statements in the database, where one loop leaves each idle half the
+ * time; they share the queue as the workers of several processes do (leases, `SKIP LOCKED`). The first loop polls
+ * and is woken by each stored delivery; the others join only when a round was full.
+ */
+export const defaultWorkerLoops = 2
+
 export interface ProcessorOptions {
   /** Default `defaultRoundSize`; 1 applies deliveries one at a time. */
   readonly roundSize?: number | undefined
@@ -89,6 +97,8 @@ export class WebhookProcessor extends Context.Tag("@parley/http-server/WebhookPr
     readonly replay: (failureId: string) => Effect.Effect<Option.Option<Replayed>, StorageError>
     /** Waits until woken, or at most `every`. */
     readonly awaitWork: (every: Duration.DurationInput) => Effect.Effect<void>
+    /** Waits until a `drain` claims a full round (more deliveries may be waiting behind it). */
+    readonly awaitBacklog: Effect.Effect<void>
   }
 >() {}
 
@@ -151,6 +161,8 @@ export const makeWith = (options: ProcessorOptions = {}) =>
     const store = yield* WebhookInbox.WebhookInbox
     const sql = yield* SqlClient.SqlClient
     const signal = yield* Queue.sliding<void>(1)
+    const wake = Effect.asVoid(Queue.offer(signal, undefined))
+    const backlog = yield* Queue.sliding<void>(1)
     const roundSize = Math.max(1, Math.floor(options.roundSize ?? defaultRoundSize))
     const round = yield* WebhookRound.makeRound
 
@@ -400,6 +412,8 @@ export const makeWith = (options: ProcessorOptions = {}) =>
           leaseUntil: DateTime.addDuration(now, deliveryLease)
         })
         if (claimed.length === 0) break
+        // A full round may leave more behind: a helper loop (`worker`) takes the next round meanwhile.
+        if (claimed.length === roundSize) yield* Queue.offer(backlog, undefined)
         const finished = new Set<WebhookInbox.DeliveryId>()
         // Every claimed delivery keeps its lease until its own outcome is written (a no-op once processed).
         const renewLeases = Effect.flatMap(DateTime.now, (at) =>
@@ -502,11 +516,10 @@ export const makeWith = (options: ProcessorOptions = {}) =>
         )
       })
 
-    const wake = Effect.asVoid(Queue.offer(signal, undefined))
     const awaitWork = (every: Duration.DurationInput) =>
       Effect.raceFirst(Queue.take(signal), Effect.sleep(every)).pipe(Effect.asVoid)
 
-    return WebhookProcessor.of({ wake, drain, replay, awaitWork })
+    return WebhookProcessor.of({ wake, drain, replay, awaitWork, awaitBacklog: Queue.take(backlog) })
   })
 
 export const make = makeWith()
@@ -519,15 +532,20 @@ export const layerWith = (options: ProcessorOptions) => Layer.effect(WebhookProc
  * Processes deliveries as soon as it is woken, and looks every `every` for deliveries stored by other processes,
  * failed ones due for a retry and expired leases.
  */
-export const worker = (every: Duration.DurationInput = defaultPollEvery): Layer.Layer<never, never, WebhookProcessor> =>
+export const worker = (
+  every: Duration.DurationInput = defaultPollEvery,
+  loops: number = defaultWorkerLoops
+): Layer.Layer<never, never, WebhookProcessor> =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const processor = yield* WebhookProcessor
-      yield* processor.drain.pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning("webhook worker step failed", cause)),
-        Effect.zipRight(processor.awaitWork(every)),
-        Effect.forever,
-        Effect.forkScoped
+      const step = processor.drain.pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("webhook worker step failed", cause))
       )
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(step, processor.awaitWork(every))))
+      // Helpers only join a backlog, so deliveries that arrive together below a full round stay one round.
+      for (let i = 1; i < Math.floor(loops); i++) {
+        yield* Effect.forkScoped(Effect.forever(Effect.zipRight(processor.awaitBacklog, step)))
+      }
     })
   )

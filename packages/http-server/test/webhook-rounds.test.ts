@@ -161,3 +161,95 @@ describe.each(list)("webhook rounds on $name", (engine) => {
     expect(await conversationIdOf(pBad)).toBeUndefined()
   })
 })
+
+describe.each(list)("a backlog of webhook rounds on $name", (engine) => {
+  let h: Harness
+  let a: Tenant
+  const logs: Array<string> = []
+
+  beforeAll(async () => {
+    // Rounds of two: a backlog of many deliveries is many full rounds, so the worker's second loop joins in.
+    h = await start(engine, { logs, webhookProcessing: { roundSize: 2 } })
+    a = await createTenant(h, "Business B", "200000000000003", "token-b")
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
+
+  it("rounds applied at once store each message once, and keep every conversation's counts and sequences", async () => {
+    const customers = [nextPhone(), nextPhone(), nextPhone()]
+    const sent = new Map<string, Array<string>>(customers.map((p) => [p, []]))
+    // 60 deliveries of 4 messages, each from the three customers in turn: concurrent rounds touch the same
+    // conversations, and the first creates them.
+    const payloads = Array.from({ length: 60 }, (_, d) =>
+      envelope(
+        inboundChange(
+          a.phoneNumberId,
+          Array.from({ length: 4 }, (_, m) => {
+            const from = customers[(d + m) % customers.length] ?? ""
+            const id = wamid()
+            sent.get(from)?.push(id)
+            return { from, text: `delivery ${d} message ${m}`, wamid: id }
+          })
+        )
+      )
+    )
+    const raws = payloads.map((p) => FakeCloudApi.metaJson(p))
+    const keys = raws.map((raw) => `decode('${createHash("sha256").update(raw, "utf8").digest("hex")}', 'hex')`)
+    const rows = raws.map(
+      (raw, i) =>
+        `(${keys[i]}, convert_to('${raw.replaceAll("'", "''")}', 'UTF8'), now() - interval '1 minute', 'whatsapp_cloud')`
+    )
+    await h.query(
+      `INSERT INTO webhook_deliveries (body_sha256, body, received_at, provider) VALUES ${rows.join(", ")} RETURNING 1`
+    )
+    await h.settled()
+
+    const [deliveries] = await h.query<{ processed: number; retried: number }>(
+      `SELECT count(*) FILTER (WHERE processed_at IS NOT NULL)::int AS processed,
+         count(*) FILTER (WHERE attempts > 1)::int AS retried
+       FROM webhook_deliveries WHERE body_sha256 IN (${keys.join(", ")})`
+    )
+    expect(deliveries).toEqual({ processed: 60, retried: 0 })
+    const [failures] = await h.query<{ n: number }>("SELECT count(*)::int AS n FROM webhook_item_failures")
+    expect(failures?.n).toBe(0)
+    // No delivery was applied by two rounds.
+    // Each round's log line names its deliveries: all 60 were applied by rounds, none by two, and none fell back to
+    // one by one (a round the database refused, as a deadlock between concurrent rounds would be).
+    const applied = logs.flatMap((line) => {
+      const named: unknown = JSON.parse(line).annotations?.deliveries
+      return Array.isArray(named) ? named.map(String) : []
+    })
+    expect(applied.length).toBe(60)
+    expect(new Set(applied).size).toBe(60)
+    expect(logs.filter((line) => JSON.parse(line).annotations?.delivery !== undefined)).toEqual([])
+
+    for (const customer of customers) {
+      const wamids = sent.get(customer) ?? []
+      const [conversation] = await h.query<{ id: string; unread: number; sequence: number }>(
+        `SELECT id::text AS id, unread_count AS unread, event_sequence::int AS sequence FROM conversations
+         WHERE business_id = '${a.businessId}' AND customer_phone = '+${customer}'`
+      )
+      if (conversation === undefined) throw new Error("a sender's conversation is missing")
+      expect(conversation.unread).toBe(wamids.length)
+      const events = await h.query<{ type: string; wamid: string | null; sequence: number }>(
+        `SELECT type, data->'message'->>'providerMessageId' AS wamid, sequence::int AS sequence FROM events
+         WHERE conversation_id = '${conversation.id}' ORDER BY sequence`
+      )
+      // Sequences without gaps or repeats, the conversation created first, each message received once.
+      expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => i + 1))
+      expect(conversation.sequence).toBe(events.length)
+      expect(events[0]?.type).toBe("conversation.created")
+      expect(
+        events
+          .slice(1)
+          .map((e) => e.wamid)
+          .sort()
+      ).toEqual([...wamids].sort())
+      const [stored] = await h.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM messages WHERE conversation_id = '${conversation.id}'`
+      )
+      expect(stored?.n).toBe(wamids.length)
+    }
+  })
+})

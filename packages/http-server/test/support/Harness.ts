@@ -92,7 +92,11 @@ export interface HarnessOptions {
   readonly overrideStorage?: (layer: Server.StorageLayer<unknown>) => Server.StorageLayer<unknown>
   readonly beforeStart?: Effect.Effect<void>
   /** Webhook item retries (attempts, first delay); the harness default retries after 50 ms. */
-  readonly webhookProcessing?: { readonly maxItemAttempts?: number; readonly retryDelay?: Duration.DurationInput }
+  readonly webhookProcessing?: {
+    readonly maxItemAttempts?: number
+    readonly retryDelay?: Duration.DurationInput
+    readonly roundSize?: number
+  }
   /** Collects the server's JSON log lines here (otherwise the server logs nothing). */
   readonly logs?: Array<string>
   /** The tracer the server's spans go to (e.g. an in-memory exporter). */

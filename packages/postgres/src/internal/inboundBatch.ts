@@ -218,7 +218,10 @@ export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
 
       // 5. Every touched conversation in one UPDATE, with what its new messages change, in arrival order: unread +
       // the count, name = the last one given, times only forward. Its rows are locked first in id order, so
-      // concurrent batches (and their events' sequence bumps, which follow on the same rows) cannot deadlock.
+      // concurrent batches (and their events' sequence bumps, which follow on the same rows) cannot deadlock. The
+      // lock is FOR NO KEY UPDATE, the UPDATE's own (no key column changes): FOR UPDATE would also wait for the
+      // KEY SHARE locks that a concurrent batch's message inserts (step 4, their foreign key) hold on the same rows
+      // until it commits, while that batch waits here for ours: a deadlock at every overlap.
       const changes = new Map<
         string,
         { received: number; name: string | null; opensAt: DateTime.Utc | null; latest: DateTime.Utc }
@@ -258,7 +261,7 @@ export const makeRecordInboundBatch = (deps: InboundBatchDeps) => {
             SELECT id FROM conversations
             WHERE business_id = ${businessId} AND id IN ${sql.in(chunk)}
             ORDER BY id
-            FOR UPDATE
+            FOR NO KEY UPDATE
           )
           UPDATE conversations c SET
             customer_name = COALESCE(v.new_name, c.customer_name),
