@@ -54,6 +54,7 @@ const load = (options: SliceOptions): Promise<Slice> =>
     const rss = sampleRss(options.pid)
     const cpuBefore = cpuMillis(options.pid)
     const startedAt = performance.now()
+    let lastResponseAt = startedAt
     const instance = autocannon(
       {
         url: options.url,
@@ -87,7 +88,9 @@ const load = (options: SliceOptions): Promise<Slice> =>
           ok: result["2xx"],
           non2xx: result.non2xx,
           errors: result.errors,
-          seconds: (performance.now() - startedAt) / 1000,
+          // A slice of `amount` requests ends with its last answer: autocannon reports only at its next one-second
+          // sample, which would count up to a second of idle time as the slice's.
+          seconds: ((options.amount === undefined ? performance.now() : lastResponseAt) - startedAt) / 1000,
           latencies,
           cpuMs,
           rssMaxMb,
@@ -99,6 +102,7 @@ const load = (options: SliceOptions): Promise<Slice> =>
     )
     instance.on("response", (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
       latencies.push(responseTime)
+      lastResponseAt = performance.now()
     })
   })
 

@@ -210,7 +210,7 @@ const drained = async () => {
       )
     )
     if (pending === 0) return performance.now()
-    await sleep(100)
+    await sleep(25)
   }
   throw new Error("webhook deliveries were still unprocessed after 10 minutes")
 }
@@ -221,11 +221,11 @@ const deadLetters = () =>
   )
 
 /**
- * Webhook scenarios send a fixed number of batches per round (ten a second of the slice's duration, at least one per
- * connection), then wait until all are processed: processing runs behind the answers, so a duration alone would
+ * Webhook scenarios send a fixed number of batches per round (forty a second of the slice's duration, at least one
+ * per connection), then wait until all are processed: processing runs behind the answers, so a duration alone would
  * leave an unbounded backlog.
  */
-const webhookBatches = (base: Base) => Math.max(base.connections, Math.round(base.duration * 10))
+const webhookBatches = (base: Base) => Math.max(base.connections, Math.round(base.duration * 40))
 
 /** Signed deliveries of 50 customer texts: accepted per second, and stored per second (until the inbox drains). */
 const inbound = async (parley: Processes.Running, base: Base): Promise<WriteResult> => {
