@@ -170,11 +170,11 @@ export const make = Effect.gen(function* () {
   const markRead = (businessId: BusinessId, id: ConversationId) =>
     transaction(
       Effect.gen(function* () {
-        // The row lock first, so the count it reads is the one this UPDATE replaces.
+        // The row lock first (the UPDATE's own, which does not wait for message inserts' KEY SHARE), so the count
+        // it reads is the one this UPDATE replaces.
         const before = yield* sql`
-            SELECT unread_count FROM conversations WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE`.pipe(
-          Effect.flatMap(decodeUnread)
-        )
+            SELECT unread_count FROM conversations WHERE business_id = ${businessId} AND id = ${id}
+            FOR NO KEY UPDATE`.pipe(Effect.flatMap(decodeUnread))
         const conversation = yield* sql`
             UPDATE conversations SET unread_count = 0
             WHERE business_id = ${businessId} AND id = ${id}

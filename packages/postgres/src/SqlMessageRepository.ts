@@ -383,14 +383,16 @@ export const make = Effect.gen(function* () {
                 WHERE m.business_id = ${businessId} AND m.id = v.id`
           }
           // The events bump their conversations' sequences: those rows are locked first, in id order, so batches
-          // running concurrently (several workers) cannot deadlock on them.
+          // running concurrently (several workers) cannot deadlock on them. FOR NO KEY UPDATE, the bump's own lock:
+          // FOR UPDATE would also wait for every inbound batch that inserted a message into one of them (the
+          // foreign key's KEY SHARE) to commit.
           const touched = Array.from(new Set(Array.from(raised.values(), (m) => m.conversationId))).sort()
           for (const chunk of Arr.chunksOf(touched, 1000)) {
             yield* sql`
                 SELECT 1 FROM conversations
                 WHERE business_id = ${businessId} AND id IN ${sql.in(chunk)}
                 ORDER BY id
-                FOR UPDATE`
+                FOR NO KEY UPDATE`
           }
           // One event per status that moved a message, in the batch's order (as one by one would record them),
           // written by one statement.
