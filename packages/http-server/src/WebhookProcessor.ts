@@ -530,7 +530,8 @@ export const layerWith = (options: ProcessorOptions) => Layer.effect(WebhookProc
 
 /**
  * Processes deliveries as soon as it is woken, and looks every `every` for deliveries stored by other processes,
- * failed ones due for a retry and expired leases.
+ * failed ones due for a retry and expired leases. `loops - 1` more loops join whenever a round was full (see
+ * `defaultWorkerLoops`).
  */
 export const worker = (
   every: Duration.DurationInput = defaultPollEvery,
