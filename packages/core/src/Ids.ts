@@ -59,11 +59,20 @@ export const nextUserId = Effect.map(uuid, (u) => UserId.make(u, trusted))
 export const nextTemplateId = Effect.map(uuid, (u) => TemplateId.make(u, trusted))
 export const nextApiKeyId = Effect.map(uuid, (u) => ApiKeyId.make(u, trusted))
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
+/** Two hex digits per byte value, so an id is formatted with table lookups rather than `toString(16)`. */
+const hexOf = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
 
-const formatUuid = (bytes: Uint8Array) => {
-  const h = hex(bytes)
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+/** Random bytes are drawn from Web Crypto a pool at a time: one call per 409 ids rather than one per id. */
+const pool = new Uint8Array(4096)
+let drawn = pool.length
+const randomBytes = (n: number): number => {
+  if (drawn + n > pool.length) {
+    globalThis.crypto.getRandomValues(pool)
+    drawn = 0
+  }
+  const at = drawn
+  drawn += n
+  return at
 }
 
 /**
@@ -72,16 +81,16 @@ const formatUuid = (bytes: Uint8Array) => {
  */
 export const uuidV7: Ids["Type"] = {
   uuid: Effect.map(Clock.currentTimeMillis, (millis) => {
-    const bytes = new Uint8Array(16)
-    globalThis.crypto.getRandomValues(bytes)
-    let ms = millis
-    for (let i = 5; i >= 0; i--) {
-      bytes[i] = ms % 256
-      ms = Math.floor(ms / 256)
-    }
-    bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70
-    bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80
-    return formatUuid(bytes)
+    // 48 bits of time (ms), the version (7) over 4 random bits, 8 random bits, the variant (10) over 6 random bits,
+    // then 7 random bytes.
+    const time = Math.max(0, Math.floor(millis)).toString(16).padStart(12, "0").slice(-12)
+    const r = randomBytes(10)
+    const b = (i: number) => pool[r + i] ?? 0
+    return (
+      `${time.slice(0, 8)}-${time.slice(8)}-` +
+      `${hexOf[0x70 | (b(0) & 0x0f)]}${hexOf[b(1)]}-${hexOf[0x80 | (b(2) & 0x3f)]}${hexOf[b(3)]}-` +
+      `${hexOf[b(4)]}${hexOf[b(5)]}${hexOf[b(6)]}${hexOf[b(7)]}${hexOf[b(8)]}${hexOf[b(9)]}`
+    )
   })
 }
 
