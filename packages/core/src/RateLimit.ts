@@ -110,10 +110,11 @@ const sweepThreshold = 10_000
 
 /**
  * The store in this process's memory, on the Effect `Clock` (so the TestClock drives it): right for one process,
- * and for the embedded database, which one process owns.
+ * and for the embedded database, which one process owns. Each run makes a store of its own (its map is made when
+ * it runs, not once when this module loads, when every store would have shared it).
  */
 export const makeMemory: Effect.Effect<RateLimitStore["Type"]> = Effect.map(
-  Ref.make({ cells: new Map<string, CellState>(), lastNow: 0 }),
+  Effect.suspend(() => Ref.make({ cells: new Map<string, CellState>(), lastNow: 0 })),
   (ref) => {
     // Clamped to the latest clock reading seen, so grants stay monotonic across racing fibers.
     const now = Effect.flatMap(Clock.currentTimeMillis, (millis) =>

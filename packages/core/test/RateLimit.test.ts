@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { runRateLimitStoreContract } from "@parley/core/testing"
-import { Either, FastCheck } from "effect"
+import { Effect, Either, FastCheck } from "effect"
 import * as RateLimit from "../src/RateLimit.js"
 
 /** A call: time advances by `dt`, then either a pause of `pause` ms or a reservation accepting `maxWait`. */
@@ -139,6 +139,19 @@ describe("RateLimit.gcraStep", () => {
     )
     assert.deepStrictEqual(waits.slice(45), [6_000, 12_000])
   })
+})
+
+describe("RateLimit.makeMemory", () => {
+  it.effect("each run is a store of its own: a key spent in one is at rest in another", () =>
+    Effect.gen(function* () {
+      const limit = { intervalMillis: 1_000, burst: 1 }
+      const first = yield* RateLimit.makeMemory
+      const second = yield* RateLimit.makeMemory
+      assert.deepStrictEqual(yield* first.reserve("k", limit, Number.POSITIVE_INFINITY), Either.right(0))
+      assert.deepStrictEqual(yield* first.reserve("k", limit, Number.POSITIVE_INFINITY), Either.right(1_000))
+      assert.deepStrictEqual(yield* second.reserve("k", limit, Number.POSITIVE_INFINITY), Either.right(0))
+    })
+  )
 })
 
 runRateLimitStoreContract("memory", RateLimit.layerMemory)

@@ -29,7 +29,10 @@ export interface StoreOptions {
    * schedule, so a slow limit (the pair rate) reserves one slot at a time.
    */
   readonly maxBatch?: number
-  /** A reservation answered later than this is given up and taken again, up to `maxRetakes` times (20 ms, 3). */
+  /**
+   * A reservation answered later than this, or one interval of the key's schedule if that is longer, is given up
+   * and taken again, up to `maxRetakes` times (20 ms, 3).
+   */
   readonly staleAfterMillis?: number
   readonly maxRetakes?: number
 }
@@ -56,6 +59,12 @@ interface KeyQueue {
  * was sent (the process or the database stalled) may be stale, so its slots are given up and taken again; so is a
  * caller's slot when the caller resumes more than `staleAfterMillis` after its slot. Otherwise a stall would release
  * every slot due during it at once. A caller's wait counts from when the reservation was answered.
+ *
+ * Lateness is judged against the longer of `staleAfterMillis` and one interval of the schedule. A send that goes D
+ * late can share a window only with slots up to D earlier than the window, so it adds at most ⌈D / interval⌉ sends
+ * to any window: within one interval, at most one. For a fast schedule (1,000/s) 20 ms still bounds that at 20;
+ * for a slow one (Meta's pair rate, one per 6 s) a retake would bound nothing more and only cost a round trip,
+ * which under load (the pool's queue counts in the round trip) was a quarter of a statement per send.
  */
 export const fromStore = (
   store: RateLimitStore["Type"],
@@ -65,7 +74,7 @@ export const fromStore = (
 ): Effect.Effect<Limiter<RateLimit.StoreError>> =>
   Effect.sync(() => {
     const maxBatch = Math.max(1, Math.min(options.maxBatch ?? 64, Math.floor(1_000 / rate.intervalMillis) + 1))
-    const staleAfter = options.staleAfterMillis ?? 20
+    const staleAfter = Math.max(options.staleAfterMillis ?? 20, rate.intervalMillis)
     const maxRetakes = options.maxRetakes ?? 3
     const queues = new Map<string, KeyQueue>()
 

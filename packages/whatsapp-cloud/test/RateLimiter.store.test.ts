@@ -69,15 +69,35 @@ describe("RateLimiter.fromStore", () => {
     Effect.gen(function* () {
       const delay = yield* Ref.make(50)
       const { calls, store } = yield* countingStore(delay)
-      const limiter = yield* RateLimiter.fromStore(store, "test", { intervalMillis: 100, burst: 1 })
+      const limiter = yield* RateLimiter.fromStore(store, "test", { intervalMillis: 10, burst: 1 })
+      // Each answer comes 50 ms after its question, later than 20 ms and than the 10 ms interval: 4 reservations
+      // (the first and 3 retakes) at 0, 50, 100 and 150 ms; the last is kept, answered at 200 ms, its slot due.
       const wait = Either.getOrThrow(yield* limiter.reserve("slow", Number.POSITIVE_INFINITY))
-      // Each answer comes 50 ms after its question: 4 reservations (the first and 3 retakes) at 0, 50, 100 and
-      // 150 ms for the slots at 0, 100, 200 and 300 ms; the last is kept, 150 ms after it was answered at 200 ms.
-      assert.strictEqual((yield* Ref.get(calls)).length, 4)
-      assert.strictEqual(wait, 150)
+      assert.deepStrictEqual(yield* Ref.get(calls), [1, 1, 1, 1])
+      assert.strictEqual(wait, 0)
       yield* Ref.set(delay, 0)
-      // The given-up slots stay taken: the next one is at 400 ms, 200 ms from now.
-      assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("slow", Number.POSITIVE_INFINITY)), 200)
+      // The given-up slots stay taken: the schedule moved on by four intervals, so at 200 ms the next slot is now.
+      assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("slow", Number.POSITIVE_INFINITY)), 0)
+      assert.strictEqual((yield* Ref.get(calls)).length, 5)
+    })
+  )
+
+  it.effect("on a schedule slower than the lateness bound, an answer late by less than one interval is kept", () =>
+    Effect.gen(function* () {
+      const delay = yield* Ref.make(50)
+      const { calls, store } = yield* countingStore(delay)
+      const limiter = yield* RateLimiter.fromStore(store, "test", { intervalMillis: 100, burst: 1 })
+      // 50 ms late is more than 20 ms but less than the 100 ms interval: one reservation, kept.
+      assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("pair", Number.POSITIVE_INFINITY)), 0)
+      assert.deepStrictEqual(yield* Ref.get(calls), [1])
+      // The kept slot is taken: at 50 ms the next is the one at 100 ms.
+      yield* Ref.set(delay, 0)
+      assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("pair", Number.POSITIVE_INFINITY)), 50)
+      // 150 ms late is more than the interval: given up and taken again, 3 times (asked at 50, 200, 350 and 500 ms
+      // for the slots at 200, 300, 400 and 500 ms); the last, answered at 650 ms, is due.
+      yield* Ref.set(delay, 150)
+      assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("pair", Number.POSITIVE_INFINITY)), 0)
+      assert.deepStrictEqual(yield* Ref.get(calls), [1, 1, 1, 1, 1, 1])
     })
   )
 })
