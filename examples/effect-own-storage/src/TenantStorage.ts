@@ -18,6 +18,7 @@ import {
   type ConversationId,
   type ConversationQuery,
   ConversationRepository,
+  type Cursor,
   type CustomerIdentity,
   type DeliveryFailure,
   Idempotency,
@@ -191,6 +192,20 @@ export const make = () => {
       })
   }
 
+  const history = (
+    businessId: BusinessId,
+    conversationId: ConversationId,
+    page: { readonly before?: Cursor.Position; readonly limit: number }
+  ) =>
+    [...partition(businessId).messages.values()]
+      .filter(
+        (m) =>
+          m.conversationId === conversationId &&
+          (page.before === undefined || compareNewest(messageKey(m), page.before) > 0)
+      )
+      .sort((a, b) => compareNewest(messageKey(a), messageKey(b)))
+      .slice(0, page.limit)
+
   const messages: MessageRepository["Type"] = {
     recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
       Effect.suspend((): Effect.Effect<InboundRecorded, StorageError> => {
@@ -291,15 +306,13 @@ export const make = () => {
       }),
     findById: (businessId, id) => Effect.sync(() => Option.fromNullable(partition(businessId).messages.get(id))),
     listByConversation: (businessId, conversationId, page) =>
+      Effect.sync(() => history(businessId, conversationId, page)),
+    findWithHistory: (businessId, conversationId, page) =>
       Effect.sync(() =>
-        [...partition(businessId).messages.values()]
-          .filter(
-            (m) =>
-              m.conversationId === conversationId &&
-              (page.before === undefined || compareNewest(messageKey(m), page.before) > 0)
-          )
-          .sort((a, b) => compareNewest(messageKey(a), messageKey(b)))
-          .slice(0, page.limit)
+        Option.map(Option.fromNullable(partition(businessId).conversations.get(conversationId)), (conversation) => ({
+          conversation,
+          messages: history(businessId, conversationId, page)
+        }))
       )
   }
 

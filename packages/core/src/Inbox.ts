@@ -2,7 +2,7 @@
  * The use cases: what a business (through an API key's actor) and its provider (through webhooks) can do to the
  * inbox. `Inbox` needs the ports and provides none: the host picks the adapters.
  */
-import { type Context, DateTime, Duration, Effect, Layer, Option, Schema } from "effect"
+import { type Context, DateTime, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import { type Actor, requireScope } from "./Actor.js"
 import { Conversation, ConversationNotFound, ConversationPatch, type ConversationStatus } from "./Conversation.js"
 import { type ConversationQuery, ConversationRepository } from "./ConversationRepository.js"
@@ -208,13 +208,21 @@ const makeInbox = (options: InboxOptions = {}) =>
     ) {
       yield* requireScope(actor, "messaging:messages:read")
       const input = yield* decodeGet(raw)
-      const conversation = yield* findConversation(actor, conversationId)
       const limit = input.messagesLimit ?? 20
-      const before = input.before === undefined ? undefined : yield* Cursor.decode(input.before)
-      const rows = yield* messages.listByConversation(actor.businessId, conversation.id, {
+      const before = input.before === undefined ? Either.right(undefined) : Cursor.decode(input.before)
+      // An unknown conversation is reported before a bad cursor, as when the two were read one after the other.
+      if (Either.isLeft(before)) {
+        yield* findConversation(actor, conversationId)
+        return yield* before.left
+      }
+      const notFound = () => new ConversationNotFound({ conversationId })
+      const id = yield* Effect.orElseFail(decodeConversationId(conversationId), notFound)
+      const found = yield* messages.findWithHistory(actor.businessId, id, {
         limit: limit + 1,
-        ...(before === undefined ? {} : { before })
+        ...(before.right === undefined ? {} : { before: before.right })
       })
+      if (Option.isNone(found)) return yield* notFound()
+      const { conversation, messages: rows } = found.value
       const page = rows.slice(0, limit)
       const last = page[page.length - 1]
       const now = yield* DateTime.now

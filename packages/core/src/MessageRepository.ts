@@ -16,6 +16,12 @@ export type InboundRecorded = Data.TaggedEnum<{
 }>
 export const InboundRecorded = Data.taggedEnum<InboundRecorded>()
 
+/** A conversation with a page of its messages, newest first (`MessageRepository.findWithHistory`). */
+export interface ConversationWithHistory {
+  readonly conversation: Conversation
+  readonly messages: ReadonlyArray<Message>
+}
+
 /** A provider status report for one outbound (or inbound) message. */
 export interface StatusUpdate {
   readonly providerMessageId: string
@@ -139,5 +145,16 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
       conversationId: ConversationId,
       page: { readonly before?: Position; readonly limit: number }
     ) => Effect.Effect<ReadonlyArray<Message>, StorageError>
+
+    /**
+     * The business's conversation with a page of its messages as `listByConversation` pages them, or none when the
+     * business has no such conversation: what `ConversationRepository.findById` and `listByConversation` answer,
+     * which a storage may read together (PostgreSQL: one round trip for the inbox's most frequent read).
+     */
+    readonly findWithHistory: (
+      businessId: BusinessId,
+      conversationId: ConversationId,
+      page: { readonly before?: Position; readonly limit: number }
+    ) => Effect.Effect<Option.Option<ConversationWithHistory>, StorageError>
   }
 >() {}

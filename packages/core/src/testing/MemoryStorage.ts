@@ -261,6 +261,21 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
       recordEvents(store, now, [Events.messageEvent("message.status_updated", after, undefined, now)])
     }
   }
+  const history = (
+    businessId: BusinessId,
+    conversationId: ConversationId,
+    page: { readonly before?: Position; readonly limit: number }
+  ) =>
+    [...store.messages.values()]
+      .filter(
+        (m) =>
+          m.businessId === businessId &&
+          m.conversationId === conversationId &&
+          (page.before === undefined || isAfter({ at: m.createdAt, id: m.id }, page.before))
+      )
+      .sort((a, b) => newestFirst({ at: a.createdAt, id: a.id }, { at: b.createdAt, id: b.id }))
+      .slice(0, page.limit)
+
   const repository: MessageRepository["Type"] = {
     recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
       Effect.flatten(
@@ -380,16 +395,13 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
       }),
     findById: (businessId, id) => Effect.sync(() => Option.fromNullable(ownMessage(store, businessId, id))),
     listByConversation: (businessId, conversationId, page) =>
+      Effect.sync(() => history(businessId, conversationId, page)),
+    findWithHistory: (businessId, conversationId, page) =>
       Effect.sync(() =>
-        [...store.messages.values()]
-          .filter(
-            (m) =>
-              m.businessId === businessId &&
-              m.conversationId === conversationId &&
-              (page.before === undefined || isAfter({ at: m.createdAt, id: m.id }, page.before))
-          )
-          .sort((a, b) => newestFirst({ at: a.createdAt, id: a.id }, { at: b.createdAt, id: b.id }))
-          .slice(0, page.limit)
+        Option.map(Option.fromNullable(ownConversation(store, businessId, conversationId)), (conversation) => ({
+          conversation,
+          messages: history(businessId, conversationId, page)
+        }))
       )
   }
   return repository

@@ -92,3 +92,10 @@ export const lastRows = (result: ReadonlyArray<unknown>): ReadonlyArray<unknown>
   const last = result[result.length - 1]
   return Array.isArray(last) ? last : undefined
 }
+
+/** The rows of each statement of a script's result, when it answered one array of rows for each of `count`. */
+export const eachRows = (
+  result: ReadonlyArray<unknown>,
+  count: number
+): ReadonlyArray<ReadonlyArray<unknown>> | undefined =>
+  result.length === count && result.every(Array.isArray) ? (result as ReadonlyArray<ReadonlyArray<unknown>>) : undefined

@@ -6,7 +6,7 @@
 import { assert } from "@effect/vitest"
 import { DateTime, Effect, Option } from "effect"
 import { ConversationRepository } from "../../ConversationRepository.js"
-import { type MessageId, nextMessageId } from "../../Ids.js"
+import { type MessageId, nextConversationId, nextMessageId } from "../../Ids.js"
 import { MediaReference, TemplateUse } from "../../Message.js"
 import { MessageRepository } from "../../MessageRepository.js"
 import * as TestData from "../TestData.js"
@@ -120,6 +120,47 @@ export const messagesContract = (it: FixtureIt): void => {
         paged,
         all.map((m) => m.id)
       )
+    })
+  )
+
+  it.effect("MessageRepository.findWithHistory answers what findById and listByConversation answer", () =>
+    Effect.gen(function* () {
+      const messages = yield* MessageRepository
+      const conversations = yield* ConversationRepository
+      const tenant = yield* TestData.seedTenant()
+      const stranger = yield* TestData.seedTenant()
+      const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
+      const quiet = yield* newConversation(tenant, { customerPhone: uniquePhone() })
+      const theirs = yield* newConversation(stranger, { customerPhone: uniquePhone() })
+      for (let i = 0; i < 5; i++) yield* receive(c, tenant, wamid(), TestData.at(Math.floor(i / 2)))
+      yield* receive(theirs, stranger, wamid(), TestData.at(1))
+      const all = yield* messages.listByConversation(tenant.businessId, c.id, { limit: 50 })
+      const positions = [undefined, ...all.map((m) => ({ at: m.createdAt, id: m.id }))]
+      for (const before of positions) {
+        for (const limit of [0, 1, 2, 50]) {
+          const page = { limit, ...(before === undefined ? {} : { before }) }
+          const found = yield* messages.findWithHistory(tenant.businessId, c.id, page)
+          assert.isTrue(Option.isSome(found))
+          if (Option.isNone(found)) return
+          assert.deepStrictEqual(
+            found.value.conversation,
+            Option.getOrThrow(yield* conversations.findById(tenant.businessId, c.id))
+          )
+          assert.deepStrictEqual(
+            found.value.messages,
+            yield* messages.listByConversation(tenant.businessId, c.id, page)
+          )
+        }
+      }
+      const empty = yield* messages.findWithHistory(tenant.businessId, quiet.id, { limit: 20 })
+      assert.deepStrictEqual(
+        Option.map(empty, (h) => h.messages),
+        Option.some([])
+      )
+      // Another business's conversation, and no conversation at all: nothing.
+      assert.isTrue(Option.isNone(yield* messages.findWithHistory(tenant.businessId, theirs.id, { limit: 20 })))
+      const unknown = yield* nextConversationId
+      assert.isTrue(Option.isNone(yield* messages.findWithHistory(tenant.businessId, unknown, { limit: 20 })))
     })
   )
 }

@@ -1,7 +1,7 @@
 /**
- * What a send costs the database: every query the storage ports make for one `sendText` (BEGIN and COMMIT
- * included), counted at the driver, on PostgreSQL. A count is deterministic, so it is a regression test of the
- * send path's round trips; its speed is the benchmark's business (docs/benchmarks.md). The number read is cached
+ * What a send and a get cost the database: every query the storage ports make for one `sendText` or
+ * `getConversation` (BEGIN and COMMIT included), counted at the driver, on PostgreSQL. A count is deterministic, so
+ * it is a regression test of the hot paths' round trips; its speed is the benchmark's business (docs/benchmarks.md). The number read is cached
  * per process, so the first send of a number costs one read more than the ones after it.
  * Required when `CI` or `TEST_DATABASE_URL` is set.
  */
@@ -123,7 +123,7 @@ if (target._tag !== "Unavailable") {
   // The test clock stands still: the cached number stays fresh for the whole test, whatever the machine's load.
   layer(stack.pipe(Layer.provideMerge(TestDatabase.fresh(target.url)), Layer.provideMerge(layerUuidV7)), {
     timeout: Duration.minutes(2)
-  })("round trips per send on PostgreSQL", (it) => {
+  })("round trips per send and per get on PostgreSQL", (it) => {
     it.effect("a text send, with and without an Idempotency-Key, and a replay of the key", () =>
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
@@ -157,6 +157,30 @@ if (target._tag !== "Unavailable") {
         )
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
         assert.isAtLeast(wakeUps, 1)
+      })
+    )
+
+    it.effect("a get of a conversation with its messages, first page or older, is one round trip", () =>
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const { actor, conversationId } = yield* openConversation
+        for (const text of ["one", "two", "three"]) yield* inbox.sendText(actor, conversationId, { text })
+        const latest = yield* counted(inbox.getConversation(actor, conversationId, { messagesLimit: 2 }))
+        const cursor = Option.getOrThrow(latest.result.olderCursor)
+        const older = yield* counted(inbox.getConversation(actor, conversationId, { messagesLimit: 2, before: cursor }))
+        // The test clock stands still, so the four messages share a time and page by id: any order, each once.
+        assert.deepStrictEqual([...latest.result.messages, ...older.result.messages].map((m) => m.text).sort(), [
+          "Is my order shipped?",
+          "one",
+          "three",
+          "two"
+        ])
+        const unknown = yield* counted(Effect.flip(inbox.getConversation(actor, yield* nextConversationId)))
+        assert.strictEqual(unknown.result._tag, "ConversationNotFound")
+        // The conversation's SELECT and its page's, as one script.
+        for (const { queries: sent } of [latest, older, unknown]) assert.strictEqual(sent.length, 1, sent.join("\n"))
+        const scripts = writes.slice(-3)
+        for (const text of scripts) assert.match(text, /FROM conversations WHERE .*;\s*SELECT .* FROM messages WHERE/)
       })
     )
   })
