@@ -1,7 +1,8 @@
 /**
  * The deployable bundle (`pnpm bundle`): built into a temporary folder outside the workspace, started there with
  * `node` alone (no tsx, no workspace) as its `npm start` starts it (with its Node flags), it passes a health check and
- * sends one template through the fake Cloud API. Its start script and `pnpm start` give Node the same flags.
+ * sends one template through the fake Cloud API. Its start script and `pnpm start` give Node the same flags. Scalar's
+ * viewer is in no file it loads at start.
  */
 import { execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -96,7 +97,26 @@ describe("the deployable bundle", () => {
     expect(outside).toEqual([])
   })
 
-  it("starts with node alone, answers /health and /ready, and sends a template", async () => {
+  it("loads Scalar's viewer (3.4 MB) only with the /docs page, not at start", () => {
+    const bin = Path.join(dir, "app", "dist", "bin")
+    const holdsViewer = (file: string) => Fs.readFileSync(Path.join(bin, file), "utf8").includes("/httpApiScalar.js\n")
+    // Every file main.js loads at start: its static imports, and theirs (dynamic `import(…)` calls excluded).
+    const loaded = new Set<string>()
+    const visit = (file: string) => {
+      if (loaded.has(file)) return
+      loaded.add(file)
+      const text = Fs.readFileSync(Path.join(bin, file), "utf8")
+      for (const match of text.matchAll(/(?:^|\n)(?:import|export)\s*(?:[\w$\s,{}*]*?\bfrom\s*)?"\.\/([^"]+\.js)"/g)) {
+        if (match[1] !== undefined) visit(match[1])
+      }
+    }
+    visit("main.js")
+    expect(loaded.size).toBeGreaterThan(1)
+    expect([...loaded].filter(holdsViewer)).toEqual([])
+    expect(Fs.readdirSync(bin).filter((file) => file.endsWith(".js") && holdsViewer(file))).toHaveLength(1)
+  })
+
+  it("starts with node alone, answers /health, /ready and /docs, and sends a template", async () => {
     const deadline = Date.now() + 120_000
     for (;;) {
       if (child?.exitCode !== null) throw new Error(`the bundle exited: ${output}`)
@@ -110,6 +130,12 @@ describe("the deployable bundle", () => {
     }
     expect((await fetch(`${url}/health`)).status).toBe(200)
     expect(output).toContain(`Parley is running at ${url}`)
+    // The page whose chunk is loaded on demand: the viewer inlined, with the API's document.
+    const docs = await fetch(`${url}/docs`)
+    expect(docs.status).toBe(200)
+    const page = await docs.text()
+    expect(page.length).toBeGreaterThan(3_000_000)
+    expect(page).toContain('"openapi"')
 
     const admin = async <T>(path: string, body: unknown): Promise<T> => {
       const response = await fetch(`${url}/v1/admin${path}`, {
