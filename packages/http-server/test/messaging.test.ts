@@ -423,6 +423,28 @@ describe.each(list)("messaging API on $name", (engine) => {
     expect(read.body.data.unreadCount).toBe(0)
   })
 
+  it("list and get bodies are JSON whose Content-Length is their length in bytes, whatever the characters", async () => {
+    const { conversation } = await customerWrites(a, { name: "Zoë 🚀 Ünïcode 日本" })
+    const raw = (path: string) =>
+      new Promise<{ headers: Http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const request = Http.get(`${h.url}${path}`, { headers: { authorization: `Bearer ${a.key}` } }, (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }))
+          response.on("error", reject)
+        })
+        request.on("error", reject)
+      })
+    for (const path of ["/v1/messaging/conversations?limit=200", `/v1/messaging/conversations/${conversation.id}`]) {
+      const { headers, body } = await raw(path)
+      expect(headers["content-type"]).toMatch(/^application\/json/)
+      expect(headers["transfer-encoding"]).toBeUndefined()
+      expect(Number(headers["content-length"])).toBe(body.length)
+      expect(body.toString("utf8")).toContain("Zoë 🚀 Ünïcode 日本")
+      expect(() => JSON.parse(body.toString("utf8"))).not.toThrow()
+    }
+  })
+
   it("pages back through a conversation's history with messagesLimit and before", async () => {
     const { conversation, phone } = await customerWrites(a)
     const from = phone.slice(1)
