@@ -8,7 +8,7 @@
  * the pair rate and an API key's budget are a burst refilled one by one. Adapters implement it as the generic cell
  * rate algorithm (GCRA): one "theoretical arrival time" per key, so a grant is one atomic update of one value.
  */
-import { Clock, Context, Effect, Either, Layer, Ref } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option, Ref } from "effect"
 import type { StorageError } from "./StorageError.js"
 
 export interface Rate {
@@ -52,10 +52,30 @@ export class RateLimitStore extends Context.Tag("@parley/core/RateLimitStore")<
       count: number,
       maxWaitMillis: number
     ) => Effect.Effect<Batch, StorageError>
+    /**
+     * Two limits a caller passes one after the other (Meta's pair rate, then the number's throughput), in one step
+     * when the first lets it through at once: reserves `first`'s next slot and, only if that slot is due now,
+     * `second`'s next slot at the same instant. The second is `None` when it was not asked (the first's slot waits,
+     * or the first refused): the caller then waits its turn and reserves the second after it, as it would have.
+     */
+    readonly reserveBoth: (first: Limit, second: Limit) => Effect.Effect<Both, StorageError>
     /** Holds every slot of `key` until `millis` from now (the provider said to slow down). */
     readonly pause: (key: string, millis: number) => Effect.Effect<void, StorageError>
   }
 >() {}
+
+/** A key under its rate, and the longest wait a caller accepts (`RateLimitStore.reserveBoth`). */
+export interface Limit {
+  readonly key: string
+  readonly rate: Rate
+  readonly maxWaitMillis: number
+}
+
+/** The first limit's reservation, and the second's when the first was due at once. */
+export type Both = readonly [Reservation, Option.Option<Reservation>]
+
+/** Whether a reservation's slot is due now: granted, with no wait. */
+export const dueNow = (reservation: Reservation): boolean => Either.isRight(reservation) && reservation.right <= 0
 
 /** The GCRA state of one key: `tat` is the earliest time the bucket is full again; times in ms. */
 export interface CellState {
@@ -138,6 +158,25 @@ export const makeMemory: Effect.Effect<RateLimitStore["Type"]> = Effect.map(
     return RateLimitStore.of({
       reserve: (key, rate, maxWaitMillis) => Effect.map(reserveBatch(key, rate, 1, maxWaitMillis), firstOf),
       reserveBatch,
+      reserveBoth: (first, second) =>
+        Effect.flatMap(now, (at) =>
+          Ref.modify(ref, (current) => {
+            const step = (limit: Limit) => {
+              const [batch, next] = gcraBatch(
+                current.cells.get(limit.key) ?? restingCell,
+                limit.rate,
+                at,
+                limit.maxWaitMillis,
+                1
+              )
+              current.cells.set(limit.key, next)
+              return firstOf(batch)
+            }
+            const reservation = step(first)
+            const both: Both = [reservation, dueNow(reservation) ? Option.some(step(second)) : Option.none()]
+            return [both, current] as const
+          })
+        ),
       pause: (key, millis) =>
         Effect.flatMap(now, (at) =>
           Ref.update(ref, (current) => {

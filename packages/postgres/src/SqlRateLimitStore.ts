@@ -10,14 +10,16 @@
  * hosts whose clocks disagree still agree on the schedule.
  */
 import { createHash } from "node:crypto"
+import type { Statement } from "@effect/sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { RateLimit, RateLimitStore, type StorageError } from "@parley/core"
-import { Duration, Effect, Either, Layer, Schedule, Schema } from "effect"
+import { Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
 import { storage } from "./internal/storage.js"
 
 const Millis = Schema.Union(Schema.Number, Schema.NumberFromString)
 const decodeWaits = Schema.decodeUnknown(Schema.Array(Schema.Struct({ wait: Millis })))
 const decodeGrants = Schema.decodeUnknown(Schema.Array(Schema.Struct({ base: Millis, from: Millis })))
+const decodeWhich = Schema.decodeUnknown(Schema.Array(Schema.Struct({ which: Schema.Number, wait: Millis })))
 
 const digest = (key: string) => createHash("sha256").update(key, "utf8").digest()
 
@@ -70,6 +72,50 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
     }).pipe(storage("RateLimitStore.reserve"))
   }
 
+  /** A key's upsert as a data-modifying CTE: one slot, or nothing when it would wait longer than `maxWait`. */
+  const upsert = (limit: RateLimit.Limit, when: Statement.Fragment) => {
+    const interval = limit.rate.intervalMillis
+    const tolerance = (Math.max(1, limit.rate.burst) - 1) * interval
+    const maxWait = Number.isFinite(limit.maxWaitMillis) ? Math.max(0, limit.maxWaitMillis) : forever
+    return sql`
+      INSERT INTO rate_limit_cells AS c (key_sha256, tat, paused_until, touched_at)
+      SELECT ${digest(limit.key)}, t.now + ${interval}::float8, 0, t.now FROM t WHERE ${when}
+      ON CONFLICT (key_sha256) DO UPDATE
+        SET tat = GREATEST(c.tat, EXCLUDED.touched_at, c.paused_until) + ${interval}::float8,
+            touched_at = EXCLUDED.touched_at
+        WHERE GREATEST(c.tat - ${tolerance}::float8, EXCLUDED.touched_at, c.paused_until) - EXCLUDED.touched_at
+          <= ${maxWait}::float8
+      RETURNING GREATEST(c.tat - ${interval}::float8 - ${tolerance}::float8, c.paused_until, c.touched_at)
+        - c.touched_at AS wait`
+  }
+
+  /**
+   * One statement for both when the first is granted at once: the two upserts share the statement's "now", and the
+   * second runs only if the first returned a slot due now. A refusal (rare: a queue longer than the caller accepts)
+   * is answered by `reserve`, which reads the wait it would have had, as a refusal always is.
+   */
+  const reserveBoth = (first: RateLimit.Limit, second: RateLimit.Limit) =>
+    Effect.gen(function* () {
+      const rows = yield* sql`
+        WITH t AS (SELECT ${now} AS now),
+        first AS (${upsert(first, sql`true`)}),
+        second AS (${upsert(second, sql`EXISTS (SELECT 1 FROM first WHERE first.wait <= 0)`)})
+        SELECT 1 AS which, wait FROM first UNION ALL SELECT 2, wait FROM second`.pipe(Effect.flatMap(decodeWhich))
+      const waitOf = (which: number) => rows.find((row) => row.which === which)?.wait
+      const firstWait = waitOf(1)
+      if (firstWait === undefined) {
+        const refused = yield* reserve(first.key, first.rate, first.maxWaitMillis)
+        return [refused, Option.none()] as const
+      }
+      if (firstWait > 0) return [Either.right(firstWait), Option.none()] as const
+      const secondWait = waitOf(2)
+      const secondReservation =
+        secondWait === undefined
+          ? yield* reserve(second.key, second.rate, second.maxWaitMillis)
+          : Either.right(Math.max(0, secondWait))
+      return [Either.right(0), Option.some(secondReservation)] as const
+    }).pipe(storage("RateLimitStore.reserveBoth"))
+
   const pause = (key: string, millis: number) =>
     sql`
       INSERT INTO rate_limit_cells AS c (key_sha256, tat, paused_until, touched_at)
@@ -80,11 +126,10 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
       storage("RateLimitStore.pause")
     )
 
-  return RateLimitStore.of({
-    reserve: (key, rate, maxWaitMillis) => Effect.map(reserveBatch(key, rate, 1, maxWaitMillis), RateLimit.firstOf),
-    reserveBatch,
-    pause
-  })
+  const reserve = (key: string, rate: RateLimit.Rate, maxWaitMillis: number) =>
+    Effect.map(reserveBatch(key, rate, 1, maxWaitMillis), RateLimit.firstOf)
+
+  return RateLimitStore.of({ reserve, reserveBatch, reserveBoth, pause })
 })
 
 /**

@@ -168,21 +168,41 @@ const limiters = (config: Settings) =>
     const ceiling = (messagesPerSecond: number) =>
       Math.max(1, Math.min(config.messagesPerSecond, Math.floor(messagesPerSecond)))
     if (Option.isSome(store)) {
+      const numberRate = (messagesPerSecond: number): RateLimit.Rate => ({
+        intervalMillis: 1_000 / messagesPerSecond,
+        burst: 1
+      })
       const numbersAt = yield* Effect.cachedFunction(
         (messagesPerSecond: number): Effect.Effect<RateLimiter.Limiter<RateLimit.StoreError>> =>
-          RateLimiter.fromStore(store.value, "whatsapp.number", { intervalMillis: 1_000 / messagesPerSecond, burst: 1 })
+          RateLimiter.fromStore(store.value, numberNamespace, numberRate(messagesPerSecond))
       )
-      const pairs =
+      const pairRate =
         config.pairRate === false
+          ? undefined
+          : { intervalMillis: Math.max(1, Duration.toMillis(config.pairRate.every)), burst: config.pairRate.burst }
+      const pairs =
+        pairRate === undefined
           ? RateLimiter.unlimited
-          : yield* RateLimiter.fromStore(store.value, "whatsapp.pair", {
-              intervalMillis: Math.max(1, Duration.toMillis(config.pairRate.every)),
-              burst: config.pairRate.burst
-            })
+          : yield* RateLimiter.fromStore(store.value, pairNamespace, pairRate)
+      const pairKey = (number: string, recipient: string) => `${number}:${recipient}`
       return {
         numbersOf: (number: WhatsAppNumber) => numbersAt(ceiling(number.messagesPerSecond)),
         pairs,
-        pairKey: (number: string, recipient: string) => `${number}:${recipient}`
+        pairKey,
+        // The keys as the two limiters write them, so either path moves the same schedules.
+        both:
+          pairRate === undefined
+            ? undefined
+            : (number: WhatsAppNumber, pair: string, maxWaitMillis: number) => {
+                const rate = numberRate(ceiling(number.messagesPerSecond))
+                return {
+                  numberInterval: rate.intervalMillis,
+                  reserve: store.value.reserveBoth(
+                    { key: `${pairNamespace}:${pair}`, rate: pairRate, maxWaitMillis },
+                    { key: `${numberNamespace}:${number.providerPhoneNumberId}`, rate, maxWaitMillis }
+                  )
+                }
+              }
       }
     }
     const numbersAt = yield* Effect.cachedFunction(
@@ -196,9 +216,13 @@ const limiters = (config: Settings) =>
     return {
       numbersOf: (number: WhatsAppNumber) => numbersAt(ceiling(number.messagesPerSecond)),
       pairs,
-      pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}`
+      pairKey: (number: string, recipient: string) => `${number}\u0000${recipient}`,
+      both: undefined
     }
   })
+
+const pairNamespace = "whatsapp.pair"
+const numberNamespace = "whatsapp.number"
 
 /**
  * A turn woken later than this is given up and taken again: a process that stalls (CPU, GC) would otherwise wake
@@ -232,6 +256,61 @@ const takeTurn = (
   return turn(0)
 }
 
+const pairLimit = "pair rate limit (same recipient)"
+const numberLimit = "throughput limit (messages per second)"
+
+/** Sleeps `wait`; `true` when it woke more than the lateness bound after its time (the turn is then taken again). */
+const sleepUntilTurn = (wait: number): Effect.Effect<boolean> =>
+  wait <= 0
+    ? Effect.succeed(false)
+    : Effect.gen(function* () {
+        const due = (yield* Clock.currentTimeMillis) + wait
+        yield* Effect.sleep(Duration.millis(wait))
+        return (yield* Clock.currentTimeMillis) - due > maxLatenessMillis
+      })
+
+/**
+ * The pair's turn, then the number's, in one statement of the store when the pair lets the send through at once
+ * (almost always: Meta's pair rate starts with a burst of 45): `reserveBoth` takes the number's slot only then, so
+ * no number slot is ever held while the send waits for its recipient. Otherwise the send waits for the pair's slot
+ * and takes the number's turn after it, as two `takeTurn`s do. The lateness rules are the limiters': a number slot
+ * answered more than `max(20 ms, its interval)` after it was asked, or woken more than 20 ms late, is given up and
+ * taken again through the number's limiter (its schedule is the same row); so is a pair slot woken late.
+ */
+const takeBothTurns = (
+  reserveBoth: Effect.Effect<RateLimit.Both, RateLimit.StoreError>,
+  numberInterval: number,
+  pairTurn: Effect.Effect<void, GraphHttp.AttemptFailure>,
+  numberTurn: Effect.Effect<void, GraphHttp.AttemptFailure>
+): Effect.Effect<void, GraphHttp.AttemptFailure> =>
+  Effect.gen(function* () {
+    const asked = yield* Clock.currentTimeMillis
+    const [pair, number] = yield* Effect.mapError(reserveBoth, storeUnavailable)
+    const answered = yield* Clock.currentTimeMillis
+    if (Either.isLeft(pair)) return yield* Effect.fail(queueFull(pairLimit, pair.left))
+    if (Option.isNone(number)) {
+      // Only when the pair's slot waits: that wait, then the number's turn as usual.
+      if (yield* sleepUntilTurn(pair.right)) yield* pairTurn
+      return Option.none<RateLimit.Reservation>()
+    }
+    if (Either.isRight(number.value) && answered - asked > Math.max(maxLatenessMillis, numberInterval)) {
+      return Option.none<RateLimit.Reservation>()
+    }
+    return Option.some(number.value)
+  }).pipe(
+    ProviderMetrics.timeLimiter("pair"),
+    Effect.flatMap((number) =>
+      Option.match(number, {
+        onNone: () => numberTurn,
+        onSome: (reservation) =>
+          Either.match(reservation, {
+            onLeft: (wait) => Effect.fail(queueFull(numberLimit, wait)),
+            onRight: (wait) => Effect.flatMap(sleepUntilTurn(wait), (late) => (late ? numberTurn : Effect.void))
+          }).pipe(ProviderMetrics.timeLimiter("number"))
+      })
+    )
+  )
+
 /**
  * Builds the gateway on the `HttpClient` in context, throttled through the `RateLimitStore` in context when there is
  * one (see {@link limiters}).
@@ -241,7 +320,7 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
     const base = yield* HttpClient.HttpClient
     const client = options.transformClient ? options.transformClient(base) : base
     const config = settings(options)
-    const { numbersOf, pairs, pairKey: pairKeyOf } = yield* limiters(config)
+    const { numbersOf, pairs, pairKey: pairKeyOf, both } = yield* limiters(config)
     // A failed pause only means the provider's next 429 comes a little sooner; the send it came from has its answer.
     const pause = (limiter: RateLimiter.Limiter<RateLimit.StoreError>, key: string, millis: number) =>
       limiter
@@ -264,13 +343,20 @@ export const make = (options: Options = {}): Effect.Effect<MessagingGateway["Typ
       const numberKey = from.providerPhoneNumberId
       const pairKey = pairKeyOf(numberKey, recipient)
       const numbers = numbersOf(from)
+      const pairTurn = takeTurn(pairs, pairKey, config.maxQueueWait, pairLimit)
+      const numberTurn = Effect.flatMap(numbers, (limiter) =>
+        takeTurn(limiter, numberKey, config.maxQueueWait, numberLimit)
+      )
+      const combined = both?.(from, pairKey, Duration.toMillis(config.maxQueueWait))
+      const turns =
+        combined === undefined
+          ? Effect.zipRight(
+              pairTurn.pipe(ProviderMetrics.timeLimiter("pair")),
+              numberTurn.pipe(ProviderMetrics.timeLimiter("number"))
+            )
+          : takeBothTurns(combined.reserve, combined.numberInterval, pairTurn, numberTurn)
       const attempt = Effect.gen(function* () {
-        yield* takeTurn(pairs, pairKey, config.maxQueueWait, "pair rate limit (same recipient)").pipe(
-          ProviderMetrics.timeLimiter("pair")
-        )
-        yield* takeTurn(yield* numbers, numberKey, config.maxQueueWait, "throughput limit (messages per second)").pipe(
-          ProviderMetrics.timeLimiter("number")
-        )
+        yield* turns
         const response = yield* GraphHttp.execute(client, request(from, body), config.requestTimeout).pipe(
           ProviderMetrics.timeRequest("send")
         )

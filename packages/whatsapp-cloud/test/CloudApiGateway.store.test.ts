@@ -40,10 +40,32 @@ const gatewayOn = (store: RateLimitStore["Type"], seen: Ref.Ref<ReadonlyArray<nu
     Effect.provideService(RateLimitStore, store)
   )
 
-const send = (gateway: MessagingGateway["Type"], i: number) =>
+/** The memory store, counting the calls of each method that takes slots. */
+const countingStore = Effect.gen(function* () {
+  const store = yield* RateLimit.makeMemory
+  const calls = yield* Ref.make({ reserveBoth: 0, reserveBatch: 0, reserve: 0 })
+  const count = (method: "reserveBoth" | "reserveBatch" | "reserve") =>
+    Ref.update(calls, (all) => ({ ...all, [method]: all[method] + 1 }))
+  const counted: RateLimitStore["Type"] = {
+    ...store,
+    reserve: (...args) => Effect.zipRight(count("reserve"), store.reserve(...args)),
+    reserveBatch: (...args) => Effect.zipRight(count("reserveBatch"), store.reserveBatch(...args)),
+    reserveBoth: (...args) => Effect.zipRight(count("reserveBoth"), store.reserveBoth(...args))
+  }
+  return { store: counted, calls }
+})
+
+const withPairRate = (store: RateLimitStore["Type"], seen: Ref.Ref<ReadonlyArray<number>>) =>
+  CloudApiGateway.make({
+    messagesPerSecond: 10,
+    pairRate: { burst: 2, every: "6 seconds" },
+    retry: { maxAttempts: 2, budget: "1 second" }
+  }).pipe(Effect.provideService(HttpClient.HttpClient, stubClient(seen)), Effect.provideService(RateLimitStore, store))
+
+const send = (gateway: MessagingGateway["Type"], i: number, recipient = i) =>
   gateway.sendText({
     from: number,
-    to: CustomerIdentity.byPhone(E164.make(`+1555${1_000_000 + i}`)),
+    to: CustomerIdentity.byPhone(E164.make(`+1555${1_000_000 + recipient}`)),
     messageId: MessageId.make(`00000000-0000-4000-8000-${i.toString(16).padStart(12, "0")}`),
     text: `message ${i}`
   })
@@ -76,6 +98,7 @@ describe("CloudApiGateway on a RateLimitStore", () => {
       const store: RateLimitStore["Type"] = {
         reserve: () => Effect.fail(down),
         reserveBatch: () => Effect.fail(down),
+        reserveBoth: () => Effect.fail(down),
         pause: () => Effect.fail(down)
       }
       const gateway = yield* gatewayOn(store, seen)
@@ -84,6 +107,49 @@ describe("CloudApiGateway on a RateLimitStore", () => {
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "ProviderUnavailable")
       assert.strictEqual((yield* Ref.get(seen)).length, 0)
+    })
+  )
+
+  it.effect("with the pair rate on, a send whose pair slot is due takes both turns in one store call", () =>
+    Effect.gen(function* () {
+      const seen = yield* Ref.make<ReadonlyArray<number>>([])
+      const { calls, store } = yield* countingStore
+      const gateway = yield* withPairRate(store, seen)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 25 }, (_, i) => i),
+        (i) => Effect.fork(send(gateway, i))
+      )
+      for (let s = 0; s < 6; s++) yield* TestClock.adjust("500 millis")
+      yield* Fiber.joinAll(fibers)
+      const times = yield* Ref.get(seen)
+      assert.isAtMost(maxInWindow(times, 1_000), 10)
+      assert.deepStrictEqual(
+        [...times].sort((a, b) => a - b),
+        Array.from({ length: 25 }, (_, i) => i * 100)
+      )
+      assert.deepStrictEqual(yield* Ref.get(calls), { reserveBoth: 25, reserveBatch: 0, reserve: 0 })
+    })
+  )
+
+  it.effect("a recipient past its pair burst waits for the pair's slot, then takes the number's turn", () =>
+    Effect.gen(function* () {
+      const seen = yield* Ref.make<ReadonlyArray<number>>([])
+      const { calls, store } = yield* countingStore
+      const gateway = yield* withPairRate(store, seen)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 4 }, (_, i) => i),
+        (i) => Effect.fork(send(gateway, i, 7)),
+        { concurrency: 1 }
+      )
+      for (let s = 0; s < 30; s++) yield* TestClock.adjust("500 millis")
+      yield* Fiber.joinAll(fibers)
+      // A burst of 2 then one per 6 s for the pair; the number spaces the first two by its 100 ms.
+      assert.deepStrictEqual(
+        [...(yield* Ref.get(seen))].sort((a, b) => a - b),
+        [0, 100, 6_000, 12_000]
+      )
+      // One combined call each; the two that waited for the pair took the number's turn after it.
+      assert.deepStrictEqual(yield* Ref.get(calls), { reserveBoth: 4, reserveBatch: 2, reserve: 0 })
     })
   )
 })

@@ -4,7 +4,7 @@
  * Each test uses keys of its own, so the suite can share one database across files.
  */
 import { assert, layer } from "@effect/vitest"
-import { Effect, Either, type Layer } from "effect"
+import { Effect, Either, type Layer, Option } from "effect"
 import { type Rate, RateLimitStore, type Reservation } from "../RateLimit.js"
 
 /** How far a wait may fall short of its ideal: the time between the store's "now" and ours (calls, scheduling). */
@@ -149,6 +149,55 @@ export const runRateLimitStoreContract = <E>(name: string, store: Layer.Layer<Ra
           ...Array.from({ length: 5 }, () => 0),
           ...Array.from({ length: 45 }, (_, k) => k + 1)
         ])
+      })
+    )
+
+    it.effect("reserveBoth takes the second only when the first is due now, at the same instant", () =>
+      Effect.gen(function* () {
+        const limits = yield* RateLimitStore
+        const rate = { intervalMillis: 10_000, burst: 1 }
+        const first = { key: freshKey("both-first"), rate, maxWaitMillis: Number.POSITIVE_INFINITY }
+        const second = { key: freshKey("both-second"), rate, maxWaitMillis: Number.POSITIVE_INFINITY }
+        const [a, aSecond] = yield* limits.reserveBoth(first, second)
+        near(right(a), 0)
+        near(right(Option.getOrThrow(aSecond)), 0)
+        // The first's next slot waits: the second is not asked.
+        const [b, bSecond] = yield* limits.reserveBoth(first, second)
+        near(right(b), 10_000)
+        assert.isTrue(Option.isNone(bSecond))
+        // Each key took exactly the slots reported: one of the second, two of the first.
+        near(right(yield* limits.reserve(second.key, rate, Number.POSITIVE_INFINITY)), 10_000)
+        near(right(yield* limits.reserve(first.key, rate, Number.POSITIVE_INFINITY)), 20_000)
+      })
+    )
+
+    it.effect("reserveBoth: a refused first reserves neither; a refused second keeps the first's slot", () =>
+      Effect.gen(function* () {
+        const limits = yield* RateLimitStore
+        const rate = { intervalMillis: 60_000, burst: 1 }
+        const busy = freshKey("both-busy")
+        near(right(yield* limits.reserve(busy, rate, Number.POSITIVE_INFINITY)), 0)
+        const idle = freshKey("both-idle")
+        const [refused, notAsked] = yield* limits.reserveBoth(
+          { key: busy, rate, maxWaitMillis: 1_000 },
+          { key: idle, rate, maxWaitMillis: 1_000 }
+        )
+        assert.isTrue(Either.isLeft(refused))
+        if (Either.isLeft(refused)) near(refused.left, 60_000)
+        assert.isTrue(Option.isNone(notAsked))
+        const fresh = freshKey("both-fresh")
+        const [granted, second] = yield* limits.reserveBoth(
+          { key: fresh, rate, maxWaitMillis: 1_000 },
+          { key: busy, rate, maxWaitMillis: 1_000 }
+        )
+        near(right(granted), 0)
+        const secondRefused = Option.getOrThrow(second)
+        assert.isTrue(Either.isLeft(secondRefused))
+        if (Either.isLeft(secondRefused)) near(secondRefused.left, 60_000)
+        // Neither refusal took a slot; the granted first did.
+        near(right(yield* limits.reserve(busy, rate, Number.POSITIVE_INFINITY)), 60_000)
+        near(right(yield* limits.reserve(idle, rate, Number.POSITIVE_INFINITY)), 0)
+        near(right(yield* limits.reserve(fresh, rate, Number.POSITIVE_INFINITY)), 60_000)
       })
     )
   })

@@ -123,6 +123,26 @@ if (target._tag !== "Unavailable") {
       expect(seen.span).toBeGreaterThanOrEqual((2 * each - 1) * interval - jitterMillis)
     }, 120_000)
 
+    it("with Meta's pair rate on (each send's two turns in one statement), a number's rate holds across two processes", async () => {
+      const perSecond = 40
+      const each = 200
+      const results = await sendFromTwoProcesses([phones("2348090", each), phones("2348100", each)], {
+        messagesPerSecond: perSecond,
+        pairRate: { burst: 45, everyMillis: 6_000 }
+      })
+      expect(results.map((r) => r.failed)).toEqual([[], []])
+      const interval = 1_000 / perSecond
+      const seen = measure(2 * each, 1_000)
+      console.info(
+        `[scale] number rate ${perSecond}/s with the pair rate on, 2 processes x ${each} sends: busiest 1-s window ` +
+          `${seen.busiestSent} as sent, ${seen.busiestArrived} as arrived; span ${seen.span} ms ` +
+          `(ideal ${(2 * each - 1) * interval} ms)`
+      )
+      expect(seen.busiestSent).toBeLessThanOrEqual(perSecond + Math.ceil(jitterMillis / interval))
+      expect(seen.busiestArrived).toBeLessThanOrEqual(perSecond + Math.ceil((jitterMillis + seen.spread) / interval))
+      expect(seen.span).toBeGreaterThanOrEqual((2 * each - 1) * interval - jitterMillis)
+    }, 120_000)
+
     it("a number above Meta's standard tier sends at its own rate, and that rate holds across two processes", async () => {
       const perSecond = 200
       const each = 200
