@@ -240,7 +240,7 @@ export const make = () => {
         }
         return Effect.succeed(message)
       }),
-    markSent: (businessId, id, providerMessageId) =>
+    markSent: (businessId, id, providerMessageId, idempotencyKey) =>
       Effect.sync(() => {
         const p = partition(businessId)
         const message = p.messages.get(id)
@@ -250,7 +250,14 @@ export const make = () => {
           deliveryStatus: advanceDeliveryStatus(message.deliveryStatus, "sent")
         })
         p.byProviderId.set(providerMessageId, id)
-        return Option.some(applyEarly(p, sent))
+        const marked = applyEarly(p, sent)
+        // The send's key completes in the same step, with the message as marked.
+        const record = idempotencyKey === undefined ? undefined : p.keys.get(idempotencyKey)
+        if (record !== undefined) {
+          record.outcome = new Idempotency.Sent({ message: marked })
+          record.messageId = marked.id
+        }
+        return Option.some(marked)
       }),
     markFailed: (businessId, id, failure) =>
       Effect.sync(() => {

@@ -29,6 +29,17 @@ const detached = <A, E>(send: Effect.Effect<A, E>): Effect.Effect<A, E> =>
 const failureOf = (error: { readonly code: number | null; readonly title: string }) =>
   new DeliveryFailure({ code: error.code ?? 0, title: error.title }, true)
 
+/**
+ * An attempt's outcome, and whether storage already completed its Idempotency-Key with it (`markSent` completes
+ * the key of a send it marks: one write fewer).
+ */
+export interface Delivered {
+  readonly outcome: Idempotency.Outcome
+  readonly completed: boolean
+}
+
+const delivered = (outcome: Idempotency.Outcome, completed = false): Delivered => ({ outcome, completed })
+
 /** The sending steps, on the inbox's message repository and idempotency store. */
 export const makeSending = (ports: {
   readonly messages: MessageRepository["Type"]
@@ -51,20 +62,29 @@ export const makeSending = (ports: {
       const answer = yield* Effect.either(call)
       if (Either.isRight(answer)) {
         const providerMessageId = answer.right.providerMessageId
-        // A dropped connection may surface as a failure or (a failed COMMIT) as a defect: both are caught.
+        // A dropped connection may surface as a failure or (a failed COMMIT) as a defect: both are caught. A retry
+        // after a write that did commit marks and completes again, to the same effect.
         const sent = yield* messages
-          .markSent(message.businessId, message.id, providerMessageId)
+          .markSent(message.businessId, message.id, providerMessageId, Option.getOrUndefined(idempotencyKey))
           .pipe(Effect.retry(Schedule.recurs(2)), Effect.exit)
-        if (Exit.isSuccess(sent)) return new Idempotency.Sent({ message: Option.getOrElse(sent.value, () => message) })
+        if (Exit.isSuccess(sent)) {
+          return Option.match(sent.value, {
+            // The write completed the key with this outcome, when there is a key.
+            onSome: (marked) => delivered(new Idempotency.Sent({ message: marked }), Option.isSome(idempotencyKey)),
+            onNone: () => delivered(new Idempotency.Sent({ message }))
+          })
+        }
         // The provider has it but the database would not say so: failing here would release the key and let a
         // retry send it again. It stays pending, unconfirmed, until its status webhook (our id) or the timeout.
         yield* Effect.logWarning("accepted send not recorded as sent", sent.cause)
-        return new Idempotency.Refused({
-          error: new Idempotency.DeliveryUnconfirmed({
-            messageId: message.id,
-            reason: `the provider accepted it (${providerMessageId}) but recording that failed`
+        return delivered(
+          new Idempotency.Refused({
+            error: new Idempotency.DeliveryUnconfirmed({
+              messageId: message.id,
+              reason: `the provider accepted it (${providerMessageId}) but recording that failed`
+            })
           })
-        })
+        )
       }
       const error = answer.left
       if (error._tag === "ProviderOutcomeUnknown") {
@@ -76,11 +96,11 @@ export const makeSending = (ports: {
         const current = yield* Effect.orElseSucceed(messages.findById(message.businessId, message.id), () =>
           Option.none<Message>()
         )
-        return Idempotency.answerNow(unconfirmed, current)
+        return delivered(Idempotency.answerNow(unconfirmed, current))
       }
       yield* messages.markFailed(message.businessId, message.id, failureOf(error))
       if (isProviderNotReached(error)) return yield* Effect.fail(error)
-      return new Idempotency.Refused({ error })
+      return delivered(new Idempotency.Refused({ error }))
     })
 
   /** A stored outcome as it answers now: an unconfirmed send is judged by its message (`Idempotency.answerNow`). */
@@ -96,13 +116,13 @@ export const makeSending = (ports: {
     actor: Actor,
     rawKey: string | undefined,
     fingerprint: string,
-    attempt: (key: Option.Option<string>) => Effect.Effect<Idempotency.Outcome, E>
+    attempt: (key: Option.Option<string>) => Effect.Effect<Delivered, E>
   ): Effect.Effect<
     SendReceipt,
     E | InvalidRequest | Idempotency.IdempotencyKeyReused | Idempotency.IdempotencyKeyInFlight | StorageError
   > =>
     rawKey === undefined
-      ? Effect.map(detached(attempt(Option.none())), (outcome) => ({ outcome, replayed: false }))
+      ? Effect.map(detached(attempt(Option.none())), ({ outcome }) => ({ outcome, replayed: false }))
       : Effect.gen(function* () {
           const key = yield* Effect.mapError(decodeKey(rawKey), (e) =>
             InvalidRequest.single("Idempotency-Key", e.issues[0]?.message ?? "invalid")
@@ -136,10 +156,12 @@ export const makeSending = (ports: {
                   // Only a failed attempt releases the key: once the provider answered, the key must not be
                   // released even if storing the outcome fails (the lease then expires into DeliveryUnconfirmed).
                   Effect.onError(() => Effect.ignore(keys.release(actor.businessId, key))),
-                  Effect.tap((outcome) =>
-                    keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
+                  Effect.tap(({ completed, outcome }) =>
+                    completed
+                      ? Effect.void
+                      : keys.complete(actor.businessId, key, outcome).pipe(Effect.retry(Schedule.recurs(2)))
                   ),
-                  Effect.map((outcome) => ({ outcome, replayed: false }))
+                  Effect.map(({ outcome }) => ({ outcome, replayed: false }))
                 )
               )
           }

@@ -92,11 +92,16 @@ export class MessageRepository extends Context.Tag("@parley/core/MessageReposito
     /**
      * The provider accepted the message: stores its provider id, raises the status to `sent`, then applies any
      * parked status updates for that id. `None` when the message does not exist in this business.
+     *
+     * With `idempotencyKey`, the same write completes that key with `Sent` and the message as marked (what
+     * `IdempotencyStore.complete` would store), so the send's last step costs no write of its own; when the message
+     * does not exist, the key is left as it was.
      */
     readonly markSent: (
       businessId: BusinessId,
       id: MessageId,
-      providerMessageId: string
+      providerMessageId: string,
+      idempotencyKey?: string
     ) => Effect.Effect<Option.Option<Message>, StorageError>
 
     /** The provider refused the message: status → `failed` with the reason. */

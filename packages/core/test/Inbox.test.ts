@@ -504,22 +504,31 @@ describe("Inbox", () => {
     const store = MemoryStorage.makeStore()
     const memory = MemoryStorage.contextOf(store)
     const keys = Context.get(memory, IdempotencyStore)
+    const messages = Context.get(memory, MessageRepository)
     let broken = true
-    const failingComplete = Layer.succeedContext(
-      Context.add(
-        memory,
-        IdempotencyStore,
-        IdempotencyStore.of({
-          ...keys,
-          complete: (...args) =>
-            broken
-              ? Effect.fail(new StorageError({ operation: "complete", reason: "connection lost" }))
-              : keys.complete(...args)
-        })
+    const lost = (operation: string) => Effect.fail(new StorageError({ operation, reason: "connection lost" }))
+    // Both writes that store a send's outcome: markSent, which completes the key with the marked message, and
+    // complete, which stores the refusal that a failed markSent leaves (the provider has the message).
+    const failingWrites = Layer.succeedContext(
+      memory.pipe(
+        Context.add(
+          IdempotencyStore,
+          IdempotencyStore.of({
+            ...keys,
+            complete: (...args) => (broken ? lost("complete") : keys.complete(...args))
+          })
+        ),
+        Context.add(
+          MessageRepository,
+          MessageRepository.of({
+            ...messages,
+            markSent: (...args) => (broken ? lost("markSent") : messages.markSent(...args))
+          })
+        )
       )
     )
     const world = Inbox.layer().pipe(
-      Layer.provideMerge(Layer.mergeAll(failingComplete, FakeGateway.layer, Ids.layerSequential))
+      Layer.provideMerge(Layer.mergeAll(failingWrites, FakeGateway.layer, Ids.layerSequential))
     )
     return Effect.gen(function* () {
       const inbox = yield* Inbox.Inbox
@@ -528,19 +537,26 @@ describe("Inbox", () => {
       const id = yield* customerWrites(tenant, at(0))
       yield* setNow(at(1))
       const actor = actorOf(tenant)
-      const lost = yield* Effect.flip(inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" }))
-      assert.strictEqual(lost._tag, "StorageError")
+      const failed = yield* Effect.flip(inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" }))
+      assert.strictEqual(failed._tag, "StorageError")
       broken = false
       const during = yield* Effect.flip(inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" }))
       assert.strictEqual(during._tag, "IdempotencyKeyInFlight")
       yield* setNow(at(10))
-      // The lease ran out: the key is taken over, and the message the provider accepted settles it as sent.
+      // The lease ran out: the key is taken over, and the message it recorded is answered as it stands: accepted
+      // by the provider, not confirmed (its status webhook settles it), and never sent again.
       const settled = yield* inbox.sendText(actor, id, { text: "once" }, { idempotencyKey: "k-lost" })
       assert.isTrue(settled.replayed)
-      if (settled.outcome._tag !== "Sent") return assert.fail(`expected Sent, got ${settled.outcome._tag}`)
-      assert.strictEqual(settled.outcome.message.deliveryStatus, "sent")
-      assert.strictEqual(settled.outcome.message.text, "once")
+      if (settled.outcome._tag !== "Refused") return assert.fail(`expected Refused, got ${settled.outcome._tag}`)
+      assert.strictEqual(settled.outcome.error._tag, "DeliveryUnconfirmed")
       assert.strictEqual((yield* gateway.calls).length, 1)
+      // Once the write goes through, a send's key is completed by markSent itself: a replay answers Sent.
+      const next = yield* inbox.sendText(actor, id, { text: "twice" }, { idempotencyKey: "k-next" })
+      const replay = yield* inbox.sendText(actor, id, { text: "twice" }, { idempotencyKey: "k-next" })
+      assert.isTrue(replay.replayed)
+      assert.deepStrictEqual(replay.outcome, next.outcome)
+      assert.strictEqual(replay.outcome._tag, "Sent")
+      assert.strictEqual((yield* gateway.calls).length, 2)
     }).pipe(Effect.provide(world))
   })
 

@@ -3,7 +3,8 @@
  * key (one statement, no transaction); only the insert or a write under the row's lock (`FOR UPDATE`: an expired
  * record replaced, a dead owner's lease taken over) ever yields `Claimed`, so of any number of concurrent claims,
  * from any number of processes, exactly one is `Claimed`. The stored outcome is the JSON encoding of
- * `Idempotency.Outcome`.
+ * `Idempotency.Outcome`, or, for a send completed by `MessageRepository.markSent` in the write that marked it, the
+ * marked message's row (read back as `Sent`).
  */
 
 import { createHash } from "node:crypto"
@@ -11,6 +12,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { type BusinessId, Idempotency, IdempotencyStore, MessageId } from "@parley/core"
 import { type DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Bytes, Integer, json, Timestamp, toDate } from "./internal/columns.js"
+import { storedMessage } from "./internal/events.js"
 import { storage } from "./internal/storage.js"
 
 const KeyRow = Schema.Struct({
@@ -102,7 +104,12 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         if (!sameBytes(row.fingerprint_sha256, digest)) return Option.some(Idempotency.ClaimResult.Mismatch())
         if (row.outcome !== null) {
-          return Option.some(Idempotency.ClaimResult.Completed({ outcome: yield* decodeOutcome(row.outcome) }))
+          // `markSent` completes a send's key with the marked row (internal/sends.ts); `complete`, with the JSON.
+          const marked = yield* storedMessage(row.outcome)
+          const outcome = Option.isSome(marked)
+            ? new Idempotency.Sent({ message: marked.value })
+            : yield* decodeOutcome(row.outcome)
+          return Option.some(Idempotency.ClaimResult.Completed({ outcome }))
         }
         if (before(times.now, row.locked_until)) return Option.some(Idempotency.ClaimResult.InFlight())
         return Option.none<Idempotency.ClaimResult>()

@@ -12,7 +12,7 @@ import { InvalidCursor, type Position } from "../Cursor.js"
 import type { CustomerIdentity } from "../Customer.js"
 import * as Events from "../Event.js"
 import { EventLog, follow, followBatch, type RecordedEvent } from "../EventLog.js"
-import { ClaimResult, IdempotencyStore, type Outcome } from "../Idempotency.js"
+import { ClaimResult, IdempotencyStore, type Outcome, Sent } from "../Idempotency.js"
 import type { BusinessId, ConversationId, MessageId, UserId, WhatsAppNumberId } from "../Ids.js"
 import { advanceDeliveryStatus, type DeliveryFailure, Message } from "../Message.js"
 import { InboundRecorded, MessageRepository, StatusApplied, type StatusUpdate } from "../MessageRepository.js"
@@ -316,7 +316,7 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
           return Effect.succeed(message)
         })
       ),
-    markSent: (businessId, id, providerMessageId) =>
+    markSent: (businessId, id, providerMessageId, idempotencyKey) =>
       atomically((now) => {
         const message = ownMessage(store, businessId, id)
         if (message === undefined) return Option.none()
@@ -328,6 +328,12 @@ export const makeMessageRepository = (store: MemoryStore): MessageRepository["Ty
         store.byProviderId.set(scoped(businessId, providerMessageId), id)
         const settled = applyParked(withId)
         statusChanged(now, message, settled)
+        const record =
+          idempotencyKey === undefined ? undefined : store.idempotency.get(scoped(businessId, idempotencyKey))
+        if (record !== undefined) {
+          record.outcome = new Sent({ message: settled })
+          record.messageId = settled.id
+        }
         return Option.some(settled)
       }),
     markFailed: (businessId, id, failure) =>

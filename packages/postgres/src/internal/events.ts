@@ -11,7 +11,7 @@
  */
 import type { Statement } from "@effect/sql"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Events, Ids, type StorageError, uuidV7 } from "@parley/core"
+import { Events, Ids, type Message, type StorageError, uuidV7 } from "@parley/core"
 import { DateTime, Effect, Option, type ParseResult } from "effect"
 import { json, toDate } from "./columns.js"
 import { eventsRecorded } from "./notifier.js"
@@ -128,6 +128,18 @@ const firstOf = <A>(rows: ReadonlyArray<A>): Effect.Effect<A, StorageError> => {
   return head === undefined
     ? Effect.fail(storageFailure("events", "a stored event's row is missing"))
     : Effect.succeed(head)
+}
+
+/**
+ * The message of a storage form written by `storedMessageData` (an idempotency key's outcome completed by
+ * `markSent`), decoded as every read decodes a row; `None` for any other JSON.
+ */
+export const storedMessage = (
+  data: unknown
+): Effect.Effect<Option.Option<Message>, ParseResult.ParseError | StorageError> => {
+  const messageRow = record(record(record(data)?.[rowsKey])?.message)
+  if (messageRow === undefined) return Effect.succeed(Option.none())
+  return Effect.map(Effect.flatMap(decodeMessages([asDriverRow(messageRow, messageTimes)]), firstOf), Option.some)
 }
 
 /**

@@ -112,12 +112,12 @@ export const makeSendWrites = (context: SendWriteContext) => {
    * that holds the lock to its end, and the second statement's snapshot still taken after the lock. Otherwise (PGlite)
    * a transaction: BEGIN, the lock, the statement, COMMIT.
    */
-  const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string) =>
+  const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string, idempotencyKey?: string) =>
     Effect.gen(function* () {
       const eventId = yield* ids.uuid
       const now = yield* DateTime.now
       const lock = lockProviderId(businessId, providerMessageId)
-      const update = sentUpdate(businessId, id, providerMessageId, eventId, now)
+      const update = sentUpdate(businessId, id, providerMessageId, eventId, now, idempotencyKey)
       const text = scripts ? script([lock, update]) : undefined
       if (text !== undefined) {
         const rows = lastRows(yield* sql.unsafe<object>(text))
@@ -145,15 +145,32 @@ export const makeSendWrites = (context: SendWriteContext) => {
         .pipe(notifying(sql))
     }).pipe(storage("MessageRepository.markSent"))
 
-  /** markSent's statement, run once the provider id's lock is held. */
+  /**
+   * markSent's statement, run once the provider id's lock is held. With a key, it also completes the key with the
+   * message as marked, in the storage form (the row, as events store it) that `SqlIdempotencyStore` reads back as
+   * `Sent`: SQL cannot build the outcome's JSON, whose one source is the core's schema.
+   */
   const sentUpdate = (
     businessId: BusinessId,
     id: MessageId,
     providerMessageId: string,
     eventId: string,
-    now: DateTime.Utc
+    now: DateTime.Utc,
+    idempotencyKey: string | undefined
   ) => {
     const sentRank = deliveryStatusRank("sent")
+    const completion =
+      idempotencyKey === undefined
+        ? sql``
+        : sql`completed AS (
+            UPDATE idempotency_keys k SET
+              outcome = ${storedMessageData(sql, "to_jsonb(u) - 'previous_status'")},
+              message_id = u.id,
+              completed_at = now()
+            FROM updated u
+            WHERE k.business_id = ${businessId} AND k.key = ${idempotencyKey}
+            RETURNING k.key
+          ),`
     return sql`
       WITH previous AS (
         SELECT id, delivery_status FROM messages
@@ -191,7 +208,7 @@ export const makeSendWrites = (context: SendWriteContext) => {
         FROM final f
         WHERE m.business_id = ${businessId} AND m.id = f.id
         RETURNING f.previous_status, ${sql.literal(qualifiedMessageColumns)}
-      ), ${statusEventCtes(eventId, now)}
+      ), ${completion} ${statusEventCtes(eventId, now)}
       SELECT u.*, (SELECT count(*) FROM recorded) AS recorded
       FROM updated u`
   }

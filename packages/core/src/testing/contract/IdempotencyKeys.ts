@@ -8,7 +8,7 @@ import { assert, type Vitest } from "@effect/vitest"
 import { DateTime, Effect, Option } from "effect"
 import type { ConversationRepository } from "../../ConversationRepository.js"
 import * as Idempotency from "../../Idempotency.js"
-import type { Ids } from "../../Ids.js"
+import { type Ids, nextMessageId } from "../../Ids.js"
 import { MessageRepository } from "../../MessageRepository.js"
 import { ProviderWindowClosed } from "../../MessagingGateway.js"
 import type { StorageSeeder } from "../StorageSeeder.js"
@@ -44,6 +44,39 @@ export const idempotencyKeysContract = (it: It): void => {
       assert.strictEqual(replay._tag, "Completed")
       if (replay._tag === "Completed") assert.deepStrictEqual(replay.outcome, new Idempotency.Sent({ message: sent }))
       assert.strictEqual((yield* store.claim(tenant.businessId, key, "fp-2", times(TestData.at(5))))._tag, "Mismatch")
+    })
+  )
+
+  it.effect("MessageRepository.markSent with the key completes it with Sent and the message as marked", () =>
+    Effect.gen(function* () {
+      const store = yield* Idempotency.IdempotencyStore
+      const messages = yield* MessageRepository
+      const tenant = yield* TestData.seedTenant()
+      const c = yield* newConversation(tenant, { customerPhone: uniquePhone() })
+      const key = uniqueKey()
+      const other = uniqueKey()
+      yield* store.claim(tenant.businessId, key, "fp", times(TestData.at(0)))
+      yield* store.claim(tenant.businessId, other, "fp", times(TestData.at(0)))
+      const m = yield* sendPending(c.id, tenant, TestData.at(1), { key })
+      // A status that arrived before the send was marked: the marked message already carries it.
+      const providerId = wamid()
+      yield* messages.applyStatus(tenant.businessId, {
+        providerMessageId: providerId,
+        status: "delivered",
+        timestamp: TestData.at(2),
+        failure: Option.none(),
+        messageId: Option.none()
+      })
+      const sent = Option.getOrThrow(yield* messages.markSent(tenant.businessId, m.id, providerId, key))
+      assert.strictEqual(sent.deliveryStatus, "delivered")
+      const replay = yield* store.claim(tenant.businessId, key, "fp", times(TestData.at(5)))
+      assert.strictEqual(replay._tag, "Completed")
+      if (replay._tag === "Completed") assert.deepStrictEqual(replay.outcome, new Idempotency.Sent({ message: sent }))
+      // Only that key: another in flight stays in flight, and a message that does not exist completes nothing.
+      assert.strictEqual((yield* store.claim(tenant.businessId, other, "fp", times(TestData.at(1))))._tag, "InFlight")
+      const missing = yield* messages.markSent(tenant.businessId, yield* nextMessageId, wamid(), other)
+      assert.isTrue(Option.isNone(missing))
+      assert.strictEqual((yield* store.claim(tenant.businessId, other, "fp", times(TestData.at(1))))._tag, "InFlight")
     })
   )
 
