@@ -6,201 +6,37 @@
  * For tests and for embedders' own tests; not durable.
  */
 import { Context, DateTime, Duration, Effect, Layer, Option, Queue } from "effect"
-import { applyInbound, applyOutbound, applyPatch, Conversation } from "../Conversation.js"
-import { type ConversationQuery, ConversationRepository } from "../ConversationRepository.js"
-import { InvalidCursor, type Position } from "../Cursor.js"
-import type { CustomerIdentity } from "../Customer.js"
+import { applyPatch, Conversation } from "../Conversation.js"
+import { ConversationRepository } from "../ConversationRepository.js"
+import { InvalidCursor } from "../Cursor.js"
 import * as Events from "../Event.js"
 import { EventLog, follow, followBatch, type RecordedEvent } from "../EventLog.js"
-import { ClaimResult, IdempotencyStore, type Outcome, Sent } from "../Idempotency.js"
-import type { BusinessId, ConversationId, MessageId, UserId, WhatsAppNumberId } from "../Ids.js"
-import { advanceDeliveryStatus, type DeliveryFailure, Message } from "../Message.js"
-import { InboundRecorded, MessageRepository, StatusApplied, type StatusUpdate } from "../MessageRepository.js"
-import { digits } from "../Phone.js"
-import { StorageError } from "../StorageError.js"
+import { ClaimResult, IdempotencyStore } from "../Idempotency.js"
+import type { UserId } from "../Ids.js"
+import { advanceDeliveryStatus } from "../Message.js"
+import { MessageRepository } from "../MessageRepository.js"
 import { Template } from "../Template.js"
 import { TemplateCatalog } from "../TemplateCatalog.js"
 import { UserDirectory } from "../UserDirectory.js"
-import type { WhatsAppNumber } from "../WhatsAppNumber.js"
 import { WhatsAppNumberDirectory } from "../WhatsAppNumberDirectory.js"
+import { makeMessageRepository } from "./memory/Messages.js"
+import {
+  atomically,
+  findCustomer,
+  findOrCreateConversation,
+  type MemoryStore,
+  makeStore,
+  matchesQuery,
+  newestFirst,
+  ownConversation,
+  recordEvents,
+  scoped,
+  withMessage
+} from "./memory/Store.js"
 import { StorageSeeder } from "./StorageSeeder.js"
 
-interface IdempotencyRecord {
-  readonly fingerprint: string
-  readonly expiresAt: DateTime.Utc
-  lockedUntil: DateTime.Utc
-  messageId: MessageId | null
-  outcome: Outcome | null
-}
-
-/** The whole in-memory database. */
-export interface MemoryStore {
-  readonly businesses: Set<BusinessId>
-  readonly users: Map<BusinessId, Set<UserId>>
-  readonly numbers: Map<WhatsAppNumberId, WhatsAppNumber>
-  readonly conversations: Map<ConversationId, Conversation>
-  readonly messages: Map<MessageId, Message>
-  /** `${businessId} ${providerMessageId}` → message id. */
-  readonly byProviderId: Map<string, MessageId>
-  /** `${businessId} ${providerMessageId}` → status updates that arrived before their message. */
-  readonly parked: Map<string, Array<StatusUpdate>>
-  /** `${businessId} ${key}` → template. */
-  readonly templates: Map<string, Template>
-  /** `${businessId} ${key}` → idempotency record. */
-  readonly idempotency: Map<string, IdempotencyRecord>
-  /** The outbox, in the order the changes were made (`cursor` is the position as a decimal string). */
-  readonly events: Array<RecordedEvent & { readonly position: number }>
-  /** The last sequence given to each conversation's events. */
-  readonly sequences: Map<ConversationId, number>
-  /** Positions handed out so far (kept when events are purged). */
-  positions: number
-  /** Woken after each change that recorded events (the live stream). */
-  readonly listeners: Set<() => void>
-}
-
-export const makeStore = (): MemoryStore => ({
-  businesses: new Set(),
-  users: new Map(),
-  numbers: new Map(),
-  conversations: new Map(),
-  messages: new Map(),
-  byProviderId: new Map(),
-  parked: new Map(),
-  templates: new Map(),
-  idempotency: new Map(),
-  events: [],
-  sequences: new Map(),
-  positions: 0,
-  listeners: new Set()
-})
-
-/**
- * Records events in the same synchronous block as the change they describe (so atomically with it), with the next
- * sequence of their conversation. The memory adapter numbers event ids itself (a UUID-shaped counter), leaving
- * the `Ids` sequence of a test's own entities untouched.
- */
-const recordEvents = (store: MemoryStore, now: DateTime.Utc, pending: ReadonlyArray<Events.PendingEvent>) => {
-  for (const event of pending) {
-    const position = ++store.positions
-    let sequence: number | null = null
-    if (event.conversationId !== null) {
-      sequence = (store.sequences.get(event.conversationId) ?? 0) + 1
-      store.sequences.set(event.conversationId, sequence)
-    }
-    const id = `00000000-0000-4000-a000-${position.toString(16).padStart(12, "0")}`
-    store.events.push({
-      position,
-      cursor: String(position),
-      recordedAt: now,
-      event: Events.complete(event, { id, occurredAt: now, sequence })
-    })
-  }
-  if (pending.length > 0) for (const wake of store.listeners) wake()
-}
-
-/** The clock's time, then a synchronous critical section that may record events at that time. */
-const atomically = <A>(body: (now: DateTime.Utc) => A) =>
-  Effect.flatMap(DateTime.now, (now) => Effect.sync(() => body(now)))
-
-const scoped = (businessId: BusinessId, key: string) => `${businessId} ${key}`
-
-const phoneLike = /^[\d\s+\-()]+$/
-
-/** The reference semantics of `ConversationQuery.search`, which every adapter must match. */
-export const searchMatches = (conversation: Conversation, search: string): boolean => {
-  const name = conversation.customerName
-  if (name?.toLowerCase().includes(search.toLowerCase())) return true
-  const wanted = digits(search)
-  return (
-    wanted.length > 0 &&
-    phoneLike.test(search) &&
-    conversation.customerPhone !== null &&
-    digits(conversation.customerPhone).includes(wanted)
-  )
-}
-
-/** (time desc, id desc): the order of every list. */
-const newestFirst = (a: { at: DateTime.Utc; id: string }, b: { at: DateTime.Utc; id: string }) => {
-  const byTime = DateTime.toEpochMillis(b.at) - DateTime.toEpochMillis(a.at)
-  return byTime !== 0 ? byTime : a.id < b.id ? 1 : a.id > b.id ? -1 : 0
-}
-
-const isAfter = (item: { at: DateTime.Utc; id: string }, position: Position) => newestFirst(item, position) > 0
-
-const matchesQuery = (conversation: Conversation, query: ConversationQuery) =>
-  (query.status === undefined || conversation.status === query.status) &&
-  (query.mode === undefined || conversation.mode === query.mode) &&
-  (query.assigned === undefined ||
-    (query.assigned._tag === "Unassigned"
-      ? conversation.assignedUserId === null
-      : conversation.assignedUserId === query.assigned.userId)) &&
-  (query.search === undefined || searchMatches(conversation, query.search)) &&
-  (query.after === undefined || isAfter({ at: conversation.lastActivityAt, id: conversation.id }, query.after))
-
-const sameCustomer = (conversation: Conversation, customer: Pick<CustomerIdentity, "phone" | "userId">) =>
-  Option.match(customer.phone, {
-    onSome: (phone) => conversation.customerPhone === phone,
-    onNone: () => false
-  }) ||
-  Option.match(customer.userId, {
-    onSome: (userId) => conversation.customerUserId === userId,
-    onNone: () => false
-  })
-
-const findCustomer = (
-  store: MemoryStore,
-  businessId: BusinessId,
-  whatsappNumberId: WhatsAppNumberId,
-  customer: Pick<CustomerIdentity, "phone" | "userId">
-): Conversation | undefined => {
-  const candidates = [...store.conversations.values()].filter(
-    (c) => c.businessId === businessId && c.whatsappNumberId === whatsappNumberId
-  )
-  // Phone first, then the business-scoped id, as the port documents.
-  return (
-    candidates.find((c) => Option.isSome(customer.phone) && c.customerPhone === customer.phone.value) ??
-    candidates.find((c) => sameCustomer(c, customer))
-  )
-}
-
-const findOrCreateConversation = (store: MemoryStore, candidate: Conversation, now: DateTime.Utc): Conversation => {
-  const customer = {
-    phone: Option.fromNullable(candidate.customerPhone),
-    userId: Option.fromNullable(candidate.customerUserId)
-  }
-  const existing = findCustomer(store, candidate.businessId, candidate.whatsappNumberId, customer)
-  if (existing !== undefined) return existing
-  store.conversations.set(candidate.id, candidate)
-  recordEvents(store, now, [Events.conversationEvent("conversation.created", candidate, now)])
-  return candidate
-}
-
-const ownConversation = (store: MemoryStore, businessId: BusinessId, id: ConversationId) => {
-  const conversation = store.conversations.get(id)
-  return conversation !== undefined && conversation.businessId === businessId ? conversation : undefined
-}
-
-const ownMessage = (store: MemoryStore, businessId: BusinessId, id: MessageId) => {
-  const message = store.messages.get(id)
-  return message !== undefined && message.businessId === businessId ? message : undefined
-}
-
-const missingConversation = (operation: string) =>
-  Effect.fail(new StorageError({ operation, reason: "the message's conversation does not exist in this business" }))
-
-const withMessage = (message: Message, changes: Partial<Message>): Message =>
-  new Message({ ...message, ...changes }, true)
-
-/** Applies one status to a stored message; returns the new message when its rank rose. */
-const raise = (store: MemoryStore, message: Message, update: StatusUpdate): Message | undefined => {
-  const next = advanceDeliveryStatus(message.deliveryStatus, update.status)
-  if (next === message.deliveryStatus) return undefined
-  const failure: DeliveryFailure | null =
-    next === "failed" ? Option.getOrElse(update.failure, () => message.failure) : message.failure
-  const updated = withMessage(message, { deliveryStatus: next, failure })
-  store.messages.set(message.id, updated)
-  return updated
-}
+export { makeMessageRepository } from "./memory/Messages.js"
+export { type MemoryStore, makeStore, searchMatches } from "./memory/Store.js"
 
 export const makeConversationRepository = (store: MemoryStore): ConversationRepository["Type"] => ({
   list: (businessId, query) =>
@@ -244,174 +80,6 @@ export const makeConversationRepository = (store: MemoryStore): ConversationRepo
       return Option.some(updated)
     })
 })
-
-export const makeMessageRepository = (store: MemoryStore): MessageRepository["Type"] => {
-  const applyParked = (message: Message) => {
-    if (message.providerMessageId === null) return message
-    const key = scoped(message.businessId, message.providerMessageId)
-    const parked = store.parked.get(key) ?? []
-    store.parked.delete(key)
-    let current = message
-    for (const update of parked) current = raise(store, current, update) ?? current
-    return current
-  }
-  /** `message.status_updated` when a change moved the message's status. */
-  const statusChanged = (now: DateTime.Utc, before: Message, after: Message) => {
-    if (before.deliveryStatus !== after.deliveryStatus) {
-      recordEvents(store, now, [Events.messageEvent("message.status_updated", after, undefined, now)])
-    }
-  }
-  const history = (
-    businessId: BusinessId,
-    conversationId: ConversationId,
-    page: { readonly before?: Position; readonly limit: number }
-  ) =>
-    [...store.messages.values()]
-      .filter(
-        (m) =>
-          m.businessId === businessId &&
-          m.conversationId === conversationId &&
-          (page.before === undefined || isAfter({ at: m.createdAt, id: m.id }, page.before))
-      )
-      .sort((a, b) => newestFirst({ at: a.createdAt, id: a.id }, { at: b.createdAt, id: b.id }))
-      .slice(0, page.limit)
-
-  const repository: MessageRepository["Type"] = {
-    recordInbound: ({ conversation: candidate, message: named, customerName, opensWindow }) =>
-      Effect.flatten(
-        atomically((now): Effect.Effect<InboundRecorded, StorageError> => {
-          const providerKey = scoped(named.businessId, named.providerMessageId ?? named.id)
-          const duplicate = store.byProviderId.get(providerKey)
-          if (duplicate !== undefined) return Effect.succeed(InboundRecorded.Duplicate({ messageId: duplicate }))
-          if (candidate.businessId !== named.businessId) return missingConversation("recordInbound")
-          const conversation = findOrCreateConversation(store, candidate, now)
-          const message = withMessage(named, { conversationId: conversation.id })
-          const received = applyInbound(conversation, message.createdAt, customerName)
-          const updated = opensWindow
-            ? received
-            : new Conversation({ ...received, lastInboundAt: conversation.lastInboundAt }, true)
-          store.conversations.set(updated.id, updated)
-          store.messages.set(message.id, message)
-          store.byProviderId.set(providerKey, message.id)
-          const settled = applyParked(message)
-          recordEvents(store, now, [Events.messageEvent("message.received", settled, updated, now)])
-          return Effect.succeed(InboundRecorded.Recorded({ message: settled, conversation: updated }))
-        })
-      ),
-    // Memory cannot fail half-way through a batch, so one record after another is all or none here.
-    recordInboundBatch: (records) => Effect.forEach(records, (record) => repository.recordInbound(record)),
-    recordOutbound: ({ message, idempotencyKey }) =>
-      Effect.flatten(
-        atomically((now): Effect.Effect<Message, StorageError> => {
-          const conversation = ownConversation(store, message.businessId, message.conversationId)
-          if (conversation === undefined) return missingConversation("recordOutbound")
-          const updated = applyOutbound(conversation, message.createdAt)
-          store.conversations.set(conversation.id, updated)
-          store.messages.set(message.id, message)
-          recordEvents(store, now, [Events.messageEvent("message.sent", message, updated, now)])
-          if (Option.isSome(idempotencyKey)) {
-            const record = store.idempotency.get(scoped(message.businessId, idempotencyKey.value))
-            if (record !== undefined) record.messageId = message.id
-          }
-          return Effect.succeed(message)
-        })
-      ),
-    markSent: (businessId, id, providerMessageId, idempotencyKey) =>
-      atomically((now) => {
-        const message = ownMessage(store, businessId, id)
-        if (message === undefined) return Option.none()
-        const withId = withMessage(message, {
-          providerMessageId,
-          deliveryStatus: advanceDeliveryStatus(message.deliveryStatus, "sent")
-        })
-        store.messages.set(id, withId)
-        store.byProviderId.set(scoped(businessId, providerMessageId), id)
-        const settled = applyParked(withId)
-        statusChanged(now, message, settled)
-        const record =
-          idempotencyKey === undefined ? undefined : store.idempotency.get(scoped(businessId, idempotencyKey))
-        if (record !== undefined) {
-          record.outcome = new Sent({ message: settled })
-          record.messageId = settled.id
-        }
-        return Option.some(settled)
-      }),
-    markFailed: (businessId, id, failure) =>
-      atomically((now) => {
-        const message = ownMessage(store, businessId, id)
-        if (message === undefined) return Option.none()
-        const failed = withMessage(message, { deliveryStatus: "failed", failure })
-        store.messages.set(id, failed)
-        statusChanged(now, message, failed)
-        return Option.some(failed)
-      }),
-    applyStatus: (businessId, update) =>
-      atomically((now) => {
-        const providerKey = scoped(businessId, update.providerMessageId)
-        let id = store.byProviderId.get(providerKey)
-        let linked = false
-        if (id === undefined && Option.isSome(update.messageId)) {
-          const byOurId = ownMessage(store, businessId, update.messageId.value)
-          if (byOurId !== undefined && byOurId.providerMessageId === null) {
-            id = byOurId.id
-            linked = true
-            store.messages.set(id, withMessage(byOurId, { providerMessageId: update.providerMessageId }))
-            store.byProviderId.set(providerKey, id)
-          }
-        }
-        const message = id === undefined ? undefined : ownMessage(store, businessId, id)
-        if (message === undefined) {
-          const parked = store.parked.get(providerKey) ?? []
-          parked.push(update)
-          store.parked.set(providerKey, parked)
-          return StatusApplied.Parked()
-        }
-        const raised = raise(store, message, update)
-        if (linked) {
-          // As with markSent: the statuses parked under this provider id now have their message.
-          const settled = applyParked(raised ?? message)
-          statusChanged(now, message, settled)
-          return raised === undefined
-            ? StatusApplied.Unchanged({ message: settled })
-            : StatusApplied.Applied({ message: settled })
-        }
-        if (raised !== undefined) statusChanged(now, message, raised)
-        return raised === undefined ? StatusApplied.Unchanged({ message }) : StatusApplied.Applied({ message: raised })
-      }),
-    // In memory nothing is gained by batching: each update as `applyStatus`, in order.
-    applyStatuses: (businessId, updates) =>
-      Effect.forEach(updates, (update) => repository.applyStatus(businessId, update)),
-    expireUnconfirmed: ({ cutoff, failure, limit }) =>
-      atomically((now) => {
-        const due = [...store.messages.values()]
-          .filter(
-            (m) =>
-              m.direction === "outbound" &&
-              m.deliveryStatus === "pending" &&
-              DateTime.lessThanOrEqualTo(m.createdAt, cutoff)
-          )
-          .sort((a, b) => -newestFirst({ at: a.createdAt, id: a.id }, { at: b.createdAt, id: b.id }))
-          .slice(0, Math.max(0, limit))
-        return due.map((message) => {
-          const failed = withMessage(message, { deliveryStatus: "failed", failure })
-          store.messages.set(message.id, failed)
-          statusChanged(now, message, failed)
-          return failed
-        })
-      }),
-    findById: (businessId, id) => Effect.sync(() => Option.fromNullable(ownMessage(store, businessId, id))),
-    listByConversation: (businessId, conversationId, page) =>
-      Effect.sync(() => history(businessId, conversationId, page)),
-    findWithHistory: (businessId, conversationId, page) =>
-      Effect.sync(() =>
-        Option.map(Option.fromNullable(ownConversation(store, businessId, conversationId)), (conversation) => ({
-          conversation,
-          messages: history(businessId, conversationId, page)
-        }))
-      )
-  }
-  return repository
-}
 
 export const makeTemplateCatalog = (store: MemoryStore): TemplateCatalog["Type"] => ({
   findByKey: (businessId, key) => Effect.sync(() => Option.fromNullable(store.templates.get(scoped(businessId, key)))),
