@@ -19,7 +19,9 @@ import { storage } from "./internal/storage.js"
 const Millis = Schema.Union(Schema.Number, Schema.NumberFromString)
 const decodeWaits = Schema.decodeUnknown(Schema.Array(Schema.Struct({ wait: Millis })))
 const decodeGrants = Schema.decodeUnknown(Schema.Array(Schema.Struct({ base: Millis, from: Millis })))
-const decodeWhich = Schema.decodeUnknown(Schema.Array(Schema.Struct({ which: Schema.Number, wait: Millis })))
+const decodeWhich = Schema.decodeUnknown(
+  Schema.Array(Schema.Struct({ which: Schema.Number, base: Millis, from: Millis }))
+)
 
 const digest = (key: string) => createHash("sha256").update(key, "utf8").digest()
 
@@ -36,83 +38,90 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
   const sql = yield* SqlClient.SqlClient
   const now = sql.literal("(extract(epoch FROM clock_timestamp()) * 1000)")
 
+  /** A key's schedule in the units of one reservation: its hash, interval, burst tolerance and longest wait. */
+  const cell = (key: string, rate: RateLimit.Rate, maxWaitMillis: number) => ({
+    hash: digest(key),
+    interval: rate.intervalMillis,
+    tolerance: (Math.max(1, rate.burst) - 1) * rate.intervalMillis,
+    maxWait: Number.isFinite(maxWaitMillis) ? Math.max(0, maxWaitMillis) : forever
+  })
+
+  /**
+   * The reservation of `n` consecutive slots of a key, as a data-modifying CTE over a CTE `t` holding the
+   * statement's "now" (`t.now`, which EXCLUDED.touched_at carries), run only `when` holds. The schedule's base is
+   * max(tat, now, paused); the n slots are base, base + interval, …, each no earlier than max(now, paused) nor more
+   * than the burst ahead; the new tat is base + n intervals. RETURNING gives the base and max(now, paused), relative
+   * to now (`waitsOf` turns them into the waits). One whose first slot would wait longer than maxWait changes
+   * nothing and returns no row.
+   */
+  const upsert = (c: ReturnType<typeof cell>, n: number, when: Statement.Fragment) => {
+    const span = n * c.interval
+    return sql`
+      INSERT INTO rate_limit_cells AS c (key_sha256, tat, paused_until, touched_at)
+      SELECT ${c.hash}, t.now + ${span}::float8, 0, t.now FROM t WHERE ${when}
+      ON CONFLICT (key_sha256) DO UPDATE
+        SET tat = GREATEST(c.tat, EXCLUDED.touched_at, c.paused_until) + ${span}::float8,
+            touched_at = EXCLUDED.touched_at
+        WHERE GREATEST(c.tat - ${c.tolerance}::float8, EXCLUDED.touched_at, c.paused_until) - EXCLUDED.touched_at
+          <= ${c.maxWait}::float8
+      RETURNING c.tat - ${span}::float8 - c.touched_at AS base,
+        GREATEST(c.touched_at, c.paused_until) - c.touched_at AS "from"`
+  }
+
+  const waitsOf = (c: ReturnType<typeof cell>, n: number, grant: { readonly base: number; readonly from: number }) =>
+    Array.from({ length: n }, (_, i) => Math.max(grant.base + i * c.interval - c.tolerance, grant.from, 0))
+
+  /** What a refused reservation would have waited (read only: a refusal reserves nothing). */
+  const refusedWait = (c: ReturnType<typeof cell>) =>
+    sql`
+      SELECT GREATEST(tat - ${c.tolerance}::float8, t.now, paused_until) - t.now AS wait
+      FROM rate_limit_cells, (SELECT ${now} AS now) t
+      WHERE key_sha256 = ${c.hash}`.pipe(
+      Effect.flatMap(decodeWaits),
+      Effect.map((waits) => Math.max(c.maxWait, waits[0]?.wait ?? 0))
+    )
+
   const reserveBatch = (key: string, rate: RateLimit.Rate, count: number, maxWaitMillis: number) => {
-    const hash = digest(key)
-    const interval = rate.intervalMillis
+    const c = cell(key, rate, maxWaitMillis)
     const n = Math.max(1, Math.floor(count))
-    const span = n * interval
-    const tolerance = (Math.max(1, rate.burst) - 1) * interval
-    const maxWait = Number.isFinite(maxWaitMillis) ? Math.max(0, maxWaitMillis) : forever
-    // EXCLUDED.touched_at is this statement's "now". The schedule's base is max(tat, now, paused); the n slots are
-    // base, base + interval, …, each no earlier than max(now, paused) nor more than the burst ahead; the new tat is
-    // base + n intervals. RETURNING gives the base and max(now, paused), relative to now; the waits follow in JS.
-    // A batch whose first slot would wait longer than maxWait changes nothing and returns no row.
     return Effect.gen(function* () {
       const granted = yield* sql`
-        INSERT INTO rate_limit_cells AS c (key_sha256, tat, paused_until, touched_at)
-        SELECT ${hash}, t.now + ${span}::float8, 0, t.now FROM (SELECT ${now} AS now) t
-        ON CONFLICT (key_sha256) DO UPDATE
-          SET tat = GREATEST(c.tat, EXCLUDED.touched_at, c.paused_until) + ${span}::float8,
-              touched_at = EXCLUDED.touched_at
-          WHERE GREATEST(c.tat - ${tolerance}::float8, EXCLUDED.touched_at, c.paused_until) - EXCLUDED.touched_at
-            <= ${maxWait}::float8
-        RETURNING c.tat - ${span}::float8 - c.touched_at AS base,
-          GREATEST(c.touched_at, c.paused_until) - c.touched_at AS "from"`.pipe(Effect.flatMap(decodeGrants))
-      const first = granted[0]
-      if (first !== undefined) {
-        return Either.right(
-          Array.from({ length: n }, (_, i) => Math.max(first.base + i * interval - tolerance, first.from, 0))
-        )
-      }
-      const waits = yield* sql`
-        SELECT GREATEST(tat - ${tolerance}::float8, t.now, paused_until) - t.now AS wait
-        FROM rate_limit_cells, (SELECT ${now} AS now) t
-        WHERE key_sha256 = ${hash}`.pipe(Effect.flatMap(decodeWaits))
-      return Either.left(Math.max(maxWait, waits[0]?.wait ?? 0))
+        WITH t AS (SELECT ${now} AS now), r AS (${upsert(c, n, sql`true`)})
+        SELECT base, "from" FROM r`.pipe(Effect.flatMap(decodeGrants))
+      const grant = granted[0]
+      return grant === undefined ? Either.left(yield* refusedWait(c)) : Either.right(waitsOf(c, n, grant))
     }).pipe(storage("RateLimitStore.reserve"))
   }
 
-  /** A key's upsert as a data-modifying CTE: one slot, or nothing when it would wait longer than `maxWait`. */
-  const upsert = (limit: RateLimit.Limit, when: Statement.Fragment) => {
-    const interval = limit.rate.intervalMillis
-    const tolerance = (Math.max(1, limit.rate.burst) - 1) * interval
-    const maxWait = Number.isFinite(limit.maxWaitMillis) ? Math.max(0, limit.maxWaitMillis) : forever
-    return sql`
-      INSERT INTO rate_limit_cells AS c (key_sha256, tat, paused_until, touched_at)
-      SELECT ${digest(limit.key)}, t.now + ${interval}::float8, 0, t.now FROM t WHERE ${when}
-      ON CONFLICT (key_sha256) DO UPDATE
-        SET tat = GREATEST(c.tat, EXCLUDED.touched_at, c.paused_until) + ${interval}::float8,
-            touched_at = EXCLUDED.touched_at
-        WHERE GREATEST(c.tat - ${tolerance}::float8, EXCLUDED.touched_at, c.paused_until) - EXCLUDED.touched_at
-          <= ${maxWait}::float8
-      RETURNING GREATEST(c.tat - ${interval}::float8 - ${tolerance}::float8, c.paused_until, c.touched_at)
-        - c.touched_at AS wait`
-  }
-
   /**
-   * One statement for both when the first is granted at once: the two upserts share the statement's "now", and the
-   * second runs only if the first returned a slot due now. A refusal (rare: a queue longer than the caller accepts)
-   * is answered by `reserve`, which reads the wait it would have had, as a refusal always is.
+   * One statement for both: the two reservations share the statement's "now", and the second runs only if the first
+   * returned a slot due now. A refusal (rare: a queue longer than the caller accepts) is answered by the wait it
+   * would have had, read as `reserveBatch` reads it.
    */
   const reserveBoth = (first: RateLimit.Limit, second: RateLimit.Limit) =>
     Effect.gen(function* () {
+      const a = cell(first.key, first.rate, first.maxWaitMillis)
+      const b = cell(second.key, second.rate, second.maxWaitMillis)
+      // The first's slot is due now: its wait (as `waitsOf` computes it) is 0.
+      const firstDue = sql`EXISTS (
+        SELECT 1 FROM first WHERE GREATEST(first.base - ${a.tolerance}::float8, first."from", 0) <= 0)`
       const rows = yield* sql`
         WITH t AS (SELECT ${now} AS now),
-        first AS (${upsert(first, sql`true`)}),
-        second AS (${upsert(second, sql`EXISTS (SELECT 1 FROM first WHERE first.wait <= 0)`)})
-        SELECT 1 AS which, wait FROM first UNION ALL SELECT 2, wait FROM second`.pipe(Effect.flatMap(decodeWhich))
-      const waitOf = (which: number) => rows.find((row) => row.which === which)?.wait
-      const firstWait = waitOf(1)
-      if (firstWait === undefined) {
-        const refused = yield* reserve(first.key, first.rate, first.maxWaitMillis)
-        return [refused, Option.none()] as const
-      }
+        first AS (${upsert(a, 1, sql`true`)}),
+        second AS (${upsert(b, 1, firstDue)})
+        SELECT 1 AS which, base, "from" FROM first UNION ALL SELECT 2, base, "from" FROM second`.pipe(
+        Effect.flatMap(decodeWhich)
+      )
+      const grantOf = (which: number) => rows.find((row) => row.which === which)
+      const firstGrant = grantOf(1)
+      if (firstGrant === undefined) return [Either.left(yield* refusedWait(a)), Option.none()] as const
+      const firstWait = waitsOf(a, 1, firstGrant)[0] ?? 0
       if (firstWait > 0) return [Either.right(firstWait), Option.none()] as const
-      const secondWait = waitOf(2)
+      const secondGrant = grantOf(2)
       const secondReservation =
-        secondWait === undefined
-          ? yield* reserve(second.key, second.rate, second.maxWaitMillis)
-          : Either.right(Math.max(0, secondWait))
+        secondGrant === undefined
+          ? Either.left(yield* refusedWait(b))
+          : Either.right(waitsOf(b, 1, secondGrant)[0] ?? 0)
       return [Either.right(0), Option.some(secondReservation)] as const
     }).pipe(storage("RateLimitStore.reserveBoth"))
 
