@@ -70,17 +70,23 @@ const send = (gateway: MessagingGateway["Type"], i: number, recipient = i) =>
     text: `message ${i}`
   })
 
+/** Sends `count` messages at once (to `recipient`, or each to its own), then lets `seconds` pass on the test clock. */
+const sendAll = (gateway: MessagingGateway["Type"], count: number, seconds: number, recipient?: number) =>
+  Effect.gen(function* () {
+    const fibers = yield* Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (i) => Effect.fork(send(gateway, i, recipient ?? i))
+    )
+    for (let s = 0; s < seconds * 2; s++) yield* TestClock.adjust("500 millis")
+    yield* Fiber.joinAll(fibers)
+  })
+
 describe("CloudApiGateway on a RateLimitStore", () => {
   it.effect("takes its turns from the store: never more than messagesPerSecond in any second", () =>
     Effect.gen(function* () {
       const seen = yield* Ref.make<ReadonlyArray<number>>([])
       const gateway = yield* gatewayOn(yield* RateLimit.makeMemory, seen)
-      const fibers = yield* Effect.forEach(
-        Array.from({ length: 25 }, (_, i) => i),
-        (i) => Effect.fork(send(gateway, i))
-      )
-      for (let s = 0; s < 6; s++) yield* TestClock.adjust("500 millis")
-      yield* Fiber.joinAll(fibers)
+      yield* sendAll(gateway, 25, 3)
       const times = yield* Ref.get(seen)
       assert.strictEqual(times.length, 25)
       assert.isAtMost(maxInWindow(times, 1_000), 10)
@@ -115,12 +121,7 @@ describe("CloudApiGateway on a RateLimitStore", () => {
       const seen = yield* Ref.make<ReadonlyArray<number>>([])
       const { calls, store } = yield* countingStore
       const gateway = yield* withPairRate(store, seen)
-      const fibers = yield* Effect.forEach(
-        Array.from({ length: 25 }, (_, i) => i),
-        (i) => Effect.fork(send(gateway, i))
-      )
-      for (let s = 0; s < 6; s++) yield* TestClock.adjust("500 millis")
-      yield* Fiber.joinAll(fibers)
+      yield* sendAll(gateway, 25, 3)
       const times = yield* Ref.get(seen)
       assert.isAtMost(maxInWindow(times, 1_000), 10)
       assert.deepStrictEqual(
@@ -136,13 +137,7 @@ describe("CloudApiGateway on a RateLimitStore", () => {
       const seen = yield* Ref.make<ReadonlyArray<number>>([])
       const { calls, store } = yield* countingStore
       const gateway = yield* withPairRate(store, seen)
-      const fibers = yield* Effect.forEach(
-        Array.from({ length: 4 }, (_, i) => i),
-        (i) => Effect.fork(send(gateway, i, 7)),
-        { concurrency: 1 }
-      )
-      for (let s = 0; s < 30; s++) yield* TestClock.adjust("500 millis")
-      yield* Fiber.joinAll(fibers)
+      yield* sendAll(gateway, 4, 15, 7)
       // A burst of 2 then one per 6 s for the pair; the number spaces the first two by its 100 ms.
       assert.deepStrictEqual(
         [...(yield* Ref.get(seen))].sort((a, b) => a - b),
