@@ -91,11 +91,17 @@ const makeInbox = (options: InboxOptions = {}) =>
       windowClosesAt: ServiceWindow.openUntil(Option.fromNullable(conversation.lastInboundAt), now)
     })
 
+    /** A conversation id from the request, or `ConversationNotFound` (a malformed id names no conversation). */
+    const conversationIdOf = (rawId: string) =>
+      Effect.orElseFail(decodeConversationId(rawId), () => new ConversationNotFound({ conversationId: rawId }))
+
     const findConversation = (actor: Actor, rawId: string) =>
       Effect.gen(function* () {
-        const notFound = () => new ConversationNotFound({ conversationId: rawId })
-        const id = yield* Effect.orElseFail(decodeConversationId(rawId), notFound)
-        return yield* Effect.orElseFail(yield* conversations.findById(actor.businessId, id), notFound)
+        const id = yield* conversationIdOf(rawId)
+        return yield* Effect.orElseFail(
+          yield* conversations.findById(actor.businessId, id),
+          () => new ConversationNotFound({ conversationId: rawId })
+        )
       })
 
     const findNumber = (actor: Actor, rawId: string) =>
@@ -215,13 +221,12 @@ const makeInbox = (options: InboxOptions = {}) =>
         yield* findConversation(actor, conversationId)
         return yield* before.left
       }
-      const notFound = () => new ConversationNotFound({ conversationId })
-      const id = yield* Effect.orElseFail(decodeConversationId(conversationId), notFound)
+      const id = yield* conversationIdOf(conversationId)
       const found = yield* messages.findWithHistory(actor.businessId, id, {
         limit: limit + 1,
         ...(before.right === undefined ? {} : { before: before.right })
       })
-      if (Option.isNone(found)) return yield* notFound()
+      if (Option.isNone(found)) return yield* new ConversationNotFound({ conversationId })
       const { conversation, messages: rows } = found.value
       const page = rows.slice(0, limit)
       const last = page[page.length - 1]

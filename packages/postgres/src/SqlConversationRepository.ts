@@ -61,6 +61,10 @@ export const listStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, 
     LIMIT ${Math.max(0, Math.floor(query.limit))}`
 }
 
+/** A business's conversation by id (`findById`, and the first half of `MessageRepository.findWithHistory`). */
+export const byIdStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, id: ConversationId) =>
+  sql`SELECT ${sql.literal(conversationColumns)} FROM conversations WHERE business_id = ${businessId} AND id = ${id}`
+
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   /** A transaction whose recorded events wake followers once it commits (internal/notifier.ts). */
@@ -80,10 +84,7 @@ export const make = Effect.gen(function* () {
     )
 
   const findById = (businessId: BusinessId, id: ConversationId) =>
-    sql`SELECT ${columns} FROM conversations WHERE business_id = ${businessId} AND id = ${id}`.pipe(
-      Effect.flatMap(first),
-      storage("ConversationRepository.findById")
-    )
+    byIdStatement(sql, businessId, id).pipe(Effect.flatMap(first), storage("ConversationRepository.findById"))
 
   const byPhone = (businessId: BusinessId, numberId: WhatsAppNumberId, phone: string) =>
     sql`

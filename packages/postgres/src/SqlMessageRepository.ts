@@ -40,6 +40,7 @@ import { conversationColumns, decodeConversations, decodeMessages, messageColumn
 import { eachRows, script } from "./internal/script.js"
 import { makeSendWrites } from "./internal/sends.js"
 import { storage, storageFailure } from "./internal/storage.js"
+import { byIdStatement } from "./SqlConversationRepository.js"
 
 const ParkedRow = Schema.Struct({
   status: Schema.Literal("sent", "delivered", "read", "failed"),
@@ -488,9 +489,7 @@ export const make = Effect.gen(function* () {
     page: { readonly before?: Cursor.Position; readonly limit: number }
   ) =>
     Effect.gen(function* () {
-      const conversation = sql`
-        SELECT ${sql.literal(conversationColumns)} FROM conversations
-        WHERE business_id = ${businessId} AND id = ${conversationId}`
+      const conversation = byIdStatement(sql, businessId, conversationId)
       const history = historyStatement(sql, businessId, conversationId, page)
       const text = scripts ? script([conversation, history]) : undefined
       const [conversationRows, historyRows] =

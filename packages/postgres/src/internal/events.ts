@@ -130,6 +130,10 @@ const firstOf = <A>(rows: ReadonlyArray<A>): Effect.Effect<A, StorageError> => {
     : Effect.succeed(head)
 }
 
+/** A messages row as a storage form holds it, decoded as every read decodes a row. */
+const storedRow = (row: Record<string, unknown>) =>
+  Effect.flatMap(decodeMessages([asDriverRow(row, messageTimes)]), firstOf)
+
 /**
  * The message of a storage form written by `storedMessageData` (an idempotency key's outcome completed by
  * `markSent`), decoded as every read decodes a row; `None` for any other JSON.
@@ -139,7 +143,7 @@ export const storedMessage = (
 ): Effect.Effect<Option.Option<Message>, ParseResult.ParseError | StorageError> => {
   const messageRow = record(record(record(data)?.[rowsKey])?.message)
   if (messageRow === undefined) return Effect.succeed(Option.none())
-  return Effect.map(Effect.flatMap(decodeMessages([asDriverRow(messageRow, messageTimes)]), firstOf), Option.some)
+  return Effect.map(storedRow(messageRow), Option.some)
 }
 
 /**
@@ -159,7 +163,7 @@ export const publicData = (
   if (messageRow === undefined) return Effect.fail(storageFailure("events", "a stored event has no message row"))
   const conversationRow = record(rows.conversation)
   return Effect.gen(function* () {
-    const message = yield* Effect.flatMap(decodeMessages([asDriverRow(messageRow, messageTimes)]), firstOf)
+    const message = yield* storedRow(messageRow)
     const conversation =
       conversationRow === undefined
         ? undefined
