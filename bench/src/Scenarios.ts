@@ -1,6 +1,6 @@
 /**
- * What `pnpm bench` measures. Reads run on both servers (Parley and the floor) in alternating slices; sends and
- * webhooks run on Parley only (the floor has no provider or webhook path). Each builds its i-th request.
+ * What `pnpm bench` measures. Reads and sends run on both servers (Parley and the floor) in alternating slices;
+ * webhooks run on Parley only (the floor has no webhook path). Each builds its i-th request.
  */
 import { createHmac } from "node:crypto"
 import type { Fixtures } from "./Dataset.js"

@@ -76,8 +76,11 @@ export const startParley = (options: {
     ready: /Parley is running at (http:\/\/\S+)/
   })
 
-/** The floor, with Node's default flags unless `nodeFlags` says otherwise. */
-export const startFloor = (databaseUrl: string, nodeFlags: ReadonlyArray<string> = []) =>
+/**
+ * The floor, with Node's default flags unless `nodeFlags` says otherwise; its sends go to the fake Cloud API at
+ * `fakeUrl`.
+ */
+export const startFloor = (databaseUrl: string, fakeUrl: string, nodeFlags: ReadonlyArray<string> = []) =>
   Processes.start({
     name: "floor",
     args: [
@@ -85,7 +88,11 @@ export const startFloor = (databaseUrl: string, nodeFlags: ReadonlyArray<string>
       ...Processes.sourceArgs,
       Path.join(Processes.root, "bench/src/floor.ts"),
       "--database-url",
-      databaseUrl
+      databaseUrl,
+      "--cloud-api-url",
+      fakeUrl,
+      "--access-token",
+      Dataset.accessToken
     ],
     env: { PARLEY_SECRET_KEY: Dataset.benchSecretKey },
     ready: /floor listening on (http:\/\/\S+)/

@@ -11,9 +11,13 @@
  *   Parley derives from `PARLEY_SECRET_KEY`, so a floor cursor and a Parley cursor are the same bytes;
  * - the pool has Parley's default size (10).
  *
+ * With `--cloud-api-url` it also sends texts (`POST /v1/messaging/conversations/:id/messages`, floorSends.ts), with
+ * Parley's statements, to the Cloud API (the fake) at that URL.
+ *
  * Nothing else: no schema, no framework, no fibers. `test/floor.test.ts` proves the bodies deep-equal Parley's.
  *
  *   PARLEY_SECRET_KEY=… node --import tsx bench/src/floor.ts --database-url postgres://… [--port 0]
+ *     [--cloud-api-url http://127.0.0.1:… --access-token …]
  *
  * prints `floor listening on http://127.0.0.1:<port>`.
  */
@@ -23,6 +27,7 @@ import type { AddressInfo } from "node:net"
 import { pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import pg from "pg"
+import { type CloudApi, makeSends, Refused } from "./floorSends.js"
 
 export interface FloorOptions {
   readonly databaseUrl: string
@@ -31,6 +36,8 @@ export interface FloorOptions {
   readonly port?: number
   readonly host?: string
   readonly poolSize?: number
+  /** Where the floor's sends go (the fake Cloud API); without it, sends answer 404. */
+  readonly cloudApi?: CloudApi
 }
 
 export interface Floor {
@@ -57,13 +64,6 @@ type Row = Record<string, unknown>
 interface Actor {
   readonly businessId: string
   readonly userId: string | null
-}
-class Refused {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly message: string
-  ) {}
 }
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null)
@@ -159,24 +159,37 @@ export const start = async (options: FloorOptions): Promise<Floor> => {
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 })
   const { sign, open } = cursors(options.secretKey)
 
-  const authenticate = async (request: Http.IncomingMessage, scope: string): Promise<Actor> => {
+  const readKey = async (shortId: string) => {
+    const routes = await pool.query("SELECT business_id, api_key_id FROM api_key_routes WHERE short_id = $1", [shortId])
+    const route = routes.rows[0] as Row | undefined
+    return route === undefined
+      ? undefined
+      : ((
+          await pool.query(
+            "SELECT business_id, id, user_id, scopes, last_used_at, revoked_at, secret_sha256 FROM api_keys " +
+              "WHERE business_id = $1 AND id = $2",
+            [route.business_id, route.api_key_id]
+          )
+        ).rows[0] as Row | undefined)
+  }
+  /** Keys read once by the send route, as Parley keeps a verified key on PostgreSQL (no revocation here). */
+  const keptKeys = new Map<string, Row>()
+  const keptKey = async (shortId: string) => {
+    const kept = keptKeys.get(shortId)
+    if (kept !== undefined) return kept
+    const key = await readKey(shortId)
+    if (key !== undefined) keptKeys.set(shortId, key)
+    return key
+  }
+
+  /**
+   * The key of the request, checked; `kept`: from the keys already read (the send route) instead of reading it.
+   */
+  const authenticate = async (request: Http.IncomingMessage, scope: string, kept = false): Promise<Actor> => {
     const presented = bearerPattern.exec(request.headers.authorization ?? "")?.[1] ?? request.headers["x-api-key"]
     const parts = typeof presented === "string" ? keyPattern.exec(presented) : null
     if (parts === null) throw new Refused(401, "unauthorized", "the API key is not valid")
-    const routes = await pool.query("SELECT business_id, api_key_id FROM api_key_routes WHERE short_id = $1", [
-      parts[1]
-    ])
-    const route = routes.rows[0] as Row | undefined
-    const key =
-      route === undefined
-        ? undefined
-        : ((
-            await pool.query(
-              "SELECT business_id, id, user_id, scopes, last_used_at, revoked_at, secret_sha256 FROM api_keys " +
-                "WHERE business_id = $1 AND id = $2",
-              [route.business_id, route.api_key_id]
-            )
-          ).rows[0] as Row | undefined)
+    const key = await (kept ? keptKey : readKey)(parts[1] ?? "")
     const stored =
       key?.secret_sha256 instanceof Buffer && key.secret_sha256.length === 32 ? key.secret_sha256 : noDigest
     const matches = timingSafeEqual(
@@ -195,6 +208,7 @@ export const start = async (options: FloorOptions): Promise<Floor> => {
           "AND (last_used_at IS NULL OR last_used_at < $3)",
         [key.business_id, key.id, now]
       )
+      key.last_used_at = now
     }
     if (!(Array.isArray(key.scopes) && key.scopes.includes(scope))) {
       throw new Refused(403, "forbidden", `the API key lacks the scope ${scope}`)
@@ -296,21 +310,50 @@ export const start = async (options: FloorOptions): Promise<Floor> => {
     }
   }
 
-  const route = async (request: Http.IncomingMessage): Promise<unknown> => {
+  const sends = options.cloudApi === undefined ? undefined : makeSends(pool, options.cloudApi)
+  const bodyOf = async (request: Http.IncomingMessage) => {
+    const chunks: Array<Buffer> = []
+    for await (const chunk of request) chunks.push(chunk as Buffer)
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown
+    } catch {
+      throw new Refused(400, "invalid_request", "the body is not JSON")
+    }
+  }
+
+  /** `POST …/messages`: a text, with its Idempotency-Key (floorSends.ts); answers 201 with the message. */
+  const send = async (request: Http.IncomingMessage, conversationId: string) => {
+    if (sends === undefined) throw new Refused(404, "not_found", "no such route")
+    const actor = await authenticate(request, "messaging:messages:send", true)
+    const key = request.headers["idempotency-key"]
+    if (typeof key !== "string" || key === "") {
+      throw new Refused(400, "invalid_request", "the floor sends only with an Idempotency-Key")
+    }
+    if (!uuidPattern.test(conversationId)) throw new Refused(404, "conversation_not_found", "conversation not found")
+    const data = await sends.sendText(actor.businessId, conversationId, await bodyOf(request), key)
+    return { message: "Message sent", data }
+  }
+
+  const route = async (request: Http.IncomingMessage): Promise<[number, unknown]> => {
     const url = new URL(request.url ?? "/", "http://floor")
     const path = url.pathname
+    const sending = /^\/v1\/messaging\/conversations\/([^/]+)\/messages$/.exec(path)?.[1]
+    if (request.method === "POST" && sending !== undefined) return [201, await send(request, sending)]
     if (request.method !== "GET" || !path.startsWith("/v1/messaging/conversations")) {
       throw new Refused(404, "not_found", "no such route")
     }
     if (path === "/v1/messaging/conversations") {
-      return listConversations(await authenticate(request, "messaging:conversations:read"), url.searchParams)
+      return [
+        200,
+        await listConversations(await authenticate(request, "messaging:conversations:read"), url.searchParams)
+      ]
     }
     const id = /^\/v1\/messaging\/conversations\/([^/]+)$/.exec(path)?.[1]
     if (id === undefined) throw new Refused(404, "not_found", "no such route")
-    return getConversation(await authenticate(request, "messaging:messages:read"), id, url.searchParams)
+    return [200, await getConversation(await authenticate(request, "messaging:messages:read"), id, url.searchParams)]
   }
 
-  const send = (response: Http.ServerResponse, status: number, body: unknown) => {
+  const answer = (response: Http.ServerResponse, status: number, body: unknown) => {
     const json = JSON.stringify(body)
     response.writeHead(status, {
       "content-type": "application/json",
@@ -321,11 +364,11 @@ export const start = async (options: FloorOptions): Promise<Floor> => {
 
   const server = Http.createServer((request, response) => {
     route(request).then(
-      (body) => send(response, 200, body),
+      ([status, body]) => answer(response, status, body),
       (error: unknown) =>
         error instanceof Refused
-          ? send(response, error.status, { message: error.message, error: { code: error.code, details: null } })
-          : send(response, 500, { message: "internal error", error: { code: "internal", details: null } })
+          ? answer(response, error.status, { message: error.message, error: { code: error.code, details: null } })
+          : answer(response, 500, { message: "internal error", error: { code: "internal", details: null } })
     )
   })
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve))
@@ -345,7 +388,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     options: {
       "database-url": { type: "string", default: "postgres://postgres@127.0.0.1:5432/parley_bench" },
       port: { type: "string", default: "0" },
-      "pool-size": { type: "string", default: "10" }
+      "pool-size": { type: "string", default: "10" },
+      "cloud-api-url": { type: "string" },
+      "access-token": { type: "string", default: "" }
     }
   })
   const secretKey = process.env.PARLEY_SECRET_KEY
@@ -357,7 +402,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     databaseUrl: values["database-url"],
     secretKey,
     port: Number(values.port),
-    poolSize: Number(values["pool-size"])
+    poolSize: Number(values["pool-size"]),
+    ...(values["cloud-api-url"] === undefined
+      ? {}
+      : { cloudApi: { url: values["cloud-api-url"], accessToken: values["access-token"] } })
   })
   console.log(`floor listening on ${floor.url}`)
   const stop = () => void floor.close().then(() => process.exit(0))

@@ -1,8 +1,8 @@
 /**
  * `pnpm bench`: Parley's hot paths under load beside a floor (`floor.ts`: `node:http` + `pg`, the same statements
  * and JSON) on the same generated PostgreSQL database, in one run. Each server, the fake Cloud API and the load
- * generator are separate processes; every read scenario runs on the floor and on Parley in alternating slices so the
- * machine's noise falls on both. Prints req/s, p50/p99, CPU ms per request (from /proc) and peak RSS for each side,
+ * generator are separate processes; every read scenario and the send run on the floor and on Parley in alternating
+ * slices so the machine's noise falls on both. Prints req/s, p50/p99, CPU ms per request (from /proc) and peak RSS for each side,
  * the ratio, and the same as Markdown tables. See docs/benchmarks.md, "pnpm bench".
  *
  *   pnpm bench [--size 10k|1m|<n>] [--duration 5] [--rounds 3] [--connections 50] [--scenarios reads,send,inbound,status]
@@ -107,6 +107,7 @@ const main = async () => {
     started.push(parley)
     const floor = await Stack.startFloor(
       databaseUrl,
+      fake.url,
       args["floor-node-flags"].split(/\s+/).filter((flag) => flag !== "")
     )
     started.push(floor)
@@ -146,7 +147,7 @@ const main = async () => {
     }
 
     if (["send", "inbound", "status"].some((name) => wanted.has(name))) await Dataset.markChanged(databaseUrl)
-    if (wanted.has("send")) writeResults.push(await sends(parley, fixtures, base))
+    if (wanted.has("send")) readResults.push(await sends(parley, floor, fixtures, base))
     if (wanted.has("inbound")) writeResults.push(await inbound(parley, base))
     if (wanted.has("status")) writeResults.push(await statuses(parley, fixtures, base))
 
@@ -170,34 +171,57 @@ type Base = { readonly connections: number; readonly duration: number; readonly 
 /** Messages per second of Meta's upgraded throughput tier. */
 const upgradedTier = 1000
 
-/** Texts to conversations whose windows are open, to the fake Cloud API (0 ms), each with its own key. */
-const sends = async (parley: Processes.Running, fixtures: Dataset.Fixtures, base: Base): Promise<WriteResult> => {
+/**
+ * Texts to conversations whose windows are open, to the fake Cloud API (0 ms), each with its own key, on Parley and
+ * on the floor in alternating slices, as the reads. Each side has its own keys and its own rate-limit rows.
+ */
+const sends = async (
+  parley: Processes.Running,
+  floor: Processes.Running,
+  fixtures: Dataset.Fixtures,
+  base: Base
+): Promise<ReadResult> => {
   await Dataset.openWindows(databaseUrl, fixtures.businessId, fixtures.conversationIds)
   await Stack.setThroughput(parley.url, fixtures, upgradedTier)
-  const request = sendText(fixtures.conversationIds, run)
-  // A fixed number per round (100 a second of the slice's duration), every one awaited: a send takes long enough
+  const requests = {
+    parley: sendText(fixtures.conversationIds, run),
+    floor: sendText(fixtures.conversationIds, `${run}-floor`)
+  }
+  // A fixed number per slice (100 a second of the slice's duration), every one awaited: a send takes long enough
   // that a duration-bound slice would drop the ones still in flight.
   const amount = Math.max(base.connections, Math.round(base.duration * 100))
-  let offset = 0
-  const slices: Array<Slice> = []
+  const offsets = { parley: 0, floor: 0 }
+  const sides = { parley: [] as Array<Slice>, floor: [] as Array<Slice> }
+  const target = (side: "parley" | "floor") => (side === "parley" ? parley : floor)
   for (let round = 0; round < rounds; round++) {
-    const from = offset
-    const result = await slice({ ...base, amount, url: parley.url, pid: parley.pid, request: (i) => request(from + i) })
-    offset += amount + base.connections
-    slices.push(result)
+    const order = round % 2 === 0 ? (["floor", "parley"] as const) : (["parley", "floor"] as const)
+    for (const side of order) {
+      const from = offsets[side]
+      const request = requests[side]
+      sides[side].push(
+        await slice({
+          ...base,
+          amount,
+          url: target(side).url,
+          pid: target(side).pid,
+          request: (i) => request(from + i)
+        })
+      )
+      offsets[side] += amount + base.connections
+    }
   }
-  const parleyMeasurement = combine(slices)
-  log(`send text: ${parleyMeasurement.requestsPerSecond.toFixed(0)} sends/s, p50 ${parleyMeasurement.p50} ms`)
-  for (const failure of parleyMeasurement.sampleFailures) log(`  refused: ${failure}`)
-  return {
-    name: "send text, 0 ms provider",
-    parley: parleyMeasurement,
-    unit: "sends",
-    unitsPerRequest: 1,
-    acceptedPerSecond: parleyMeasurement.requestsPerSecond,
-    cpuMsPerUnit: parleyMeasurement.cpuMsPerRequest,
-    note: `the number at ${upgradedTier}/s (Meta's upgraded tier)`
+  const result = {
+    name: `send text, 0 ms provider (the number at ${upgradedTier}/s)`,
+    parley: combine(sides.parley),
+    floor: combine(sides.floor)
   }
+  log(
+    `send text: Parley ${result.parley.requestsPerSecond.toFixed(0)} sends/s, floor ` +
+      `${result.floor.requestsPerSecond.toFixed(0)} sends/s, ratio ` +
+      `${(result.parley.requestsPerSecond / result.floor.requestsPerSecond).toFixed(2)}`
+  )
+  for (const failure of [...result.parley.sampleFailures, ...result.floor.sampleFailures]) log(`  refused: ${failure}`)
+  return result
 }
 
 /** Waits until the webhook inbox has no unprocessed delivery; returns when that was (performance.now()). */

@@ -20,7 +20,7 @@ const target = await TestDatabase.resolvePostgres()
 const size = 240
 
 if (target._tag !== "Unavailable") {
-  describe("the floor answers the read scenarios exactly as Parley does", () => {
+  describe("the floor answers the bench's scenarios exactly as Parley does", () => {
     const databaseUrl = (() => {
       const url = new URL(target.url)
       url.pathname = `/parley_bench_test_${randomBytes(6).toString("hex")}`
@@ -29,6 +29,7 @@ if (target._tag !== "Unavailable") {
     const dataDir = mkdtempSync(Path.join(tmpdir(), "parley-bench-test-"))
     const running: Array<Running> = []
     let fixtures: Dataset.Fixtures
+    let fake: Running
     let parley: Running
     let floor: Running
     let key: string
@@ -38,11 +39,11 @@ if (target._tag !== "Unavailable") {
       fixtures = await Dataset.fixtures(databaseUrl, size)
       // Some windows open, so `windowClosesAt` is compared with a value as well as with null.
       await Dataset.openWindows(databaseUrl, fixtures.businessId, fixtures.conversationIds.slice(0, 40))
-      const fake = await Stack.startFake()
+      fake = await Stack.startFake()
       running.push(fake)
       parley = await Stack.startParley({ databaseUrl, fakeUrl: fake.url, dataDir, source: true })
       running.push(parley)
-      floor = await Stack.startFloor(databaseUrl)
+      floor = await Stack.startFloor(databaseUrl, fake.url)
       running.push(floor)
       key = await Stack.createKey(parley.url, fixtures, "floor test")
     })
@@ -127,6 +128,93 @@ if (target._tag !== "Unavailable") {
       expect(refused.map((r) => r.status)).toEqual([401, 401])
       const unknown = await both("/v1/messaging/conversations/00000000-0000-7000-8000-000000000000")
       expect(unknown.map((r) => r.status)).toEqual([404, 404])
+    })
+
+    /** `POST …/messages` with a text and a key, on one server. */
+    const send = async (base: string, conversationId: string | undefined, idempotencyKey: string, text: string) => {
+      const response = await fetch(`${base}/v1/messaging/conversations/${conversationId}/messages`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${key}`,
+          "content-type": "application/json",
+          "idempotency-key": idempotencyKey
+        },
+        body: JSON.stringify({ text })
+      })
+      return {
+        status: response.status,
+        body: (await response.json()) as { message: string; data: Record<string, unknown> }
+      }
+    }
+    const acceptedSends = async () =>
+      (
+        (await (await fetch(`${fake.url}/_fake/requests`)).json()) as {
+          sends: Array<{ bizOpaqueCallbackData: string | null }>
+        }
+      ).sends
+
+    it("a send: the same answer from both (but for its ids and times), one provider request each, the same rows", async () => {
+      const conversationId = fixtures.conversationIds[1]
+      const text = "Your order shipped"
+      const fromParley = await send(parley.url, conversationId, "floor-test-parley", text)
+      const fromFloor = await send(floor.url, conversationId, "floor-test-floor", text)
+      for (const answer of [fromParley, fromFloor]) {
+        expect(answer.status).toBe(201)
+        expect(answer.body.data.deliveryStatus).toBe("sent")
+        expect(answer.body.data.providerMessageId).toMatch(/^wamid\./)
+      }
+      const unique = ({ id, createdAt, providerMessageId, ...rest }: Record<string, unknown>) => rest
+      expect({ ...fromFloor.body, data: unique(fromFloor.body.data) }).toEqual({
+        ...fromParley.body,
+        data: unique(fromParley.body.data)
+      })
+      const ids = [fromParley.body.data.id, fromFloor.body.data.id]
+      expect((await acceptedSends()).filter((s) => ids.includes(s.bizOpaqueCallbackData)).length).toBe(2)
+      // The same writes: the message sent, its two events, the key completed with it.
+      const rows = await Dataset.withClient(databaseUrl, async (client) =>
+        Promise.all(
+          ids.map(async (id) => ({
+            message: (
+              await client.query(
+                "SELECT delivery_status, provider_message_id IS NOT NULL AS marked FROM messages WHERE id = $1",
+                [id]
+              )
+            ).rows,
+            events: (
+              await client.query(
+                "SELECT type FROM events WHERE data->'$rows'->'message'->>'id' = $1 ORDER BY sequence",
+                [String(id)]
+              )
+            ).rows.map((row) => row.type),
+            key: (
+              await client.query(
+                "SELECT outcome IS NOT NULL AS completed, message_id = $1 AS linked FROM idempotency_keys WHERE message_id = $1",
+                [id]
+              )
+            ).rows
+          }))
+        )
+      )
+      expect(rows[0]).toEqual({
+        message: [{ delivery_status: "sent", marked: true }],
+        events: ["message.sent", "message.status_updated"],
+        key: [{ completed: true, linked: true }]
+      })
+      expect(rows[1]).toEqual(rows[0])
+    })
+
+    it("the floor's send: its key used again is refused without a provider request; a closed window is refused", async () => {
+      const again = await send(floor.url, fixtures.conversationIds[1], "floor-test-floor", "Your order shipped")
+      expect(again.status).toBe(409)
+      expect((await acceptedSends()).length).toBe(2)
+      // Past the 40 whose windows the test opened: the window is closed, on both, and nothing is sent.
+      const closed = fixtures.conversationIds[fixtures.conversationIds.length - 1]
+      const refused = await Promise.all([
+        send(parley.url, closed, "floor-test-closed-parley", "late"),
+        send(floor.url, closed, "floor-test-closed-floor", "late")
+      ])
+      expect(refused.map((r) => r.status)).toEqual([422, 422])
+      expect((await acceptedSends()).length).toBe(2)
     })
   })
 }
