@@ -4,7 +4,7 @@
  * so slices of the same side add up to one distribution.
  */
 import autocannon from "autocannon"
-import { cpuMillis, sampleRss, settle } from "./Proc.js"
+import { cpuMillis, postgresCpuMillis, sampleRss, settle } from "./Proc.js"
 
 export interface Request {
   readonly method: "GET" | "POST"
@@ -32,6 +32,8 @@ export interface Slice {
   readonly seconds: number
   readonly latencies: ReadonlyArray<number>
   readonly cpuMs: number
+  /** CPU time of the local PostgreSQL processes over the slice (ms), when PostgreSQL runs on this machine. */
+  readonly databaseCpuMs: number | undefined
   readonly rssMaxMb: number
   readonly startedAt: number
   /** The server's CPU time (ms) when the slice began: a later reading gives the cost of work after the answers. */
@@ -53,6 +55,7 @@ const load = (options: SliceOptions): Promise<Slice> =>
     const sampleFailures: Array<string> = []
     const rss = sampleRss(options.pid)
     const cpuBefore = cpuMillis(options.pid)
+    const databaseBefore = postgresCpuMillis()
     const startedAt = performance.now()
     let lastResponseAt = startedAt
     const instance = autocannon(
@@ -82,6 +85,7 @@ const load = (options: SliceOptions): Promise<Slice> =>
       },
       (error: unknown, result) => {
         const cpuMs = cpuMillis(options.pid) - cpuBefore
+        const databaseAfter = postgresCpuMillis()
         const rssMaxMb = rss.stop()
         if (error) return reject(error)
         resolve({
@@ -93,6 +97,8 @@ const load = (options: SliceOptions): Promise<Slice> =>
           seconds: ((options.amount === undefined ? performance.now() : lastResponseAt) - startedAt) / 1000,
           latencies,
           cpuMs,
+          databaseCpuMs:
+            databaseBefore === undefined || databaseAfter === undefined ? undefined : databaseAfter - databaseBefore,
           rssMaxMb,
           startedAt,
           cpuBefore,
@@ -115,6 +121,8 @@ export interface Measurement {
   readonly p50: number
   readonly p99: number
   readonly cpuMsPerRequest: number
+  /** PostgreSQL's CPU ms per request (every local PostgreSQL process), when known. */
+  readonly databaseCpuMsPerRequest: number
   readonly rssMaxMb: number
   readonly sampleFailures: ReadonlyArray<string>
 }
@@ -129,6 +137,9 @@ export const combine = (slices: ReadonlyArray<Slice>): Measurement => {
   const failed = slices.reduce((n, s) => n + s.non2xx + s.errors, 0)
   const seconds = slices.reduce((n, s) => n + s.seconds, 0)
   const cpuMs = slices.reduce((n, s) => n + s.cpuMs, 0)
+  const databaseCpuMs = slices.every((s) => s.databaseCpuMs !== undefined)
+    ? slices.reduce((n, s) => n + (s.databaseCpuMs ?? 0), 0)
+    : Number.NaN
   const sorted = slices.flatMap((s) => s.latencies).sort((a, b) => a - b)
   return {
     ok,
@@ -138,6 +149,7 @@ export const combine = (slices: ReadonlyArray<Slice>): Measurement => {
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     cpuMsPerRequest: ok + failed > 0 ? cpuMs / (ok + failed) : Number.NaN,
+    databaseCpuMsPerRequest: ok + failed > 0 ? databaseCpuMs / (ok + failed) : Number.NaN,
     rssMaxMb: Math.max(0, ...slices.map((s) => s.rssMaxMb)),
     sampleFailures: slices.flatMap((s) => s.sampleFailures).slice(0, 3)
   }

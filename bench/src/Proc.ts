@@ -3,7 +3,7 @@
  * after each slice of load, so the CPU per request is the process's own, whatever else runs on the machine.
  */
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 /** Clock ticks per second (`getconf CLK_TCK`, 100 on Linux almost everywhere). */
 const ticksPerSecond = (() => {
@@ -21,6 +21,30 @@ export const cpuMillis = (pid: number): number => {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   // fields[0] is field 3 (state): utime is field 14, stime field 15.
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
+}
+
+/**
+ * CPU time (ms) of every local PostgreSQL process so far: utime + stime of each, plus cutime + cstime (the
+ * backends that ended, counted by the postmaster that reaped them). `undefined` when this machine runs none
+ * (a remote database): the harness then reports no database CPU.
+ */
+export const postgresCpuMillis = (): number | undefined => {
+  let ticks = 0
+  let found = false
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+    } catch {
+      continue // ended meanwhile
+    }
+    if (!stat.includes("(postgres)")) continue
+    found = true
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+  }
+  return found ? (ticks * 1000) / ticksPerSecond : undefined
 }
 
 /** VmRSS of `pid` in MB. */

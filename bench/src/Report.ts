@@ -47,10 +47,11 @@ export const readTable = (results: ReadonlyArray<ReadResult>) =>
       "p50 ms Parley / floor",
       "p99 ms Parley / floor",
       "CPU ms/req Parley / floor",
+      "PostgreSQL CPU ms/req Parley / floor",
       "RSS MB Parley / floor",
       "failed"
     ],
-    ["l", "r", "r", "r", "r", "r", "r", "r", "r"],
+    ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
     results.map(({ name, parley, floor }) => [
       name,
       n0(parley.requestsPerSecond),
@@ -59,6 +60,7 @@ export const readTable = (results: ReadonlyArray<ReadResult>) =>
       `${n1(parley.p50)} / ${n1(floor.p50)}`,
       `${n1(parley.p99)} / ${n1(floor.p99)}`,
       `${n2(parley.cpuMsPerRequest)} / ${n2(floor.cpuMsPerRequest)}`,
+      `${n2(parley.databaseCpuMsPerRequest)} / ${n2(floor.databaseCpuMsPerRequest)}`,
       `${n0(parley.rssMaxMb)} / ${n0(floor.rssMaxMb)}`,
       `${parley.failed} / ${floor.failed}`
     ])
@@ -74,11 +76,12 @@ export const writeTable = (results: ReadonlyArray<WriteResult>) =>
       "p50 ms",
       "p99 ms",
       "CPU ms per unit",
+      "PostgreSQL CPU ms per request",
       "RSS MB",
       "failed",
       "note"
     ],
-    ["l", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
+    ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l"],
     results.map((r) => [
       r.name,
       n0(r.parley.requestsPerSecond),
@@ -87,6 +90,7 @@ export const writeTable = (results: ReadonlyArray<WriteResult>) =>
       n1(r.parley.p50),
       n1(r.parley.p99),
       n2(r.cpuMsPerUnit),
+      n2(r.parley.databaseCpuMsPerRequest),
       n0(r.parley.rssMaxMb),
       String(r.parley.failed),
       r.note ?? ""

@@ -13,6 +13,7 @@ const slice = (overrides: Partial<Slice>): Slice => ({
   seconds: 1,
   latencies: [],
   cpuMs: 0,
+  databaseCpuMs: 0,
   rssMaxMb: 0,
   startedAt: 0,
   cpuBefore: 0,
@@ -22,11 +23,20 @@ const slice = (overrides: Partial<Slice>): Slice => ({
 
 describe("combine", () => {
   it("adds slices of one side into one rate, one latency distribution and one CPU cost", () => {
-    const fast = slice({ ok: 90, non2xx: 10, seconds: 2, cpuMs: 100, rssMaxMb: 120, latencies: [1, 2, 3, 4] })
+    const fast = slice({
+      ok: 90,
+      non2xx: 10,
+      seconds: 2,
+      cpuMs: 100,
+      databaseCpuMs: 40,
+      rssMaxMb: 120,
+      latencies: [1, 2, 3, 4]
+    })
     const slow = slice({
       ok: 60,
       seconds: 3,
       cpuMs: 200,
+      databaseCpuMs: 80,
       rssMaxMb: 150,
       latencies: Array.from({ length: 96 }, () => 50)
     })
@@ -38,7 +48,14 @@ describe("combine", () => {
     expect(combined.p50).toBe(50)
     expect(combined.p99).toBe(50)
     expect(combined.cpuMsPerRequest).toBe(300 / 160)
+    expect(combined.databaseCpuMsPerRequest).toBe(120 / 160)
     expect(combined.rssMaxMb).toBe(150)
+  })
+
+  it("PostgreSQL's CPU is reported only when every slice could read it (a remote database has none here)", () => {
+    const combined = combine([slice({ ok: 10, databaseCpuMs: 50 }), slice({ ok: 10, databaseCpuMs: undefined })])
+    expect(combined.databaseCpuMsPerRequest).toBeNaN()
+    expect(combined.cpuMsPerRequest).toBe(0)
   })
 
   it("p50 of a uniform spread is its middle and p99 its top percent", () => {
