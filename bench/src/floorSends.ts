@@ -13,6 +13,10 @@
  * 7. one `pg_notify` per 5 ms window for the events recorded meanwhile (on a channel of its own, so Parley's
  *    followers are not woken by the floor).
  *
+ * Parley runs the claim, the conversation's read, the message's INSERT and the rate-limit slots as named prepared
+ * statements (parsed and planned once per connection); so does the floor. The mark is a script of two statements
+ * (the simple protocol, which takes no parameters), unprepared on both sides.
+ *
  * The number (its provider id and throughput) is read once and kept, as Parley keeps it; the access token is given.
  * What the floor leaves out is off the measured path: a replayed or concurrent key answers 409 (Parley replays the
  * stored outcome), and a failed provider call answers 502 without marking the message failed. The rate-limit rows
@@ -104,6 +108,8 @@ const claimStatement = `
   UNION ALL
   SELECT false, fingerprint_sha256, locked_until, expires_at, message_id, outcome FROM idempotency_keys
   WHERE business_id = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM inserted)`
+
+const conversationStatement = `SELECT ${conversationColumns} FROM conversations WHERE business_id = $1 AND id = $2`
 
 const recordStatement = `
   WITH inserted AS (
@@ -277,7 +283,11 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
   /** A number slot alone, taken again until it is answered in time (at most three retakes, as Parley). */
   const numberTurn = async (key: Buffer, interval: number, retakes = 0): Promise<void> => {
     const asked = Date.now()
-    const { rows } = await pool.query(oneStatement, [key, interval, 0, maxQueueWaitMs])
+    const { rows } = await pool.query({
+      name: "floor_one",
+      text: oneStatement,
+      values: [key, interval, 0, maxQueueWaitMs]
+    })
     const grant = rows[0] as Row | undefined
     if (grant === undefined) throw new Refused(429, "rate_limited", "throughput limit (messages per second)")
     if (Date.now() - asked > Math.max(maxLatenessMs, interval) && retakes < 3) {
@@ -294,16 +304,11 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
     const numberKey = sha256(`floor.whatsapp.number:${number.providerPhoneNumberId}`)
     const pairTolerance = (pair.burst - 1) * pair.intervalMillis
     const asked = Date.now()
-    const { rows } = await pool.query(bothStatement, [
-      pairKey,
-      pair.intervalMillis,
-      pairTolerance,
-      maxQueueWaitMs,
-      numberKey,
-      interval,
-      0,
-      maxQueueWaitMs
-    ])
+    const { rows } = await pool.query({
+      name: "floor_both",
+      text: bothStatement,
+      values: [pairKey, pair.intervalMillis, pairTolerance, maxQueueWaitMs, numberKey, interval, 0, maxQueueWaitMs]
+    })
     const answered = Date.now()
     const first = (rows as Array<Row>).find((row) => row.which === 1)
     const second = (rows as Array<Row>).find((row) => row.which === 2)
@@ -330,22 +335,27 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
     }
     const claimedAt = Date.now()
     const fingerprint = sha256(canonical({ operation: "sendText", input: { conversationId, text } }))
-    const claimed = await pool.query(claimStatement, [
-      businessId,
-      key,
-      fingerprint,
-      new Date(claimedAt + leaseMs),
-      new Date(claimedAt + retentionMs),
-      new Date(claimedAt)
-    ])
+    const claimed = await pool.query({
+      name: "floor_claim",
+      text: claimStatement,
+      values: [
+        businessId,
+        key,
+        fingerprint,
+        new Date(claimedAt + leaseMs),
+        new Date(claimedAt + retentionMs),
+        new Date(claimedAt)
+      ]
+    })
     if ((claimed.rows[0] as Row | undefined)?.inserted !== true) {
       throw new Refused(409, "idempotency_key_in_use", "the floor does not replay a used Idempotency-Key")
     }
     try {
-      const found = await pool.query(
-        `SELECT ${conversationColumns} FROM conversations WHERE business_id = $1 AND id = $2`,
-        [businessId, conversationId]
-      )
+      const found = await pool.query({
+        name: "floor_conversation",
+        text: conversationStatement,
+        values: [businessId, conversationId]
+      })
       const conversation = found.rows[0] as Row | undefined
       if (conversation === undefined) throw new Refused(404, "conversation_not_found", "conversation not found")
       const lastInbound = conversation.last_inbound_at instanceof Date ? conversation.last_inbound_at.getTime() : null
@@ -355,16 +365,11 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
       }
       const number = await numberOf(businessId, String(conversation.whatsapp_number_id))
       const id = uuidV7()
-      const recorded = await pool.query(recordStatement, [
-        businessId,
-        id,
-        conversationId,
-        text,
-        new Date(at),
-        key,
-        uuidV7(),
-        new Date()
-      ])
+      const recorded = await pool.query({
+        name: "floor_record",
+        text: recordStatement,
+        values: [businessId, id, conversationId, text, new Date(at), key, uuidV7(), new Date()]
+      })
       if (recorded.rows.length === 0) throw new Refused(404, "conversation_not_found", "conversation not found")
       notifyLater(businessId)
       const recipient = String(conversation.customer_phone ?? conversation.customer_user_id ?? "")

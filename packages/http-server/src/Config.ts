@@ -6,7 +6,13 @@ import { Either, LogLevel, Option, Redacted } from "effect"
 
 export type Database =
   | { readonly _tag: "Embedded" }
-  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string>; readonly poolSize: number }
+  | {
+      readonly _tag: "Postgres"
+      readonly url: Redacted.Redacted<string>
+      readonly poolSize: number
+      /** Named prepared statements for the hot statements (`DATABASE_PREPARED_STATEMENTS`, default true). */
+      readonly prepare: boolean
+    }
 
 export interface ServiceConfig {
   readonly port: number
@@ -141,9 +147,9 @@ const logLevels: Readonly<Record<string, LogLevel.LogLevel>> = {
   none: LogLevel.None
 }
 
-/** A boolean setting: true/false/1/0, false when unset. */
-const flag = (env: Env, name: string): Either.Either<boolean, ConfigInvalid> => {
-  const value = (set(env, name) ?? "false").toLowerCase()
+/** A boolean setting: true/false/1/0, `fallback` (false) when unset. */
+const flag = (env: Env, name: string, fallback = false): Either.Either<boolean, ConfigInvalid> => {
+  const value = (set(env, name) ?? String(fallback)).toLowerCase()
   return ["true", "false", "1", "0"].includes(value)
     ? Either.right(value === "true" || value === "1")
     : Either.left(new ConfigInvalid(name, `must be true or false, got ${JSON.stringify(value)}`))
@@ -168,7 +174,8 @@ export const fromEnv = (env: Env): Either.Either<ServiceConfig, ConfigInvalid> =
         )
       }
       const poolSize = yield* integer(env, "DATABASE_POOL_SIZE", defaults.poolSize, 1, 1000)
-      database = { _tag: "Postgres", url: Redacted.make(databaseUrl), poolSize }
+      const prepare = yield* flag(env, "DATABASE_PREPARED_STATEMENTS", true)
+      database = { _tag: "Postgres", url: Redacted.make(databaseUrl), poolSize, prepare }
     }
     const adminToken = yield* secret(env, "PARLEY_ADMIN_TOKEN", (v) =>
       v.length >= 16 && /^[\x21-\x7e]+$/.test(v) ? undefined : "must be at least 16 printable characters, no spaces"

@@ -60,6 +60,7 @@ export const start = (config: ServiceConfig, overrides: Overrides = {}): Effect.
         ? Storage.layerPostgres({
             url: config.database.url,
             maxConnections: config.database.poolSize,
+            prepare: config.database.prepare,
             secretKey,
             previousSecretKeys: config.previousSecretKeys
           })

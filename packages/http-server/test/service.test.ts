@@ -91,7 +91,15 @@ describe("configuration", () => {
       [{ PARLEY_PUBLIC_URL: "parley.example.com" }, "PARLEY_PUBLIC_URL"],
       [{ PARLEY_PUBLIC_URL: "https://parley.example.com/?x=1" }, "PARLEY_PUBLIC_URL"],
       [{ TWILIO_API_URL: "ftp://x" }, "TWILIO_API_URL"],
-      [{ TWILIO_CONTENT_URL: "content" }, "TWILIO_CONTENT_URL"]
+      [{ TWILIO_CONTENT_URL: "content" }, "TWILIO_CONTENT_URL"],
+      [
+        {
+          DATABASE_URL: "postgres://u@h/db",
+          PARLEY_SECRET_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+          DATABASE_PREPARED_STATEMENTS: "maybe"
+        },
+        "DATABASE_PREPARED_STATEMENTS"
+      ]
     ]
     for (const [env, variable] of cases) {
       const result = Config.fromEnv(env)
@@ -107,6 +115,14 @@ describe("configuration", () => {
       PARLEY_SECRET_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
     })
     expect(Either.isRight(postgres)).toBe(true)
+    // Prepared statements are on unless turned off (for a pooler that does not keep them).
+    expect(Either.getOrThrow(postgres).database).toMatchObject({ _tag: "Postgres", poolSize: 10, prepare: true })
+    const unprepared = Config.fromEnv({
+      DATABASE_URL: "postgres://u@h/db",
+      PARLEY_SECRET_KEY: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+      DATABASE_PREPARED_STATEMENTS: "false"
+    })
+    expect(Either.getOrThrow(unprepared).database).toMatchObject({ prepare: false })
   })
 
   it("PARLEY_PUBLIC_URL keeps a proxy's path prefix, without a trailing slash; Twilio's APIs default to Twilio's", () => {

@@ -9,6 +9,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { Config, type ConfigError, Duration, Effect, Layer, Metric, MetricLabel, Redacted, Schedule } from "effect"
 import Pg from "pg"
+import { PreparingClient } from "./internal/prepared.js"
 import * as Timestamptz from "./internal/timestamptz.js"
 
 export interface PostgresClientOptions {
@@ -17,6 +18,12 @@ export interface PostgresClientOptions {
   /** Pool size; each Parley process holds at most this many server connections. */
   readonly maxConnections?: number | undefined
   readonly applicationName?: string | undefined
+  /**
+   * Run the hot statements as named prepared statements, parsed and planned once per connection (default true).
+   * Turn off behind a pooler that does not keep prepared statements across transactions (PgBouncer before 1.21 in
+   * transaction mode). See internal/prepared.ts.
+   */
+  readonly prepare?: boolean | undefined
 }
 
 const connectTimeout = Duration.seconds(5)
@@ -56,7 +63,8 @@ const acquirePool = (options: PostgresClientOptions) =>
       connectionTimeoutMillis: Duration.toMillis(connectTimeout),
       idleTimeoutMillis: Duration.toMillis(idleTimeout),
       application_name: options.applicationName ?? "parley",
-      types: Timestamptz.types
+      types: Timestamptz.types,
+      ...(options.prepare === false ? {} : { Client: PreparingClient })
     })
     // A connection that fails while idle is removed by the pool; queries see their own errors.
     pool.on("error", () => {})
@@ -85,9 +93,12 @@ export const layer = (options: PostgresClientOptions): Layer.Layer<PgClient.PgCl
     applicationName: options.applicationName ?? "parley"
   })
 
-/** Reads `DATABASE_URL` (and optionally `DATABASE_POOL_SIZE`) from configuration. */
+/**
+ * Reads `DATABASE_URL` (and optionally `DATABASE_POOL_SIZE` and `DATABASE_PREPARED_STATEMENTS`) from configuration.
+ */
 export const layerConfig = (
   url: Config.Config<Redacted.Redacted> = Config.redacted("DATABASE_URL"),
-  maxConnections: Config.Config<number> = Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
+  maxConnections: Config.Config<number> = Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  prepare: Config.Config<boolean> = Config.boolean("DATABASE_PREPARED_STATEMENTS").pipe(Config.withDefault(true))
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Config.all({ url, maxConnections }).pipe(Config.map((options) => layer(options))))
+  Layer.unwrapEffect(Config.all({ url, maxConnections, prepare }).pipe(Config.map((options) => layer(options))))

@@ -21,6 +21,7 @@ import { Array as Arr, DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Integer, likeSubstring, toDate, toDateOrNull } from "./internal/columns.js"
 import { eventIds, recordEvents } from "./internal/events.js"
 import { notifying } from "./internal/notifier.js"
+import { prepared } from "./internal/prepared.js"
 import { conversationColumns, decodeConversations } from "./internal/rows.js"
 import { storage, storageFailure } from "./internal/storage.js"
 
@@ -63,7 +64,8 @@ export const listStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, 
 
 /** A business's conversation by id (`findById`, and the first half of `MessageRepository.findWithHistory`). */
 export const byIdStatement = (sql: SqlClient.SqlClient, businessId: BusinessId, id: ConversationId) =>
-  sql`SELECT ${sql.literal(conversationColumns)} FROM conversations WHERE business_id = ${businessId} AND id = ${id}`
+  sql`${prepared(sql)} SELECT ${sql.literal(conversationColumns)} FROM conversations
+    WHERE business_id = ${businessId} AND id = ${id}`
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient

@@ -13,6 +13,7 @@ import { type BusinessId, Idempotency, IdempotencyStore, MessageId } from "@parl
 import { type DateTime, Effect, Layer, Option, Schema } from "effect"
 import { Bytes, Integer, json, Timestamp, toDate } from "./internal/columns.js"
 import { storedMessage } from "./internal/events.js"
+import { prepared } from "./internal/prepared.js"
 import { storage } from "./internal/storage.js"
 
 const KeyRow = Schema.Struct({
@@ -52,7 +53,7 @@ export const make = Effect.gen(function* () {
     // another request): those facts hold until the record expires, and only an expired record or a lease that ran
     // out is written. Anything else (an expired record, a takeover, or a row this statement could not see: one committed
     // by a concurrent claim after its snapshot) goes to the locked judgement below, as every claim did before.
-    const quick = sql`
+    const quick = sql`${prepared(sql)}
       WITH inserted AS (
         INSERT INTO idempotency_keys (business_id, key, fingerprint_sha256, locked_until, expires_at, created_at)
         VALUES (${businessId}, ${key}, ${digest}, ${lockedUntil}, ${expiresAt}, ${now})

@@ -14,6 +14,7 @@ import type { Statement } from "@effect/sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { RateLimit, RateLimitStore, type StorageError } from "@parley/core"
 import { Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { prepared } from "./internal/prepared.js"
 import { storage } from "./internal/storage.js"
 
 const Millis = Schema.Union(Schema.Number, Schema.NumberFromString)
@@ -73,7 +74,7 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
 
   /** What a refused reservation would have waited (read only: a refusal reserves nothing). */
   const refusedWait = (c: ReturnType<typeof cell>) =>
-    sql`
+    sql`${prepared(sql)}
       SELECT GREATEST(tat - ${c.tolerance}::float8, t.now, paused_until) - t.now AS wait
       FROM rate_limit_cells, (SELECT ${now} AS now) t
       WHERE key_sha256 = ${c.hash}`.pipe(
@@ -85,7 +86,7 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
     const c = cell(key, rate, maxWaitMillis)
     const n = Math.max(1, Math.floor(count))
     return Effect.gen(function* () {
-      const granted = yield* sql`
+      const granted = yield* sql`${prepared(sql)}
         WITH t AS (SELECT ${now} AS now), r AS (${upsert(c, n, sql`true`)})
         SELECT base, "from" FROM r`.pipe(Effect.flatMap(decodeGrants))
       const grant = granted[0]
@@ -105,7 +106,7 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
       // The first's slot is due now: its wait (as `waitsOf` computes it) is 0.
       const firstDue = sql`EXISTS (
         SELECT 1 FROM first WHERE GREATEST(first.base - ${a.tolerance}::float8, first."from", 0) <= 0)`
-      const rows = yield* sql`
+      const rows = yield* sql`${prepared(sql)}
         WITH t AS (SELECT ${now} AS now),
         first AS (${upsert(a, 1, sql`true`)}),
         second AS (${upsert(b, 1, firstDue)})

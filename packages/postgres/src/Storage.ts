@@ -79,12 +79,18 @@ export const layerPglite = (options: {
 export const layerPostgres = (options: {
   readonly url: Redacted.Redacted
   readonly maxConnections?: number | undefined
+  /** Named prepared statements for the hot statements (default true): see PostgresClient's `prepare`. */
+  readonly prepare?: boolean | undefined
   readonly secretKey: Redacted.Redacted<string>
   /** Retired keys: they still open stored tokens (until re-sealed), they never seal. */
   readonly previousSecretKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }): Layer.Layer<Ports | SqlClient.SqlClient | Secrets.Secrets, StackError> => {
   // One pool: the same layer value is built once however many times it is provided.
-  const client = PostgresClient.layer({ url: options.url, maxConnections: options.maxConnections })
+  const client = PostgresClient.layer({
+    url: options.url,
+    maxConnections: options.maxConnections,
+    prepare: options.prepare
+  })
   return layer.pipe(
     Layer.provideMerge(
       Layer.mergeAll(

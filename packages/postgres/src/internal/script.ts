@@ -12,6 +12,7 @@
  */
 import type { Statement } from "@effect/sql"
 import Pg from "pg"
+import { unmarked } from "./prepared.js"
 
 /** The SQL literal of a parameter value, or `undefined` for a kind this module does not write. */
 export const literal = (value: unknown): string | undefined => {
@@ -80,7 +81,8 @@ export const script = (statements: ReadonlyArray<Statement.Statement<unknown>>):
   const parts: Array<string> = []
   for (const statement of statements) {
     const [text, params] = statement.compile()
-    const inlined = inline(text, params)
+    // A statement marked to be prepared is inlined here instead: a prepared statement holds one command.
+    const inlined = inline(unmarked(text), params)
     if (inlined === undefined) return undefined
     parts.push(inlined)
   }

@@ -21,6 +21,7 @@ import { Array as Arr, DateTime, Effect, Option, type ParseResult } from "effect
 import { qualified, rankOf, toDate } from "./columns.js"
 import { storedMessageData } from "./events.js"
 import { eventsRecorded, notifying } from "./notifier.js"
+import { prepared } from "./prepared.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./rows.js"
 import { lastRows, script } from "./script.js"
 import { storage, storageFailure } from "./storage.js"
@@ -69,7 +70,7 @@ export const makeSendWrites = (context: SendWriteContext) => {
     return Effect.gen(function* () {
       const eventId = yield* ids.uuid
       const now = yield* DateTime.now
-      const touched = yield* sql`
+      const touched = yield* sql`${prepared(sql)}
         WITH inserted AS (
           INSERT INTO messages (${columns}) VALUES ${row(message)}
           RETURNING ${columns}
