@@ -70,8 +70,10 @@ export const makeSending = (ports: {
         if (Exit.isSuccess(sent)) {
           return Option.match(sent.value, {
             // The write completed the key with this outcome, when there is a key.
-            onSome: (marked) => delivered(new Idempotency.Sent({ message: marked }), Option.isSome(idempotencyKey)),
-            onNone: () => delivered(new Idempotency.Sent({ message }))
+            // Both are `Message`s already (storage decoded the marked one): the wrapper need not check them again.
+            onSome: (marked) =>
+              delivered(new Idempotency.Sent({ message: marked }, true), Option.isSome(idempotencyKey)),
+            onNone: () => delivered(new Idempotency.Sent({ message }, true))
           })
         }
         // The provider has it but the database would not say so: failing here would release the key and let a

@@ -20,6 +20,13 @@ describe("script literals", () => {
     expect(inline(text, params)).toBe(
       `SELECT '$1 it''s' AS "$2", 'x' AS a, (2) AS b -- the $1 it's\n, /* $2 ' */ TRUE AS c`
     )
+    // Unterminated quotes and comments run to the end; a doubled quote does not end a string; $1 is not $10's prefix.
+    expect(inline("SELECT $1, 'a''$1", ["x"])).toBe("SELECT 'x', 'a''$1")
+    expect(inline('SELECT $1 AS "a""$1', ["x"])).toBe(`SELECT 'x' AS "a""$1`)
+    expect(inline("SELECT $1 /* $1", ["x"])).toBe("SELECT 'x' /* $1")
+    expect(inline("SELECT $1 -- $1\n, $1", ["x"])).toBe("SELECT 'x' -- $1\n, 'x'")
+    expect(inline("SELECT $10, $1", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).toBe("SELECT (10), (1)")
+    expect(inline("SELECT '$1''' || $1", ["x"])).toBe("SELECT '$1''' || 'x'")
   })
 
   it("give up on a kind they do not write, or a placeholder without a parameter", () => {

@@ -36,44 +36,25 @@ export const literal = (value: unknown): string | undefined => {
 }
 
 /**
+ * A quoted string or identifier (a doubled quote stays inside; unterminated: to the end), a comment (likewise), or a
+ * placeholder `$n`: the tokens `inline` looks at, everything between them copied as it is.
+ */
+const tokens = /'(?:[^']|'')*(?:'|$)|"(?:[^"]|"")*(?:"|$)|--[^\n]*|\/\*[\s\S]*?(?:\*\/|$)|\$(\d+)/g
+
+/**
  * `text` with each `$n` outside quotes and comments replaced by the literal of `params[n - 1]`; `undefined` when a
  * parameter has no literal or a placeholder has no parameter.
  */
 export const inline = (text: string, params: ReadonlyArray<unknown>): string | undefined => {
   const literals = params.map(literal)
-  let out = ""
-  let i = 0
-  while (i < text.length) {
-    const c = text[i]
-    if (c === "'" || c === '"') {
-      // A quoted string or identifier, to its closing quote (a doubled quote stays inside).
-      let j = i + 1
-      while (j < text.length && !(text[j] === c && text[j + 1] !== c)) j += text[j] === c ? 2 : 1
-      out += text.slice(i, j + 1)
-      i = j + 1
-    } else if (c === "-" && text[i + 1] === "-") {
-      const end = text.indexOf("\n", i)
-      const j = end === -1 ? text.length : end
-      out += text.slice(i, j)
-      i = j
-    } else if (c === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2)
-      const j = end === -1 ? text.length : end + 2
-      out += text.slice(i, j)
-      i = j
-    } else if (c === "$" && /[0-9]/.test(text[i + 1] ?? "")) {
-      let j = i + 1
-      while (j < text.length && /[0-9]/.test(text[j] ?? "")) j++
-      const value = literals[Number(text.slice(i + 1, j)) - 1]
-      if (value === undefined) return undefined
-      out += value
-      i = j
-    } else {
-      out += c
-      i++
-    }
-  }
-  return out
+  let missing = false
+  const out = text.replace(tokens, (token: string, n: string | undefined) => {
+    if (n === undefined) return token
+    const value = literals[Number(n) - 1]
+    if (value === undefined) missing = true
+    return value ?? token
+  })
+  return missing ? undefined : out
 }
 
 /** The statements as one query string, or `undefined` when one of them cannot be inlined. */
