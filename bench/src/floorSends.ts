@@ -8,14 +8,13 @@
  * 4. the pair's and the number's rate-limit slots in one statement (GCRA rows in `rate_limit_cells`), slept on if
  *    they wait; a number slot answered later than max(20 ms, its interval) is taken again, as Parley does;
  * 5. the request to the Cloud API (the fake), Meta's JSON;
- * 6. the provider id's advisory lock and the mark (parked statuses drained, `message.status_updated` recorded, the
- *    key completed with the marked row) as one script of two statements, one round trip;
+ * 6. the mark: `parley_mark_sent` (Parley's migration 0016: the provider id's advisory lock, parked statuses
+ *    drained, `message.status_updated` recorded, the key completed with the marked row), one call;
  * 7. one `pg_notify` per 5 ms window for the events recorded meanwhile (on a channel of its own, so Parley's
  *    followers are not woken by the floor).
  *
- * Parley runs the claim, the conversation's read, the message's INSERT and the rate-limit slots as named prepared
- * statements (parsed and planned once per connection); so does the floor. The mark is a script of two statements
- * (the simple protocol, which takes no parameters), unprepared on both sides.
+ * Parley runs the claim, the conversation's read, the message's INSERT, the rate-limit slots and the mark as named
+ * prepared statements (parsed and planned once per connection); so does the floor.
  *
  * The number (its provider id and throughput) is read once and kept, as Parley keeps it; the access token is given.
  * What the floor leaves out is off the measured path: a replayed or concurrent key answers 409 (Parley replays the
@@ -23,7 +22,7 @@
  * are the floor's own (`floor.` before Parley's key names), so the two never share a schedule.
  */
 import { createHash, randomBytes } from "node:crypto"
-import pg from "pg"
+import type pg from "pg"
 
 type Row = Record<string, unknown>
 
@@ -63,9 +62,6 @@ const qualified = (alias: string, columns: string) =>
     .split(", ")
     .map((column) => `${alias}.${column}`)
     .join(", ")
-const rank = (column: string) =>
-  `(CASE ${column} WHEN 'pending' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 ` +
-  "WHEN 'failed' THEN 4 ELSE -1 END)"
 const storedMessageData = (message: string, conversation?: string) =>
   `jsonb_build_object('$rows', jsonb_build_object('message', ${message}${
     conversation === undefined ? "" : `, 'conversation', ${conversation}`
@@ -160,61 +156,6 @@ const bothStatement = `
   second AS (${upsert(5, `EXISTS (SELECT 1 FROM first WHERE GREATEST(first.base - $3::float8, first."from", 0) <= 0)`)})
   SELECT 1 AS which, base, "from" FROM first UNION ALL SELECT 2, base, "from" FROM second`
 const oneStatement = `WITH t AS ${now}, r AS (${upsert(1, "true")}) SELECT base, "from" FROM r`
-
-const markStatement = (businessId: string, id: string, providerId: string, key: string, eventId: string) => {
-  const l = pg.escapeLiteral
-  return `SELECT pg_advisory_xact_lock(hashtextextended(${l(`${businessId}:${providerId}`)}, 0));
-  WITH previous AS (
-    SELECT id, delivery_status FROM messages WHERE business_id = ${l(businessId)} AND id = ${l(id)} FOR UPDATE
-  ), parked AS (
-    UPDATE message_status_events SET parked = false
-    WHERE business_id = ${l(businessId)} AND provider_message_id = ${l(providerId)} AND parked
-      AND EXISTS (SELECT 1 FROM previous)
-    RETURNING status, failure_code, failure_title
-  ), best AS (
-    SELECT status, failure_code, failure_title FROM parked ORDER BY ${rank("status")} DESC LIMIT 1
-  ), next AS (
-    SELECT p.id, p.delivery_status AS previous_status, b.status AS parked_status, b.failure_code, b.failure_title,
-      CASE WHEN ${rank("p.delivery_status")} < 1 THEN 'sent' ELSE p.delivery_status END AS after_sent
-    FROM previous p LEFT JOIN best b ON true
-  ), final AS (
-    SELECT id, previous_status, failure_code, failure_title,
-      parked_status IS NOT NULL AND ${rank("parked_status")} > ${rank("after_sent")} AS drained,
-      CASE WHEN parked_status IS NOT NULL AND ${rank("parked_status")} > ${rank("after_sent")}
-        THEN parked_status ELSE after_sent END AS status
-    FROM next
-  ), updated AS (
-    UPDATE messages m SET
-      provider_message_id = ${l(providerId)},
-      delivery_status = f.status,
-      failure_code = CASE WHEN NOT f.drained THEN m.failure_code
-        WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN f.failure_code END,
-      failure_title = CASE WHEN NOT f.drained THEN m.failure_title
-        WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN coalesce(f.failure_title, '') END
-    FROM final f
-    WHERE m.business_id = ${l(businessId)} AND m.id = f.id
-    RETURNING f.previous_status, ${qualified("m", messageColumns)}
-  ), completed AS (
-    UPDATE idempotency_keys k SET
-      outcome = ${storedMessageData("to_jsonb(u) - 'previous_status'")}, message_id = u.id, completed_at = now()
-    FROM updated u
-    WHERE k.business_id = ${l(businessId)} AND k.key = ${l(key)}
-    RETURNING k.key
-  ), bumped AS (
-    UPDATE conversations c SET event_sequence = c.event_sequence + 1
-    FROM updated u
-    WHERE c.business_id = u.business_id AND c.id = u.conversation_id
-      AND u.delivery_status IS DISTINCT FROM u.previous_status
-    RETURNING c.id, c.event_sequence
-  ), recorded AS (
-    INSERT INTO events (id, business_id, type, conversation_id, sequence, occurred_at, data)
-    SELECT ${l(eventId)}::uuid, u.business_id, 'message.status_updated', u.conversation_id, b.event_sequence,
-      ${l(new Date().toISOString())}::timestamptz, ${storedMessageData("to_jsonb(u) - 'previous_status'")}
-    FROM updated u JOIN bumped b ON b.id = u.conversation_id
-    RETURNING business_id
-  )
-  SELECT u.*, (SELECT count(*) FROM recorded) AS recorded FROM updated u`
-}
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null)
 
@@ -398,10 +339,12 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
       if (!response.ok || typeof providerId !== "string") {
         throw new Refused(502, "provider_unavailable", `the Cloud API answered ${response.status}`)
       }
-      const marked = (await pool.query(markStatement(businessId, id, providerId, key, uuidV7()))) as unknown as Array<
-        pg.QueryResult<Row>
-      >
-      const row = marked[1]?.rows[0]
+      const marked = await pool.query({
+        name: "floor_mark",
+        text: "SELECT * FROM parley_mark_sent($1, $2, $3, $4, $5, $6, $7)",
+        values: [businessId, id, providerId, `${businessId}:${providerId}`, uuidV7(), new Date(), key]
+      })
+      const row = marked.rows[0] as Row | undefined
       if (row === undefined) throw new Refused(500, "internal", "the message was not marked")
       notifyLater(businessId)
       return messageJson(row)

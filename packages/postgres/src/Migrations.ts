@@ -19,6 +19,7 @@ import addNumberThroughput from "./migrations/0011_add_number_throughput.js"
 import createWebhookEndpoints from "./migrations/0012_create_webhook_endpoints.js"
 import addNumberProviders from "./migrations/0013_add_number_providers.js"
 import addConversationEventSequence from "./migrations/0015_add_conversation_event_sequence.js"
+import createMarkSent from "./migrations/0016_create_mark_sent.js"
 
 /** The table that records applied migrations (prefixed: the database may be shared with other applications). */
 export const table = "parley_migrations"
@@ -36,7 +37,8 @@ export const loader = Migrator.fromRecord({
   "0011_add_number_throughput": addNumberThroughput,
   "0012_create_webhook_endpoints": createWebhookEndpoints,
   "0013_add_number_providers": addNumberProviders,
-  "0015_add_conversation_event_sequence": addConversationEventSequence
+  "0015_add_conversation_event_sequence": addConversationEventSequence,
+  "0016_create_mark_sent": createMarkSent
 })
 
 /**

@@ -56,6 +56,9 @@ const decodeRaisedRows = Schema.decodeUnknown(Schema.Array(RaisedRow))
 const IdRow = Schema.Struct({ id: Schema.String })
 const decodeIdRows = Schema.decodeUnknown(Schema.Array(IdRow))
 
+/** The key of a provider id's advisory lock, taken by `applyStatus` and by `markSent` (migration 0016). */
+const providerLockKey = (businessId: BusinessId, providerMessageId: string) => `${businessId}:${providerMessageId}`
+
 /** The statement behind `listByConversation` (newest first, keyset), exported for `scripts/explain.ts`. */
 export const historyStatement = (
   sql: SqlClient.SqlClient,
@@ -187,7 +190,7 @@ export const make = Effect.gen(function* () {
   const recordInboundBatch = makeRecordInboundBatch({ sql, ids, conversations, row, recordInbound })
 
   const lockProviderId = (businessId: BusinessId, providerMessageId: string) =>
-    sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${businessId}:${providerMessageId}`}, 0))`
+    sql`SELECT pg_advisory_xact_lock(hashtextextended(${providerLockKey(businessId, providerMessageId)}, 0))`
 
   /** Raises the message with this provider id to `status` if that raises its rank; the updated row, if it did. */
   const raise = (
@@ -511,8 +514,7 @@ export const make = Effect.gen(function* () {
     ids,
     row,
     select,
-    lockProviderId,
-    scripts
+    lockKey: providerLockKey
   })
 
   return MessageRepository.of({

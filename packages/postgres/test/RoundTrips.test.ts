@@ -140,18 +140,18 @@ if (target._tag !== "Unavailable") {
           inbox.sendText(actor, conversationId, { text: "keyed" }, { idempotencyKey: "round-trips-1" })
         )
         assert.isTrue(replay.result.replayed)
-        // Without a key: the conversation, the message with its event (one statement), then the provider id's lock
-        // and the status with its event as one script (one round trip, its own implicit transaction). The first
-        // send also reads the number.
+        // Without a key: the conversation, the message with its event (one statement), then the mark: one call of
+        // `parley_mark_sent` (the provider id's lock and the status with its event, its own implicit transaction).
+        // The first send also reads the number.
         assert.strictEqual(first.queries.length, 4, first.queries.join("\n"))
         assert.strictEqual(plain.queries.length, 3, plain.queries.join("\n"))
-        assert.match(plain.queries[2] ?? "", /^SELECT pg_advisory_xact_lock\(hashtextextended\('/)
-        // With one: the claim (one statement) before; the script that marks it sent also completes the key.
+        assert.match(plain.queries[2] ?? "", /SELECT \* FROM parley_mark_sent\(/)
+        // With one: the claim (one statement) before; the mark also completes the key (no statement of its own:
+        // the replay below finds the key completed).
         assert.strictEqual(keyed.queries.length, 4, keyed.queries.join("\n"))
-        assert.isTrue(
-          writes.some((text) => text.includes("pg_advisory_xact_lock") && text.includes("UPDATE idempotency_keys")),
-          "the mark's script completes the key"
-        )
+        assert.match(keyed.queries[3] ?? "", /SELECT \* FROM parley_mark_sent\(/)
+        assert.isFalse(keyed.queries.some((text) => text.includes("UPDATE idempotency_keys")))
+        assert.strictEqual(replay.result.outcome._tag, "Sent")
         assert.strictEqual(replay.queries.length, 1, replay.queries.join("\n"))
         // No write notifies from inside its transaction (that would serialise every commit on PostgreSQL's
         // notification lock); the wake-ups of these sends follow them, coalesced.

@@ -55,7 +55,8 @@ layer(Layer.merge(storage(TestDatabase.pglite), layerUuidV7), { excludeTestServi
           "add_number_throughput",
           "create_webhook_endpoints",
           "add_number_providers",
-          "add_conversation_event_sequence"
+          "add_conversation_event_sequence",
+          "create_mark_sent"
         ]
       )
     })

@@ -20,10 +20,9 @@ import {
 import { Array as Arr, DateTime, Effect, Option, type ParseResult } from "effect"
 import { qualified, rankOf, toDate } from "./columns.js"
 import { storedMessageData } from "./events.js"
-import { eventsRecorded, notifying } from "./notifier.js"
+import { eventsRecorded } from "./notifier.js"
 import { prepared } from "./prepared.js"
 import { conversationColumns, decodeConversations, decodeMessages, messageColumns } from "./rows.js"
-import { lastRows, script } from "./script.js"
 import { storage, storageFailure } from "./storage.js"
 
 /** What the writes take from the repository they belong to. */
@@ -36,14 +35,12 @@ export interface SendWriteContext {
     businessId: BusinessId,
     id: MessageId
   ) => Effect.Effect<Option.Option<Message>, SqlError | ParseResult.ParseError>
-  /** The provider id's advisory lock, the same one `applyStatus` takes. */
-  readonly lockProviderId: (businessId: BusinessId, providerMessageId: string) => Statement.Statement<unknown>
-  /** The driver takes several statements in one query string (node-postgres; not PGlite): see script.ts. */
-  readonly scripts: boolean
+  /** The key of the provider id's advisory lock, the same one `applyStatus` takes. */
+  readonly lockKey: (businessId: BusinessId, providerMessageId: string) => string
 }
 
 export const makeSendWrites = (context: SendWriteContext) => {
-  const { sql, ids, row, select, lockProviderId, scripts } = context
+  const { sql, ids, row, select, lockKey } = context
   const columns = sql.literal(messageColumns)
   const rank = rankOf(sql, "delivery_status")
   const first = (rows: ReadonlyArray<unknown>) => Effect.map(decodeMessages(rows), Arr.head)
@@ -102,117 +99,25 @@ export const makeSendWrites = (context: SendWriteContext) => {
   }
 
   /**
-   * The provider id's advisory lock first, alone: each statement after it reads a snapshot taken once the lock is
-   * held, so a status parked by a transaction that held the lock before us is visible (one statement cannot see a
-   * row committed while it waited on a lock). Then one statement does the rest: it locks the message row, drains
-   * the parked statuses (only if the message exists), sets the provider id and the status (`sent`, or the best
-   * parked status above it, with its failure, as `raise` would), and records `message.status_updated` when the
-   * status moved, with the conversation's next sequence; followers are woken once it commits (notifier.ts).
-   *
-   * On node-postgres the two statements go as one script (script.ts): one round trip, one implicit transaction
-   * that holds the lock to its end, and the second statement's snapshot still taken after the lock. Otherwise (PGlite)
-   * a transaction: BEGIN, the lock, the statement, COMMIT.
+   * One call of `parley_mark_sent` (migration 0016), a prepared statement: under the provider id's advisory lock
+   * (the one `applyStatus` takes, taken first so the rest reads a snapshot in which a status parked by the lock's
+   * previous holder is visible), it locks the message row, drains the parked statuses, sets the provider id and the
+   * status (`sent`, or the best parked status above it, with its failure, as `raise` would), completes the
+   * Idempotency-Key with the marked row when one is given (the storage form that `SqlIdempotencyStore` reads back as
+   * `Sent`), and records `message.status_updated` when the status moved, with the conversation's next sequence.
+   * One statement, so one implicit transaction, on either driver; followers are woken once it commits
+   * (notifier.ts), or once the caller's transaction does when there is one.
    */
   const markSent = (businessId: BusinessId, id: MessageId, providerMessageId: string, idempotencyKey?: string) =>
     Effect.gen(function* () {
       const eventId = yield* ids.uuid
       const now = yield* DateTime.now
-      const lock = lockProviderId(businessId, providerMessageId)
-      const update = sentUpdate(businessId, id, providerMessageId, eventId, now, idempotencyKey)
-      const text = scripts ? script([lock, update]) : undefined
-      if (text !== undefined) {
-        const rows = lastRows(yield* sql.unsafe<object>(text))
-        if (rows === undefined) {
-          return yield* storageFailure(
-            "MessageRepository.markSent",
-            "the driver did not answer one result per statement"
-          )
-        }
-        const updated = yield* first(rows)
-        // Committed (one implicit transaction), unless inside the caller's: eventsRecorded knows which.
-        if (Option.isSome(updated)) yield* eventsRecorded(sql, [businessId])
-        return updated
-      }
-      return yield* sql
-        .withTransaction(
-          Effect.gen(function* () {
-            yield* lock
-            return yield* update.pipe(
-              Effect.flatMap(first),
-              Effect.tap((updated) => (Option.isSome(updated) ? eventsRecorded(sql, [businessId]) : Effect.void))
-            )
-          })
-        )
-        .pipe(notifying(sql))
+      const updated = yield* sql`${prepared(sql)} SELECT * FROM parley_mark_sent(
+          ${businessId}::uuid, ${id}::uuid, ${providerMessageId}::text, ${lockKey(businessId, providerMessageId)}::text,
+          ${eventId}::uuid, ${toDate(now)}::timestamptz, ${idempotencyKey ?? null}::text)`.pipe(Effect.flatMap(first))
+      if (Option.isSome(updated)) yield* eventsRecorded(sql, [businessId])
+      return updated
     }).pipe(storage("MessageRepository.markSent"))
-
-  /**
-   * markSent's statement, run once the provider id's lock is held. With a key, it also completes the key with the
-   * message as marked, in the storage form (the row, as events store it) that `SqlIdempotencyStore` reads back as
-   * `Sent`: SQL cannot build the outcome's JSON, whose one source is the core's schema.
-   */
-  const sentUpdate = (
-    businessId: BusinessId,
-    id: MessageId,
-    providerMessageId: string,
-    eventId: string,
-    now: DateTime.Utc,
-    idempotencyKey: string | undefined
-  ) => {
-    const sentRank = deliveryStatusRank("sent")
-    const completion =
-      idempotencyKey === undefined
-        ? sql``
-        : sql`completed AS (
-            UPDATE idempotency_keys k SET
-              outcome = ${storedMessageData(sql, "to_jsonb(u) - 'previous_status'")},
-              message_id = u.id,
-              completed_at = now()
-            FROM updated u
-            WHERE k.business_id = ${businessId} AND k.key = ${idempotencyKey}
-            RETURNING k.key
-          ),`
-    return sql`
-      WITH previous AS (
-        SELECT id, delivery_status FROM messages
-        WHERE business_id = ${businessId} AND id = ${id} FOR UPDATE
-      ), parked AS (
-        UPDATE message_status_events SET parked = false
-        WHERE business_id = ${businessId} AND provider_message_id = ${providerMessageId} AND parked
-          AND EXISTS (SELECT 1 FROM previous)
-        RETURNING status, failure_code, failure_title
-      ), best AS (
-        SELECT status, failure_code, failure_title FROM parked
-        ORDER BY ${rankOf(sql, "status")} DESC LIMIT 1
-      ), next AS (
-        SELECT p.id, p.delivery_status AS previous_status, b.status AS parked_status, b.failure_code,
-          b.failure_title,
-          CASE WHEN ${rankOf(sql, "p.delivery_status")} < ${sentRank} THEN 'sent'
-            ELSE p.delivery_status END AS after_sent
-        FROM previous p LEFT JOIN best b ON true
-      ), final AS (
-        SELECT id, previous_status, failure_code, failure_title,
-          parked_status IS NOT NULL
-            AND ${rankOf(sql, "parked_status")} > ${rankOf(sql, "after_sent")} AS drained,
-          CASE WHEN parked_status IS NOT NULL
-            AND ${rankOf(sql, "parked_status")} > ${rankOf(sql, "after_sent")}
-            THEN parked_status ELSE after_sent END AS status
-        FROM next
-      ), updated AS (
-        UPDATE messages m SET
-          provider_message_id = ${providerMessageId},
-          delivery_status = f.status,
-          failure_code = CASE WHEN NOT f.drained THEN m.failure_code
-            WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN f.failure_code END,
-          failure_title = CASE WHEN NOT f.drained THEN m.failure_title
-            WHEN f.status = 'failed' AND f.failure_code IS NOT NULL THEN coalesce(f.failure_title, '') END
-        FROM final f
-        WHERE m.business_id = ${businessId} AND m.id = f.id
-        RETURNING f.previous_status, ${sql.literal(qualifiedMessageColumns)}
-      ), ${completion} ${statusEventCtes(eventId, now)}
-      SELECT u.*, (SELECT count(*) FROM recorded) AS recorded
-      FROM updated u`
-  }
 
   /**
    * The CTEs that record `message.status_updated` for each row of the CTE `updated` (a messages row and its
