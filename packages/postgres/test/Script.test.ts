@@ -1,7 +1,7 @@
 /**
  * script.ts: parameters written into the text as literals read back as the same values on PostgreSQL, whatever
  * they hold; quotes and comments of the statement are left alone; and a script's statement after an advisory lock
- * sees what the lock's previous holder committed (the reason markSent may be one round trip).
+ * sees what the lock's previous holder committed (what a short locked transaction sent as one script relies on).
  */
 import { randomBytes } from "node:crypto"
 import { FastCheck as fc } from "effect"
