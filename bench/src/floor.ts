@@ -27,6 +27,7 @@ import type { AddressInfo } from "node:net"
 import { pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import pg from "pg"
+import { conversationJson, messageJson, type Row } from "./floorJson.js"
 import { type CloudApi, makeSends, Refused } from "./floorSends.js"
 
 export interface FloorOptions {
@@ -52,7 +53,6 @@ const messageColumns =
   "id, conversation_id, direction, message_type, text, template, media, content, reply_to_provider_message_id, " +
   "delivery_status, provider_message_id, failure_code, failure_title, created_at"
 
-const windowMs = 24 * 60 * 60 * 1000
 const lastUsedResolutionMs = 60_000
 const keyPattern = /^parley_([0-9A-Za-z]{12})_([0-9A-Za-z]{43})$/
 const bearerPattern = /^Bearer +(\S+) *$/i
@@ -60,67 +60,12 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 const phoneLike = /^[\d\s+\-()]+$/
 const noDigest = Buffer.alloc(32)
 
-type Row = Record<string, unknown>
 interface Actor {
   readonly businessId: string
   readonly userId: string | null
 }
 
-const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null)
 const likeSubstring = (term: string) => `%${term.replace(/[\\%_]/g, "\\$&")}%`
-
-const conversationJson = (row: Row, now: number) => {
-  const lastInbound = row.last_inbound_at instanceof Date ? row.last_inbound_at.getTime() : null
-  const closes = lastInbound === null ? null : lastInbound + windowMs
-  return {
-    id: row.id,
-    businessId: row.business_id,
-    whatsappNumberId: row.whatsapp_number_id,
-    customerPhone: row.customer_phone,
-    customerName: row.customer_name,
-    status: row.status,
-    mode: row.mode,
-    unreadCount: row.unread_count,
-    assignedUserId: row.assigned_user_id,
-    lastInboundAt: iso(row.last_inbound_at),
-    lastOutboundAt: iso(row.last_outbound_at),
-    lastActivityAt: iso(row.last_activity_at),
-    windowClosesAt: closes !== null && now < closes ? new Date(closes).toISOString() : null,
-    createdAt: iso(row.created_at)
-  }
-}
-
-const messageJson = (row: Row) => {
-  const template = row.template as Row | null
-  const media = row.media as Row | null
-  return {
-    id: row.id,
-    conversationId: row.conversation_id,
-    direction: row.direction,
-    messageType: row.message_type,
-    text: row.text,
-    deliveryStatus: row.delivery_status,
-    createdAt: iso(row.created_at),
-    template:
-      template === null
-        ? null
-        : { key: template.key, name: template.name, language: template.language, variables: template.variables },
-    media:
-      media === null
-        ? null
-        : {
-            providerMediaId: media.providerMediaId ?? null,
-            url: media.url ?? null,
-            mimeType: media.mimeType ?? null,
-            sha256: media.sha256 ?? null,
-            filename: media.filename ?? null
-          },
-    content: row.content,
-    failure: row.failure_code === null ? null : { code: row.failure_code, title: row.failure_title ?? "" },
-    providerMessageId: row.provider_message_id,
-    replyToProviderMessageId: row.reply_to_provider_message_id
-  }
-}
 
 /**
  * Parley's cursors: base64url JSON of `[time ISO, id]`, then `.` and 16 bytes of HMAC-SHA256 (base64url) under a key

@@ -23,8 +23,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import type pg from "pg"
-
-type Row = Record<string, unknown>
+import { messageJson, type Row } from "./floorJson.js"
 
 /** A refusal: the status and the `{ message, error: { code } }` body the floor answers with. */
 export class Refused {
@@ -156,25 +155,6 @@ const bothStatement = `
   second AS (${upsert(5, `EXISTS (SELECT 1 FROM first WHERE GREATEST(first.base - $3::float8, first."from", 0) <= 0)`)})
   SELECT 1 AS which, base, "from" FROM first UNION ALL SELECT 2, base, "from" FROM second`
 const oneStatement = `WITH t AS ${now}, r AS (${upsert(1, "true")}) SELECT base, "from" FROM r`
-
-const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : null)
-
-/** The marked row as Parley's send answers it (`data` of 201 "Message sent"). */
-const messageJson = (row: Row) => ({
-  id: row.id,
-  conversationId: row.conversation_id,
-  direction: row.direction,
-  messageType: row.message_type,
-  text: row.text,
-  deliveryStatus: row.delivery_status,
-  createdAt: iso(row.created_at),
-  template: null,
-  media: null,
-  content: row.content,
-  failure: row.failure_code === null ? null : { code: row.failure_code, title: row.failure_title ?? "" },
-  providerMessageId: row.provider_message_id,
-  replyToProviderMessageId: row.reply_to_provider_message_id
-})
 
 interface NumberRow {
   readonly providerPhoneNumberId: string
