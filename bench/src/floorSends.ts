@@ -6,7 +6,8 @@
  * 2. the conversation by id, its 24-hour window checked;
  * 3. the message, its conversation's change, the key's link and the `message.sent` event: one INSERT;
  * 4. the pair's and the number's rate-limit slots in one statement (GCRA rows in `rate_limit_cells`), slept on if
- *    they wait; a number slot answered later than max(20 ms, its interval) is taken again, as Parley does;
+ *    they wait; a number slot answered later than max(20 ms, its interval) after its statement was sent (on a
+ *    connection of its own, so a wait for a connection does not count) is taken again, as Parley does;
  * 5. the request to the Cloud API (the fake), Meta's JSON;
  * 6. the mark: `parley_mark_sent` (Parley's migration 0016: the provider id's advisory lock, parked statuses
  *    drained, `message.status_updated` recorded, the key completed with the marked row), one call;
@@ -199,19 +200,33 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
     }, notifyWindowMs)
   }
 
+  /**
+   * A rate-limit statement on a connection of its own, timed from when it is sent: waiting for a connection is not
+   * lateness (the slot is chosen on the database's clock when the statement runs), as Parley times it.
+   */
+  const timedQuery = async (config: pg.QueryConfig) => {
+    const client = await pool.connect()
+    try {
+      const sent = Date.now()
+      const { rows } = await client.query(config)
+      return { rows: rows as Array<Row>, sent }
+    } finally {
+      client.release()
+    }
+  }
+
   const waitOf = (grant: Row, tolerance: number) => Math.max(Number(grant.base) - tolerance, Number(grant.from), 0)
 
   /** A number slot alone, taken again until it is answered in time (at most three retakes, as Parley). */
   const numberTurn = async (key: Buffer, interval: number, retakes = 0): Promise<void> => {
-    const asked = Date.now()
-    const { rows } = await pool.query({
+    const { rows, sent } = await timedQuery({
       name: "floor_one",
       text: oneStatement,
       values: [key, interval, 0, maxQueueWaitMs]
     })
-    const grant = rows[0] as Row | undefined
+    const grant = rows[0]
     if (grant === undefined) throw new Refused(429, "rate_limited", "throughput limit (messages per second)")
-    if (Date.now() - asked > Math.max(maxLatenessMs, interval) && retakes < 3) {
+    if (Date.now() - sent > Math.max(maxLatenessMs, interval) && retakes < 3) {
       return numberTurn(key, interval, retakes + 1)
     }
     const wait = waitOf(grant, 0)
@@ -224,15 +239,14 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
     const pairKey = sha256(`floor.whatsapp.pair:${number.providerPhoneNumberId}:${recipient}`)
     const numberKey = sha256(`floor.whatsapp.number:${number.providerPhoneNumberId}`)
     const pairTolerance = (pair.burst - 1) * pair.intervalMillis
-    const asked = Date.now()
-    const { rows } = await pool.query({
+    const { rows, sent } = await timedQuery({
       name: "floor_both",
       text: bothStatement,
       values: [pairKey, pair.intervalMillis, pairTolerance, maxQueueWaitMs, numberKey, interval, 0, maxQueueWaitMs]
     })
     const answered = Date.now()
-    const first = (rows as Array<Row>).find((row) => row.which === 1)
-    const second = (rows as Array<Row>).find((row) => row.which === 2)
+    const first = rows.find((row) => row.which === 1)
+    const second = rows.find((row) => row.which === 2)
     if (first === undefined) throw new Refused(429, "rate_limited", "pair rate limit (same recipient)")
     const pairWait = waitOf(first, pairTolerance)
     if (pairWait > 0) {
@@ -240,7 +254,7 @@ export const makeSends = (pool: pg.Pool, cloudApi: CloudApi) => {
       return numberTurn(numberKey, interval)
     }
     if (second === undefined) throw new Refused(429, "rate_limited", "throughput limit (messages per second)")
-    if (answered - asked > Math.max(maxLatenessMs, interval)) return numberTurn(numberKey, interval)
+    if (answered - sent > Math.max(maxLatenessMs, interval)) return numberTurn(numberKey, interval)
     const wait = waitOf(second, 0)
     if (wait > 0) await sleep(wait)
   }

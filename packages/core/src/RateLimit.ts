@@ -8,7 +8,7 @@
  * the pair rate and an API key's budget are a burst refilled one by one. Adapters implement it as the generic cell
  * rate algorithm (GCRA): one "theoretical arrival time" per key, so a grant is one atomic update of one value.
  */
-import { Clock, Context, Effect, Either, Layer, Option, Ref } from "effect"
+import { Clock, Context, Effect, Either, FiberRef, Layer, Option, Ref } from "effect"
 import type { StorageError } from "./StorageError.js"
 
 export interface Rate {
@@ -32,6 +32,38 @@ export const firstOf = (batch: Batch): Reservation => Either.map(batch, (waits) 
 
 /** How a store can fail: its state could not be read or written. */
 export type StoreError = StorageError
+
+/** The sending of one timed reservation: when its request left for the store, once the store says so. */
+interface Sending {
+  sentAt: number | undefined
+}
+
+const currentSending = FiberRef.unsafeMake<Sending | undefined>(undefined)
+
+/**
+ * Runs a store call and tells when its request was sent (ms on the Effect `Clock`), for callers that judge how late
+ * an answer came (a slot answered late may be stale: see the gateway's limiters). By default that is when the call
+ * started; a store that queues before sending (for a pooled database connection) marks the moment its request
+ * leaves with {@link markSent}, so time spent in that queue, before the database chose the slot, is not counted as
+ * lateness: the slot is computed from the database's clock when the statement runs.
+ */
+export const timed = <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (started) => {
+    const sending: Sending = { sentAt: undefined }
+    return Effect.map(Effect.locally(call, currentSending, sending), (a) => [a, sending.sentAt ?? started] as const)
+  })
+
+/** Whether the current store call is {@link timed}: a store need only mark its sending then. */
+export const isTimed: Effect.Effect<boolean> = Effect.map(FiberRef.get(currentSending), (s) => s !== undefined)
+
+/** For stores: the request of the current {@link timed} call leaves now (a no-op when the call is not timed). */
+export const markSent: Effect.Effect<void> = Effect.flatMap(FiberRef.get(currentSending), (sending) =>
+  sending === undefined
+    ? Effect.void
+    : Effect.map(Clock.currentTimeMillis, (now) => {
+        sending.sentAt = now
+      })
+)
 
 export class RateLimitStore extends Context.Tag("@parley/core/RateLimitStore")<
   RateLimitStore,
@@ -61,6 +93,8 @@ export class RateLimitStore extends Context.Tag("@parley/core/RateLimitStore")<
     readonly reserveBoth: (first: Limit, second: Limit) => Effect.Effect<Both, StorageError>
     /** Holds every slot of `key` until `millis` from now (the provider said to slow down). */
     readonly pause: (key: string, millis: number) => Effect.Effect<void, StorageError>
+    // Reservations may be `timed` by their caller: a store that waits for something (a pooled connection) before
+    // its request leaves calls `markSent` when it leaves.
   }
 >() {}
 

@@ -4,10 +4,10 @@
  * schedule. Also the sweep of keys at rest.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { assert, layer } from "@effect/vitest"
-import { RateLimitStore } from "@parley/core"
+import { assert, layer, type Vitest } from "@effect/vitest"
+import { RateLimit, RateLimitStore } from "@parley/core"
 import { runRateLimitStoreContract } from "@parley/core/testing"
-import { Context, Effect, Either, Layer } from "effect"
+import { Clock, Context, Deferred, Effect, Either, Fiber, Layer } from "effect"
 import * as SqlRateLimitStore from "../src/SqlRateLimitStore.js"
 import { TestDatabase } from "../src/testing/index.js"
 
@@ -34,7 +34,50 @@ layer(TestDatabase.pglite, { excludeTestServices: true, timeout: 30_000 })("SqlR
   )
 })
 
+/**
+ * A timed reservation (the gateway's) is sent once it has a connection: while a transaction holds the only one (a
+ * PGlite has one; the PostgreSQL pool here too), the reservation waits, and that wait is not counted as lateness.
+ */
+const waitsForItsConnection = (it: Vitest.MethodsNonLive<SqlClient.SqlClient, true>) =>
+  it.effect("a timed reservation marks when it is sent: a wait for a connection does not count", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* SqlRateLimitStore.make
+      const holding = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        sql.withTransaction(Effect.zipRight(Deferred.succeed(holding, undefined), Effect.sleep("400 millis")))
+      )
+      yield* Deferred.await(holding)
+      const asked = yield* Clock.currentTimeMillis
+      const [batch, sent] = yield* RateLimit.timed(
+        store.reserveBatch("timed:queued", { intervalMillis: 10, burst: 1 }, 1, Number.POSITIVE_INFINITY)
+      )
+      const answered = yield* Clock.currentTimeMillis
+      yield* Fiber.join(holder)
+      assert.isTrue(Either.isRight(batch))
+      // Sent after the holder let its connection go (about 400 ms), answered soon after (generous under load).
+      assert.isAtLeast(sent - asked, 300)
+      assert.isAtMost(answered - sent, 300)
+      // The same statement untimed takes the next slot of the same schedule.
+      const next = Either.getOrThrow(
+        yield* store.reserveBatch("timed:queued", { intervalMillis: 10, burst: 1 }, 1, Number.POSITIVE_INFINITY)
+      )
+      assert.isAtMost(next[0] ?? Number.NaN, 10)
+    })
+  )
+
+layer(TestDatabase.pglite, { excludeTestServices: true, timeout: 30_000 })("SqlRateLimitStore on PGlite", (it) => {
+  waitsForItsConnection(it)
+})
+
 if (target._tag !== "Unavailable") {
+  layer(TestDatabase.postgres({ url: target.url, maxConnections: 1 }), { excludeTestServices: true, timeout: 30_000 })(
+    "SqlRateLimitStore on a PostgreSQL pool of one connection",
+    (it) => {
+      waitsForItsConnection(it)
+    }
+  )
+
   runRateLimitStoreContract(
     "PostgreSQL",
     SqlRateLimitStore.layer().pipe(Layer.provide(TestDatabase.postgres({ url: target.url, maxConnections: 10 })))

@@ -11,7 +11,7 @@ import {
   ProviderRateLimited,
   ProviderRejected,
   ProviderUnavailable,
-  type RateLimit,
+  RateLimit,
   RateLimitStore,
   type SendMedia,
   type SendTemplate,
@@ -274,8 +274,9 @@ const sleepUntilTurn = (wait: number): Effect.Effect<boolean> =>
  * (almost always: Meta's pair rate starts with a burst of 45): `reserveBoth` takes the number's slot only then, so
  * no number slot is ever held while the send waits for its recipient. Otherwise the send waits for the pair's slot
  * and takes the number's turn after it, as two `takeTurn`s do. The lateness rules are the limiters': a number slot
- * answered more than `max(20 ms, its interval)` after it was asked, or woken more than 20 ms late, is given up and
- * taken again through the number's limiter (its schedule is the same row); so is a pair slot woken late.
+ * answered more than `max(20 ms, its interval)` after it was sent (`RateLimit.timed`: not counting a wait for a
+ * pooled connection), or woken more than 20 ms late, is given up and taken again through the number's limiter (its
+ * schedule is the same row); so is a pair slot woken late.
  */
 const takeBothTurns = (
   reserveBoth: Effect.Effect<RateLimit.Both, RateLimit.StoreError>,
@@ -284,8 +285,7 @@ const takeBothTurns = (
   numberTurn: Effect.Effect<void, GraphHttp.AttemptFailure>
 ): Effect.Effect<void, GraphHttp.AttemptFailure> =>
   Effect.gen(function* () {
-    const asked = yield* Clock.currentTimeMillis
-    const [pair, number] = yield* Effect.mapError(reserveBoth, storeUnavailable)
+    const [[pair, number], sent] = yield* Effect.mapError(RateLimit.timed(reserveBoth), storeUnavailable)
     const answered = yield* Clock.currentTimeMillis
     if (Either.isLeft(pair)) return yield* Effect.fail(queueFull(pairLimit, pair.left))
     if (Option.isNone(number)) {
@@ -293,7 +293,7 @@ const takeBothTurns = (
       if (yield* sleepUntilTurn(pair.right)) yield* pairTurn
       return Option.none<RateLimit.Reservation>()
     }
-    if (Either.isRight(number.value) && answered - asked > Math.max(maxLatenessMillis, numberInterval)) {
+    if (Either.isRight(number.value) && answered - sent > Math.max(maxLatenessMillis, numberInterval)) {
       return Option.none<RateLimit.Reservation>()
     }
     return Option.some(number.value)

@@ -6,7 +6,7 @@
  * A reservation is taken before the caller sleeps, so concurrent callers queue in arrival order. The pure `*Step`
  * functions hold the arithmetic; the `make*` functions wrap them in a `Ref` and the clock.
  */
-import type { RateLimit, RateLimitStore } from "@parley/core"
+import { RateLimit, type RateLimitStore } from "@parley/core"
 import { Clock, Deferred, Duration, Effect, Either, Ref } from "effect"
 
 /** How long the caller must wait before its slot, or (Left) how long it would have had to wait: nothing reserved. */
@@ -54,11 +54,12 @@ interface KeyQueue {
  * `namespace` so several limits can share one store.
  *
  * Callers of one key in this process are coalesced: one reservation is in flight per key at a time, and it takes a
- * batch of consecutive slots for every caller waiting then (one round trip for many grants). Because nothing else
- * queues in front of it, a reservation's round trip is its own: one answered more than `staleAfterMillis` after it
- * was sent (the process or the database stalled) may be stale, so its slots are given up and taken again; so is a
- * caller's slot when the caller resumes more than `staleAfterMillis` after its slot. Otherwise a stall would release
- * every slot due during it at once. A caller's wait counts from when the reservation was answered.
+ * batch of consecutive slots for every caller waiting then (one round trip for many grants). A reservation answered
+ * more than `staleAfterMillis` after it was sent (the process or the database stalled) may be stale, so its slots
+ * are given up and taken again; so is a caller's slot when the caller resumes more than `staleAfterMillis` after its
+ * slot. Otherwise a stall would release every slot due during it at once. "Sent" is when the request left for the
+ * store (`RateLimit.timed`): time spent waiting for a pooled connection comes before the database picks the slots,
+ * so it makes no answer stale. A caller's wait counts from when the reservation was answered.
  *
  * Lateness is judged against the longer of `staleAfterMillis` and one interval of the schedule. A send that goes D
  * late can share a window only with slots up to D earlier than the window, so it adds at most ⌈D / interval⌉ sends
@@ -87,8 +88,10 @@ export const fromStore = (
           let result: Either.Either<RateLimit.Batch, RateLimit.StoreError>
           let answered: number
           for (let retakes = 0; ; retakes++) {
-            const sent = yield* Clock.currentTimeMillis
-            result = yield* Effect.either(store.reserveBatch(`${namespace}:${key}`, rate, batch.length, maxWaitMillis))
+            const [reserved, sent] = yield* RateLimit.timed(
+              Effect.either(store.reserveBatch(`${namespace}:${key}`, rate, batch.length, maxWaitMillis))
+            )
+            result = reserved
             answered = yield* Clock.currentTimeMillis
             const granted = Either.isRight(result) && Either.isRight(result.right)
             if (!granted || answered - sent <= staleAfter || retakes >= maxRetakes) break

@@ -147,4 +147,34 @@ describe("CloudApiGateway on a RateLimitStore", () => {
       assert.deepStrictEqual(yield* Ref.get(calls), { reserveBoth: 4, reserveBatch: 2, reserve: 0 })
     })
   )
+  it.effect(
+    "a wait before the store sends (for a connection) is not lateness; a late answer takes the number's turn again",
+    () =>
+      Effect.gen(function* () {
+        const { calls, store } = yield* countingStore
+        // 300 ms in a queue, then the request leaves and is answered at once: the number's slot is kept.
+        const queued: RateLimitStore["Type"] = {
+          ...store,
+          reserveBoth: (first, second) =>
+            Effect.sleep("300 millis").pipe(
+              Effect.zipRight(RateLimit.markSent),
+              Effect.zipRight(store.reserveBoth(first, second))
+            )
+        }
+        yield* sendAll(yield* withPairRate(queued, yield* Ref.make<ReadonlyArray<number>>([])), 1, 1)
+        assert.deepStrictEqual(yield* Ref.get(calls), { reserveBoth: 1, reserveBatch: 0, reserve: 0 })
+        // Sent at once, answered 300 ms later (more than the number's 100 ms interval): that slot may be stale, so the
+        // number's turn is taken again through its limiter.
+        const late: RateLimitStore["Type"] = {
+          ...store,
+          reserveBoth: (first, second) =>
+            RateLimit.markSent.pipe(
+              Effect.zipRight(store.reserveBoth(first, second)),
+              Effect.zipLeft(Effect.sleep("300 millis"))
+            )
+        }
+        yield* sendAll(yield* withPairRate(late, yield* Ref.make<ReadonlyArray<number>>([])), 1, 1, 1)
+        assert.deepStrictEqual(yield* Ref.get(calls), { reserveBoth: 2, reserveBatch: 1, reserve: 0 })
+      })
+  )
 })

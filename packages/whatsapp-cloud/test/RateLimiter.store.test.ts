@@ -7,8 +7,11 @@ import { RateLimit, type RateLimitStore } from "@parley/core"
 import { Effect, Either, Ref, TestClock } from "effect"
 import * as RateLimiter from "../src/RateLimiter.js"
 
-/** The memory store, counting reservations and able to answer slowly (a stalled database or process). */
-const countingStore = (delayMillis: Ref.Ref<number>) =>
+/**
+ * The memory store, counting reservations and able to answer slowly (a stalled database or process), or to wait
+ * before it sends (`queueMillis`: a pool with no free connection) and then mark when it sends.
+ */
+const countingStore = (delayMillis: Ref.Ref<number>, queueMillis?: number) =>
   Effect.gen(function* () {
     const store = yield* RateLimit.makeMemory
     const calls = yield* Ref.make<ReadonlyArray<number>>([])
@@ -17,6 +20,10 @@ const countingStore = (delayMillis: Ref.Ref<number>) =>
       reserveBatch: (key, rate, count, maxWait) =>
         Effect.gen(function* () {
           yield* Ref.update(calls, (all) => [...all, count])
+          if (queueMillis !== undefined) {
+            yield* TestClock.adjust(queueMillis)
+            yield* RateLimit.markSent
+          }
           // A real store answers asynchronously: other callers arrive meanwhile.
           yield* Effect.yieldNow()
           const batch = yield* store.reserveBatch(key, rate, count, maxWait)
@@ -98,6 +105,15 @@ describe("RateLimiter.fromStore", () => {
       yield* Ref.set(delay, 150)
       assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("pair", Number.POSITIVE_INFINITY)), 0)
       assert.deepStrictEqual(yield* Ref.get(calls), [1, 1, 1, 1, 1, 1])
+    })
+  )
+  it.effect("a reservation that waited before it was sent (for a connection) is not late: kept", () =>
+    Effect.gen(function* () {
+      // 200 ms in the store's queue, answered 5 ms after it left: one reservation, its slot due.
+      const { calls, store } = yield* countingStore(yield* Ref.make(5), 200)
+      const limiter = yield* RateLimiter.fromStore(store, "test", { intervalMillis: 10, burst: 1 })
+      assert.strictEqual(Either.getOrThrow(yield* limiter.reserve("queued", Number.POSITIVE_INFINITY)), 0)
+      assert.deepStrictEqual(yield* Ref.get(calls), [1])
     })
   )
 })

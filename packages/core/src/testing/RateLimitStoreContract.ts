@@ -4,8 +4,8 @@
  * Each test uses keys of its own, so the suite can share one database across files.
  */
 import { assert, layer } from "@effect/vitest"
-import { Effect, Either, type Layer, Option } from "effect"
-import { type Rate, RateLimitStore, type Reservation } from "../RateLimit.js"
+import { Clock, Effect, Either, type Layer, Option } from "effect"
+import { type Rate, RateLimitStore, type Reservation, timed } from "../RateLimit.js"
 
 /** How far a wait may fall short of its ideal: the time between the store's "now" and ours (calls, scheduling). */
 const slack = 2_000
@@ -198,6 +198,35 @@ export const runRateLimitStoreContract = <E>(name: string, store: Layer.Layer<Ra
         near(right(yield* limits.reserve(busy, rate, Number.POSITIVE_INFINITY)), 60_000)
         near(right(yield* limits.reserve(idle, rate, Number.POSITIVE_INFINITY)), 0)
         near(right(yield* limits.reserve(fresh, rate, Number.POSITIVE_INFINITY)), 60_000)
+      })
+    )
+
+    it.effect("timed reservations (the limiters time theirs) take the same slots, sent no earlier than asked", () =>
+      Effect.gen(function* () {
+        const limits = yield* RateLimitStore
+        const rate = { intervalMillis: 10_000, burst: 2 }
+        const key = freshKey("timed")
+        const asked = yield* Clock.currentTimeMillis
+        const [batch, sentBatch] = yield* timed(limits.reserveBatch(key, rate, 3, Number.POSITIVE_INFINITY))
+        const waits = Either.getOrThrow(batch)
+        near(waits[0]!, 0)
+        near(waits[1]!, 0)
+        near(waits[2]!, 10_000)
+        const [[first, second], sentBoth] = yield* timed(
+          limits.reserveBoth(
+            { key: freshKey("timed-first"), rate, maxWaitMillis: Number.POSITIVE_INFINITY },
+            { key, rate, maxWaitMillis: Number.POSITIVE_INFINITY }
+          )
+        )
+        near(right(first), 0)
+        near(right(Option.getOrThrow(second)), 20_000)
+        const answered = yield* Clock.currentTimeMillis
+        for (const sent of [sentBatch, sentBoth]) {
+          assert.isAtLeast(sent, asked)
+          assert.isAtMost(sent, answered)
+        }
+        // Four slots of the key are taken, as untimed calls would have taken them.
+        near(right(yield* limits.reserve(key, rate, Number.POSITIVE_INFINITY)), 30_000)
       })
     )
   })
