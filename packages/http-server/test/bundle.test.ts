@@ -50,13 +50,14 @@ describe("the deployable bundle", () => {
       cwd: repositoryRoot
     })
     fake = await FakeCloudApi.start({ accessTokens: ["bundle-meta-token"] })
-    const port = 20_000 + Math.floor(Math.random() * 20_000)
-    url = `http://127.0.0.1:${port}`
+    // Port 0: the system picks a free one and the banner says which (a port picked here at random could be taken
+    // meanwhile, e.g. as the local end of one of the other suites' connections).
     child = spawn(process.execPath, [...startFlags(Path.join(dir, "app", "package.json")), "dist/bin/main.js"], {
       cwd: Path.join(dir, "app"),
       env: {
         PATH: process.env.PATH ?? "",
-        PORT: String(port),
+        HOST: "127.0.0.1",
+        PORT: "0",
         PARLEY_DATA_DIR: Path.join(dir, "data"),
         PARLEY_ADMIN_TOKEN: adminToken,
         WHATSAPP_API_URL: fake.url,
@@ -120,6 +121,13 @@ describe("the deployable bundle", () => {
     const deadline = Date.now() + 120_000
     for (;;) {
       if (child?.exitCode !== null) throw new Error(`the bundle exited: ${output}`)
+      const banner = /Parley is running at (http:\/\/\S+)/.exec(output)
+      if (banner?.[1] === undefined) {
+        if (Date.now() > deadline) throw new Error(`no banner after 120 s: ${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        continue
+      }
+      url = banner[1]
       const ready = await fetch(`${url}/ready`).then(
         (r) => r.ok,
         () => false
@@ -129,7 +137,7 @@ describe("the deployable bundle", () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     expect((await fetch(`${url}/health`)).status).toBe(200)
-    expect(output).toContain(`Parley is running at ${url}`)
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     // The page whose chunk is loaded on demand: the viewer inlined, with the API's document.
     const docs = await fetch(`${url}/docs`)
     expect(docs.status).toBe(200)
