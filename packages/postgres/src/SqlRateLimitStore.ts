@@ -97,8 +97,7 @@ export const make: Effect.Effect<RateLimitStore["Type"], never, SqlClient.SqlCli
               const connection = yield* sql.reserve
               const [text, params] = statement.compile()
               yield* RateLimit.markSent
-              const rows: ReadonlyArray<unknown> = yield* connection.execute(text, params, undefined)
-              return rows
+              return yield* connection.execute(text, params, undefined)
             })
           )
         : statement

@@ -147,6 +147,7 @@ describe("CloudApiGateway on a RateLimitStore", () => {
       assert.deepStrictEqual(yield* Ref.get(calls), { reserveBoth: 4, reserveBatch: 2, reserve: 0 })
     })
   )
+
   it.effect(
     "a wait before the store sends (for a connection) is not lateness; a late answer takes the number's turn again",
     () =>
