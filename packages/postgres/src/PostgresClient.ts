@@ -4,11 +4,24 @@
  * `parley_db_pool_max_connections`, sampled every few seconds (Effect gauges, rendered by the service's `/metrics`).
  */
 
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Config, type ConfigError, Duration, Effect, Layer, Metric, MetricLabel, Redacted, Schedule } from "effect"
+import {
+  Config,
+  type ConfigError,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  MetricLabel,
+  Redacted,
+  Schedule
+} from "effect"
 import Pg from "pg"
+import * as Listen from "./internal/listen.js"
 import { PreparingClient } from "./internal/prepared.js"
 import * as Timestamptz from "./internal/timestamptz.js"
 
@@ -86,12 +99,22 @@ const acquirePool = (options: PostgresClientOptions) =>
     return pool
   })
 
-/** Connects (checking the server with `SELECT 1`), and closes the pool when the layer is released. */
+/**
+ * Connects (checking the server with `SELECT 1`), and closes the pool when the layer is released. `listen` is this
+ * package's (internal/listen.ts: its connection cannot end the process when the server terminates it mid-start-up).
+ */
 export const layer = (options: PostgresClientOptions): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> =>
-  PgClient.layerFromPool({
-    acquire: acquirePool(options),
-    applicationName: options.applicationName ?? "parley"
-  })
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const pool = yield* acquirePool(options)
+      const client = yield* PgClient.fromPool({
+        acquire: Effect.succeed(pool),
+        applicationName: options.applicationName ?? "parley"
+      })
+      const listening = Object.assign(client, { listen: yield* Listen.make(pool) })
+      return Context.make(PgClient.PgClient, listening).pipe(Context.add(SqlClient.SqlClient, listening))
+    })
+  ).pipe(Layer.provide(Reactivity.layer))
 
 /**
  * Reads `DATABASE_URL` (and optionally `DATABASE_POOL_SIZE` and `DATABASE_PREPARED_STATEMENTS`) from configuration.
